@@ -1,0 +1,70 @@
+# Fleetroot. Two commands: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# What the embedded stack needs (GeoDjango + SpatiaLite, a compiler for pysqlite3, npm).
+SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv npm
+# What CI adds: the production stack.
+CI_PACKAGES := postgresql postgresql-15-postgis-3 redis-server
+
+.PHONY: help demo test system venv frontend lint format check-ci-services clean
+
+help:
+	@echo "make demo   install what is missing, seed a demo city, run server + simulator"
+	@echo "make test   install what is missing, run the whole test suite"
+	@echo "make lint   ruff check and format check"
+
+system:
+	@scripts/install_system_packages.sh $(SYSTEM_PACKAGES) $(if $(filter true,$(CI)),$(CI_PACKAGES),)
+
+$(VENV)/.installed: requirements.txt | system
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+static/vendor/.installed: package.json package-lock.json scripts/vendor_frontend.sh | system
+	scripts/vendor_frontend.sh
+	@touch $@
+
+frontend: static/vendor/.installed
+
+demo: venv frontend
+	@mkdir -p var
+	DEBUG=true $(PY) manage.py migrate --noinput -v0
+	DEBUG=true $(PY) manage.py collectstatic --noinput -v0
+	DEBUG=true $(PY) manage.py seed_demo
+	DEBUG=true ALLOWED_HOSTS="$(HOST),localhost,127.0.0.1" $(PY) manage.py run_demo --host $(HOST) --port $(PORT)
+
+# In CI (CI=true) the suite runs twice: on PostGIS + Redis, then on SpatiaLite.
+test: venv frontend
+ifeq ($(CI),true)
+	@scripts/ci_services.sh
+	@echo "== tests on PostGIS + Redis =="
+	DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleetroot REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(PY) -m pytest -q -p no:cacheprovider --durations=5
+	@echo "== tests on SpatiaLite (embedded) =="
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider --durations=5
+else
+	$(PY) -m pytest -q --durations=5
+endif
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor staticfiles var

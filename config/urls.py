@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from dispatch.api.views import OrderViewSet
+from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
+from integrations.api.views import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
+
+router = DefaultRouter(trailing_slash=False)
+router.include_root_view = False
+router.register("orders", OrderViewSet, basename="order")
+router.register("drivers", DriverViewSet, basename="driver")
+router.register("hubs", HubViewSet, basename="hub")
+router.register("zones", ZoneViewSet, basename="zone")
+router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz),
+    path("", include("dispatch.web.urls")),
+]

@@ -1,0 +1,76 @@
+"""One JSON error shape for the whole API, with the offending fields named.
+
+{"error": {"code": "invalid", "message": "...", "fields": {"pickup.lat": ["..."]}}}
+"""
+
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import ConcurrentChange, InvalidTransition
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """{"pickup": {"lat": ["bad"]}} -> {"pickup.lat": ["bad"]}."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = "body" if key == "non_field_errors" and not prefix else key
+            flat.update(flatten_errors(value, f"{prefix}.{name}" if prefix else str(name)))
+        return flat
+    if isinstance(detail, list):
+        if detail and all(not isinstance(item, (dict, list)) for item in detail):
+            return {prefix or "body": [str(item) for item in detail]}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(flatten_errors(item, f"{prefix}[{index}]"))
+        return flat
+    return {prefix or "body": [str(detail)]}
+
+
+def error_response(code: str, message: str, http_status: int, fields=None, headers=None):
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body, status=http_status, headers=headers)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            "body_too_large", "The request body is too large.", 413, {"body": ["Too large."]}
+        )
+    if isinstance(exc, InvalidTransition):
+        return error_response(
+            "invalid_transition",
+            exc.message,
+            status.HTTP_409_CONFLICT,
+            {"status": [f"Is {exc.current_status}; '{exc.action}' is not allowed from it."]},
+        )
+    if isinstance(exc, ConcurrentChange):
+        return error_response("concurrent_change", str(exc), status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, (Http404, ObjectDoesNotExist)):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        names = ", ".join(sorted(fields))
+        return error_response(
+            "invalid",
+            f"Invalid input: {names}.",
+            status.HTTP_400_BAD_REQUEST,
+            fields,
+            headers=response.headers,
+        )
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    message = detail if isinstance(detail, str) else str(detail)
+    fields = getattr(exc, "fields", None)
+    return error_response(str(code), message, response.status_code, fields, response.headers)

@@ -1,0 +1,89 @@
+from django.contrib import admin
+from django.contrib.gis.admin import GISModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.admin_overrides import StatusOverrideAdminMixin
+from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
+from dispatch.services.orders import force_order_status
+from fleet.admin import ReadOnlyAdmin
+
+
+class OrderTransitionInline(admin.TabularInline):
+    model = OrderTransition
+    extra = 0
+    can_delete = False
+    fields = [
+        "occurred_at",
+        "action",
+        "from_status",
+        "to_status",
+        "driver",
+        "actor_type",
+        "actor_label",
+        "reason",
+        "is_override",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(StatusOverrideAdminMixin, SimpleHistoryAdmin, GISModelAdmin):
+    list_display = ["external_ref", "organisation", "status", "driver", "priority", "created_at"]
+    list_filter = ["organisation", "status", "priority"]
+    search_fields = ["external_ref", "recipient_name", "pickup_address", "dropoff_address"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["status", "driver", "override_link", "created_at", "updated_at"]
+    list_select_related = ["organisation", "driver"]
+    inlines = [OrderTransitionInline]
+    status_choices = OrderStatus.choices
+
+    def apply_override(self, order, *, to_status, actor, reason):
+        force_order_status(
+            order_id=order.id,
+            organisation=order.organisation,
+            to_status=to_status,
+            actor=actor,
+            reason=reason,
+        )
+
+
+@admin.register(OrderTransition)
+class OrderTransitionAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "order", "action", "from_status", "to_status", "actor_type", "is_override"]
+    list_filter = ["to_status", "action", "actor_type", "is_override"]
+    search_fields = ["order__external_ref", "reason", "actor_label"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(Offer)
+class OfferAdmin(SimpleHistoryAdmin):
+    list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
+    list_filter = ["organisation", "status"]
+    search_fields = ["driver__name", "orders__external_ref"]
+    autocomplete_fields = ["driver", "orders"]
+
+
+class StopInline(admin.TabularInline):
+    model = Stop
+    extra = 0
+    fields = ["sequence", "kind", "order", "planned_arrival_at", "arrived_at", "completed_at"]
+    autocomplete_fields = ["order"]
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ["id", "organisation", "driver", "status", "created_at"]
+    list_filter = ["organisation", "status"]
+    search_fields = ["driver__name"]
+    autocomplete_fields = ["driver"]
+    inlines = [StopInline]
+
+
+@admin.register(ProofOfDelivery)
+class ProofOfDeliveryAdmin(ReadOnlyAdmin, GISModelAdmin):
+    list_display = ["order", "driver", "recipient_name", "captured_at"]
+    search_fields = ["order__external_ref", "driver__name", "recipient_name"]
+    date_hierarchy = "captured_at"

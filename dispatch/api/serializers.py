@@ -1,0 +1,166 @@
+"""Order API shapes. Input is strict (unknown fields refused) and nested, so errors name
+the exact field (e.g. `pickup.window.end`)."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from core.api.fields import StrictSerializer, WindowField
+from core.geo import point_as_dict
+from dispatch.models import Order, OrderTransition, Priority
+from dispatch.services.orders import OrderInput
+
+PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
+
+
+class PlaceInSerializer(StrictSerializer):
+    address = serializers.CharField(max_length=300)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    window = WindowField()
+
+
+class RecipientSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    phone = serializers.RegexField(r"^\+[1-9]\d{6,14}$", required=False, allow_blank=True, max_length=20)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class OrderCreateSerializer(StrictSerializer):
+    external_ref = serializers.RegexField(r"^[\w.:/#-]{1,100}$", max_length=100)
+    hub_id = serializers.UUIDField(required=False, allow_null=True)
+    pickup = PlaceInSerializer()
+    dropoff = PlaceInSerializer()
+    weight_kg = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=Decimal("0"), required=False, default=Decimal("0")
+    )
+    volume_litres = serializers.DecimalField(
+        max_digits=9, decimal_places=2, min_value=Decimal("0"), required=False, default=Decimal("0")
+    )
+    declared_value_minor = serializers.IntegerField(min_value=0, required=False, default=0)
+    tip_minor = serializers.IntegerField(min_value=0, required=False, default=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
+    priority = serializers.ChoiceField(
+        choices=list(PRIORITY_NAMES.values()), required=False, default="normal"
+    )
+    recipient = RecipientSerializer()
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["dropoff"]["window"]["end"] <= attrs["pickup"]["window"]["start"]:
+            raise serializers.ValidationError(
+                {"dropoff": {"window": {"end": ["Must be after the pickup window starts."]}}}
+            )
+        return attrs
+
+    def to_order_input(self) -> OrderInput:
+        from core.geo import make_point
+
+        data = self.validated_data
+        pickup, dropoff, recipient = data["pickup"], data["dropoff"], data["recipient"]
+        return OrderInput(
+            external_ref=data["external_ref"],
+            hub_id=data.get("hub_id"),
+            pickup_address=pickup["address"],
+            pickup_location=make_point(lat=pickup["lat"], lon=pickup["lon"]),
+            pickup_window_start=pickup["window"]["start"],
+            pickup_window_end=pickup["window"]["end"],
+            dropoff_address=dropoff["address"],
+            dropoff_location=make_point(lat=dropoff["lat"], lon=dropoff["lon"]),
+            dropoff_window_start=dropoff["window"]["start"],
+            dropoff_window_end=dropoff["window"]["end"],
+            weight_kg=data["weight_kg"],
+            volume_litres=data["volume_litres"],
+            declared_value_minor=data["declared_value_minor"],
+            tip_minor=data["tip_minor"],
+            currency=data.get("currency", ""),
+            priority=Priority[data["priority"].upper()].value,
+            recipient_name=recipient["name"],
+            recipient_phone=recipient.get("phone", ""),
+            recipient_email=recipient.get("email", ""),
+            notes=data["notes"],
+        )
+
+
+class CancelSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class OrderTransitionSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderTransition
+        fields = [
+            "action",
+            "from_status",
+            "to_status",
+            "driver",
+            "actor",
+            "reason",
+            "is_override",
+            "occurred_at",
+        ]
+
+    def get_actor(self, transition) -> dict:
+        return {"type": transition.actor_type, "label": transition.actor_label}
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    driver_id = serializers.UUIDField(read_only=True, allow_null=True)
+    hub_id = serializers.UUIDField(read_only=True, allow_null=True)
+    pickup = serializers.SerializerMethodField()
+    dropoff = serializers.SerializerMethodField()
+    recipient = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "external_ref",
+            "status",
+            "driver_id",
+            "hub_id",
+            "pickup",
+            "dropoff",
+            "weight_kg",
+            "volume_litres",
+            "declared_value_minor",
+            "tip_minor",
+            "currency",
+            "priority",
+            "recipient",
+            "notes",
+            "created_at",
+            "updated_at",
+        ]
+
+    def _place(self, order, prefix) -> dict:
+        return {
+            "address": getattr(order, f"{prefix}_address"),
+            **point_as_dict(getattr(order, f"{prefix}_location")),
+            "window": {
+                "start": getattr(order, f"{prefix}_window_start").isoformat(),
+                "end": getattr(order, f"{prefix}_window_end").isoformat(),
+            },
+        }
+
+    def get_pickup(self, order) -> dict:
+        return self._place(order, "pickup")
+
+    def get_dropoff(self, order) -> dict:
+        return self._place(order, "dropoff")
+
+    def get_recipient(self, order) -> dict:
+        return {"name": order.recipient_name, "phone": order.recipient_phone, "email": order.recipient_email}
+
+    def get_priority(self, order) -> str:
+        return PRIORITY_NAMES[order.priority]
+
+
+class OrderDetailSerializer(OrderSerializer):
+    history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "history"]

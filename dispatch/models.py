@@ -1,0 +1,297 @@
+"""Orders and their one state machine, offers, routes with stops, and proof of delivery."""
+
+import uuid
+
+from django.contrib.gis.db import models
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from core.history import History
+from core.models import ActorFields
+from fleet.models import Driver, Hub, Organisation
+
+
+class OrderStatus(models.TextChoices):
+    CREATED = "CREATED", "Created"
+    OFFERED = "OFFERED", "Offered"
+    ASSIGNED = "ASSIGNED", "Assigned"
+    EN_ROUTE_PICKUP = "EN_ROUTE_PICKUP", "En route to pickup"
+    ARRIVED_PICKUP = "ARRIVED_PICKUP", "Arrived at pickup"
+    PICKED_UP = "PICKED_UP", "Picked up"
+    ARRIVED_DROPOFF = "ARRIVED_DROPOFF", "Arrived at drop-off"
+    DELIVERED = "DELIVERED", "Delivered"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    RETURNED = "RETURNED", "Returned"
+
+
+S = OrderStatus
+TERMINAL_STATUSES = frozenset({S.DELIVERED, S.CANCELLED, S.RETURNED})
+# The goods are with the driver from pick-up on: such an order can no longer be cancelled,
+# only delivered, failed or returned.
+CANCELLABLE_STATUSES = [S.CREATED, S.OFFERED, S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP]
+RELEASABLE_STATUSES = [S.OFFERED, S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP]
+DRIVER_HOLDS_STATUSES = [S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP, S.PICKED_UP, S.ARRIVED_DROPOFF]
+
+
+class Priority(models.IntegerChoices):
+    LOW = 0, "Low"
+    NORMAL = 1, "Normal"
+    HIGH = 2, "High"
+    URGENT = 3, "Urgent"
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    """A parcel to carry from a pickup to a drop-off inside two half-open time windows.
+
+    The status moves only through the transitions below, called by dispatch.services.orders,
+    which also writes the OrderTransition row and the domain event. The mixin makes a save
+    fail if another transaction moved the status first, so two transitions never both apply.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="orders")
+    external_ref = models.CharField(max_length=100)
+    status = FSMField(max_length=16, choices=OrderStatus.choices, default=S.CREATED, protected=True)
+    hub = models.ForeignKey(Hub, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+
+    pickup_address = models.CharField(max_length=300)
+    pickup_location = models.PointField(geography=True, srid=4326)
+    pickup_window_start = models.DateTimeField()
+    pickup_window_end = models.DateTimeField()
+    dropoff_address = models.CharField(max_length=300)
+    dropoff_location = models.PointField(geography=True, srid=4326)
+    dropoff_window_start = models.DateTimeField()
+    dropoff_window_end = models.DateTimeField()
+
+    weight_kg = models.DecimalField(
+        max_digits=8, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    volume_litres = models.DecimalField(
+        max_digits=9, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code.")])
+    declared_value_minor = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    tip_minor = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    priority = models.PositiveSmallIntegerField(
+        choices=Priority.choices, default=Priority.NORMAL, validators=[MaxValueValidator(3)]
+    )
+    recipient_name = models.CharField(max_length=200)
+    recipient_phone = models.CharField(max_length=20, blank=True)
+    recipient_email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True, max_length=2000)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = History(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "external_ref"], name="order_ref_unique_per_org"),
+            models.CheckConstraint(
+                name="order_pickup_window_ordered",
+                condition=Q(pickup_window_end__gt=F("pickup_window_start")),
+            ),
+            models.CheckConstraint(
+                name="order_dropoff_window_ordered",
+                condition=Q(dropoff_window_end__gt=F("dropoff_window_start")),
+            ),
+            models.CheckConstraint(
+                name="order_dropoff_closes_after_pickup_opens",
+                condition=Q(dropoff_window_end__gt=F("pickup_window_start")),
+            ),
+            models.CheckConstraint(name="order_weight_non_negative", condition=Q(weight_kg__gte=0)),
+            models.CheckConstraint(name="order_volume_non_negative", condition=Q(volume_litres__gte=0)),
+            models.CheckConstraint(name="order_value_non_negative", condition=Q(declared_value_minor__gte=0)),
+            models.CheckConstraint(name="order_tip_non_negative", condition=Q(tip_minor__gte=0)),
+            models.CheckConstraint(name="order_priority_range", condition=Q(priority__lte=3)),
+            models.CheckConstraint(
+                name="order_driver_set_while_driver_holds_it",
+                condition=Q(driver__isnull=False) | ~Q(status__in=[*DRIVER_HOLDS_STATUSES, S.DELIVERED]),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "status", "-created_at"]),
+            models.Index(fields=["driver", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_ref} ({self.status})"
+
+    # --- transitions: called only by dispatch.services.orders.transition_order -------------
+
+    @transition(field=status, source=S.CREATED, target=S.OFFERED)
+    def offer(self) -> None:
+        """Offered to one or more drivers; still nobody's."""
+
+    @transition(field=status, source=[S.CREATED, S.OFFERED], target=S.ASSIGNED)
+    def assign(self, *, driver: Driver) -> None:
+        self.driver = driver
+
+    @transition(field=status, source=RELEASABLE_STATUSES, target=S.CREATED)
+    def release(self) -> None:
+        """Back to the pool: an offer lapsed, or the order was taken away from its driver."""
+        self.driver = None
+
+    @transition(field=status, source=S.ASSIGNED, target=S.EN_ROUTE_PICKUP)
+    def start_pickup(self) -> None:
+        pass
+
+    @transition(field=status, source=S.EN_ROUTE_PICKUP, target=S.ARRIVED_PICKUP)
+    def arrive_pickup(self) -> None:
+        pass
+
+    @transition(field=status, source=S.ARRIVED_PICKUP, target=S.PICKED_UP)
+    def pick_up(self) -> None:
+        pass
+
+    @transition(field=status, source=S.PICKED_UP, target=S.ARRIVED_DROPOFF)
+    def arrive_dropoff(self) -> None:
+        pass
+
+    @transition(field=status, source=S.ARRIVED_DROPOFF, target=S.DELIVERED)
+    def deliver(self) -> None:
+        """Needs a ProofOfDelivery; the service checks it."""
+
+    @transition(
+        field=status,
+        source=[S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP, S.PICKED_UP, S.ARRIVED_DROPOFF],
+        target=S.FAILED,
+    )
+    def fail(self) -> None:
+        pass
+
+    @transition(field=status, source=CANCELLABLE_STATUSES, target=S.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+    @transition(field=status, source=[S.PICKED_UP, S.ARRIVED_DROPOFF, S.FAILED], target=S.RETURNED)
+    def return_to_sender(self) -> None:
+        pass
+
+
+class OrderTransition(ActorFields):
+    """The history of an order: every status change, by whom or what, and why."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    is_override = models.BooleanField(default=False)
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status} -> {self.to_status}"
+
+
+class Offer(models.Model):
+    """Work offered to one driver: one order or a batch, until it expires or they answer."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        ACCEPTED = "ACCEPTED", "Accepted"
+        DECLINED = "DECLINED", "Declined"
+        EXPIRED = "EXPIRED", "Expired"
+        WITHDRAWN = "WITHDRAWN", "Withdrawn"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="offers")
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="offers")
+    orders = models.ManyToManyField(Order, related_name="offers")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    incentive_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = History()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="offer_incentive_non_negative", condition=Q(incentive_minor__gte=0)),
+            models.CheckConstraint(
+                name="offer_expires_after_creation", condition=Q(expires_at__gt=F("created_at"))
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+
+class Route(models.Model):
+    """The ordered stops one driver makes for a batch of orders."""
+
+    class Status(models.TextChoices):
+        PLANNED = "PLANNED", "Planned"
+        ACTIVE = "ACTIVE", "Active"
+        COMPLETED = "COMPLETED", "Completed"
+        ABANDONED = "ABANDONED", "Abandoned"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="routes")
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="routes")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(status="ACTIVE"), name="one_active_route_per_driver"
+            )
+        ]
+
+
+class Stop(models.Model):
+    class Kind(models.TextChoices):
+        PICKUP = "pickup", "Pickup"
+        DROPOFF = "dropoff", "Drop-off"
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="stops")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    sequence = models.PositiveSmallIntegerField()
+    location = models.PointField(geography=True, srid=4326)
+    planned_arrival_at = models.DateTimeField(null=True, blank=True)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["route", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "sequence"], name="stop_sequence_unique_per_route"),
+            models.UniqueConstraint(
+                fields=["route", "order", "kind"], name="stop_kind_once_per_order_per_route"
+            ),
+        ]
+
+
+class ProofOfDelivery(models.Model):
+    """What the driver captured at the door: a photo and/or signature, where and when."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="proof_of_delivery")
+    driver = models.ForeignKey(Driver, on_delete=models.PROTECT, related_name="proofs_of_delivery")
+    photo = models.ImageField(upload_to="pod/photos/%Y/%m/", blank=True)
+    signature = models.ImageField(upload_to="pod/signatures/%Y/%m/", blank=True)
+    recipient_name = models.CharField(max_length=200, blank=True)
+    location = models.PointField(geography=True, srid=4326)
+    accuracy_m = models.FloatField(null=True, blank=True)
+    captured_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="pod_has_evidence",
+                condition=~Q(photo="") | ~Q(signature=""),
+            )
+        ]

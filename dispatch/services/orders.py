@@ -1,0 +1,298 @@
+"""Writes for orders: create, move through the lifecycle, cancel, deliver with proof.
+
+Every status change goes through transition_order: one transaction that locks the order row,
+applies the state machine, writes the OrderTransition row and the domain event (from which
+webhooks and the live map follow).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from core.actors import Actor
+from core.events import record_event
+from core.exceptions import ConcurrentChange, InvalidTransition
+from core.geo import point_as_dict
+from dispatch.models import Order, OrderTransition, ProofOfDelivery
+from fleet.models import Driver, DriverStatus, Hub, Organisation
+
+# Actions that need a reason: they take work away from someone or end the order unhappily.
+ACTIONS_NEEDING_REASON = frozenset({"release", "fail", "cancel", "return_to_sender"})
+ACTIONS = frozenset(
+    {
+        "offer",
+        "assign",
+        "release",
+        "start_pickup",
+        "arrive_pickup",
+        "pick_up",
+        "arrive_dropoff",
+        "deliver",
+        "fail",
+        "cancel",
+        "return_to_sender",
+    }
+)
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    external_ref: str
+    pickup_address: str
+    pickup_location: Point
+    pickup_window_start: datetime
+    pickup_window_end: datetime
+    dropoff_address: str
+    dropoff_location: Point
+    dropoff_window_start: datetime
+    dropoff_window_end: datetime
+    recipient_name: str
+    weight_kg: Decimal = Decimal("0")
+    volume_litres: Decimal = Decimal("0")
+    declared_value_minor: int = 0
+    tip_minor: int = 0
+    currency: str = ""
+    priority: int = 1
+    recipient_phone: str = ""
+    recipient_email: str = ""
+    notes: str = ""
+    hub_id: object = None
+    extra: dict = field(default_factory=dict)
+
+
+def order_event_payload(order: Order) -> dict:
+    return {
+        "order_id": str(order.id),
+        "external_ref": order.external_ref,
+        "status": order.status,
+        "driver_id": str(order.driver_id) if order.driver_id else None,
+        "pickup": point_as_dict(order.pickup_location),
+        "dropoff": point_as_dict(order.dropoff_location),
+    }
+
+
+@transaction.atomic
+def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) -> Order:
+    """Create an order in CREATED. A duplicate external_ref is refused, naming the field."""
+    hub = None
+    if data.hub_id is not None:
+        hub = Hub.objects.filter(organisation=organisation, id=data.hub_id).first()
+        if hub is None:
+            raise ValidationError({"hub_id": "No such hub in your organisation."})
+    order = Order(
+        organisation=organisation,
+        external_ref=data.external_ref,
+        hub=hub,
+        pickup_address=data.pickup_address,
+        pickup_location=data.pickup_location,
+        pickup_window_start=data.pickup_window_start,
+        pickup_window_end=data.pickup_window_end,
+        dropoff_address=data.dropoff_address,
+        dropoff_location=data.dropoff_location,
+        dropoff_window_start=data.dropoff_window_start,
+        dropoff_window_end=data.dropoff_window_end,
+        weight_kg=data.weight_kg,
+        volume_litres=data.volume_litres,
+        declared_value_minor=data.declared_value_minor,
+        tip_minor=data.tip_minor,
+        currency=data.currency or organisation.currency,
+        priority=data.priority,
+        recipient_name=data.recipient_name,
+        recipient_phone=data.recipient_phone,
+        recipient_email=data.recipient_email,
+        notes=data.notes,
+    )
+    order.full_clean(exclude=["status"])
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError as exc:
+        # Two requests with the same new external_ref raced past full_clean.
+        raise ValidationError({"external_ref": "An order with this reference already exists."}) from exc
+    record_event(
+        organisation=organisation,
+        event_type="order.created",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        payload=order_event_payload(order),
+    )
+    return order
+
+
+def transition_order(
+    *,
+    order_id,
+    organisation: Organisation,
+    action: str,
+    actor: Actor,
+    reason: str = "",
+    driver: Driver | None = None,
+    is_override: bool = False,
+) -> Order:
+    """Apply one lifecycle action to an order, atomically and exactly once.
+
+    The row is locked (PostgreSQL) and the save is conditional on the status read (both
+    databases), so of two concurrent transitions one applies and the other gets
+    InvalidTransition or ConcurrentChange.
+    """
+    if action not in ACTIONS:
+        raise ValidationError({"action": f"Unknown action '{action}'."})
+    if action in ACTIONS_NEEDING_REASON and not reason.strip():
+        raise ValidationError({"reason": f"'{action}' needs a reason."})
+    try:
+        with transaction.atomic():
+            return _apply_transition(
+                order_id=order_id,
+                organisation=organisation,
+                action=action,
+                actor=actor,
+                reason=reason.strip(),
+                driver=driver,
+                is_override=is_override,
+            )
+    except ConcurrentTransition as exc:
+        raise ConcurrentChange("The order changed while this request ran; read it and retry.") from exc
+
+
+def _apply_transition(*, order_id, organisation, action, actor, reason, driver, is_override) -> Order:
+    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
+    from_status = order.status
+    kwargs = {}
+    if action == "assign":
+        if driver is None:
+            raise ValidationError({"driver_id": "Assigning needs a driver."})
+        if driver.organisation_id != organisation.id:
+            raise ValidationError({"driver_id": "No such driver in your organisation."})
+        if driver.status != DriverStatus.ACTIVE:
+            raise ValidationError({"driver_id": f"The driver is {driver.status}, not ACTIVE."})
+        kwargs["driver"] = driver
+    if action == "deliver" and not ProofOfDelivery.objects.filter(order=order).exists():
+        raise ValidationError({"proof_of_delivery": "Delivering needs a proof of delivery."})
+    previous_driver = order.driver
+    try:
+        getattr(order, action)(**kwargs)
+    except TransitionNotAllowed as exc:
+        raise InvalidTransition(
+            f"Cannot {action.replace('_', ' ')} an order that is {from_status}.",
+            current_status=from_status,
+            action=action,
+        ) from exc
+    order.save()
+    OrderTransition.objects.create(
+        order=order,
+        action=action,
+        from_status=from_status,
+        to_status=order.status,
+        driver=order.driver or previous_driver,
+        reason=reason,
+        is_override=is_override,
+        **actor.as_fields(),
+    )
+    payload = order_event_payload(order)
+    payload.update(from_status=from_status, action=action, is_override=is_override)
+    if previous_driver and previous_driver != order.driver:
+        payload["previous_driver_id"] = str(previous_driver.id)
+    record_event(
+        organisation=organisation,
+        event_type=f"order.{order.status.lower()}",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        reason=reason,
+        payload=payload,
+    )
+    return order
+
+
+@transaction.atomic
+def deliver_order(
+    *,
+    order_id,
+    organisation: Organisation,
+    driver: Driver,
+    actor: Actor,
+    location: Point,
+    captured_at: datetime,
+    photo=None,
+    signature=None,
+    recipient_name: str = "",
+    accuracy_m: float | None = None,
+) -> Order:
+    """Store the proof of delivery and mark the order DELIVERED, both or neither."""
+    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
+    if order.driver_id != driver.id:
+        raise ValidationError({"order_id": "This order is not assigned to you."})
+    proof = ProofOfDelivery(
+        order=order,
+        driver=driver,
+        location=location,
+        accuracy_m=accuracy_m,
+        captured_at=captured_at,
+        recipient_name=recipient_name,
+    )
+    if photo is not None:
+        proof.photo.save(photo.name, photo, save=False)
+    if signature is not None:
+        proof.signature.save(signature.name, signature, save=False)
+    if not proof.photo and not proof.signature:
+        raise ValidationError({"photo": "A photo or a signature is needed."})
+    if ProofOfDelivery.objects.filter(order=order).exists():
+        raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
+    proof.save()
+    return transition_order(order_id=order.id, organisation=organisation, action="deliver", actor=actor)
+
+
+@transaction.atomic
+def force_order_status(
+    *, order_id, organisation: Organisation, to_status: str, actor: Actor, reason: str
+) -> Order:
+    """A human override (admin): set any status, outside the state machine, with a reason.
+
+    Audited like a transition (is_override=True) and emitted as an event, so the OMS hears
+    about it. Forcing a status that needs a driver onto an order without one is refused.
+    """
+    from dispatch.models import DRIVER_HOLDS_STATUSES, OrderStatus
+
+    if to_status not in OrderStatus.values:
+        raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
+    if not reason.strip():
+        raise ValidationError({"reason": "An override needs a reason."})
+    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
+    from_status = order.status
+    if to_status in DRIVER_HOLDS_STATUSES and order.driver_id is None:
+        raise ValidationError({"to_status": f"{to_status} needs an assigned driver; assign one first."})
+    driver_id = order.driver_id if to_status in [*DRIVER_HOLDS_STATUSES, OrderStatus.DELIVERED] else None
+    updated = Order.objects.filter(id=order.id, status=from_status).update(
+        status=to_status, driver_id=driver_id
+    )
+    if not updated:
+        raise ConcurrentChange("The order changed while the override ran; try again.")
+    order.refresh_from_db()
+    OrderTransition.objects.create(
+        order=order,
+        action="override",
+        from_status=from_status,
+        to_status=to_status,
+        driver=order.driver,
+        reason=reason.strip(),
+        is_override=True,
+        **actor.as_fields(),
+    )
+    payload = order_event_payload(order)
+    payload.update(from_status=from_status, action="override", is_override=True)
+    record_event(
+        organisation=organisation,
+        event_type=f"order.{to_status.lower()}",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        reason=reason.strip(),
+        payload=payload,
+    )
+    return order

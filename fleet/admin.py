@@ -1,0 +1,138 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.gis.admin import GISModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.admin_overrides import StatusOverrideAdminMixin
+from fleet import services
+from fleet.models import (
+    Driver,
+    DriverStatus,
+    DriverStatusChange,
+    Hub,
+    LocationPing,
+    Organisation,
+    User,
+    Vehicle,
+    Zone,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and history rows: inspected, never edited in admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "slug", "kind", "currency", "created_at"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(User)
+class FleetUserAdmin(UserAdmin):
+    list_display = ["username", "email", "organisation", "role", "is_staff", "is_active"]
+    list_filter = ["role", "organisation", "is_staff", "is_active"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+    fieldsets = [*UserAdmin.fieldsets, ("Organisation", {"fields": ["organisation", "role"]})]
+    add_fieldsets = [*UserAdmin.add_fieldsets, ("Organisation", {"fields": ["organisation", "role"]})]
+
+
+@admin.register(Hub)
+class HubAdmin(SimpleHistoryAdmin, GISModelAdmin):
+    list_display = ["name", "organisation", "address", "is_active"]
+    list_filter = ["organisation", "is_active"]
+    search_fields = ["name", "address"]
+
+
+@admin.register(Zone)
+class ZoneAdmin(SimpleHistoryAdmin, GISModelAdmin):
+    list_display = ["name", "organisation", "h3_resolution", "cell_count"]
+    list_filter = ["organisation"]
+    search_fields = ["name"]
+    readonly_fields = ["h3_cells"]
+
+    @admin.display(description="H3 cells")
+    def cell_count(self, zone):
+        return len(zone.h3_cells)
+
+
+class VehicleInline(admin.TabularInline):
+    model = Vehicle
+    extra = 0
+    fields = ["type", "capacity_kg", "capacity_litres", "plate", "vin", "is_active"]
+
+
+class DriverStatusChangeInline(admin.TabularInline):
+    model = DriverStatusChange
+    extra = 0
+    can_delete = False
+    fields = ["occurred_at", "from_status", "to_status", "actor_type", "actor_label", "reason", "is_override"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Driver)
+class DriverAdmin(StatusOverrideAdminMixin, SimpleHistoryAdmin, GISModelAdmin):
+    list_display = ["name", "organisation", "fleet_type", "status", "is_online", "last_seen_at"]
+    list_filter = ["organisation", "status", "fleet_type", "is_online"]
+    search_fields = ["name", "phone", "email"]
+    readonly_fields = ["status", "override_link", "last_seen_at", "created_at"]
+    autocomplete_fields = ["user"]
+    filter_horizontal = ["preferred_zones"]
+    inlines = [VehicleInline, DriverStatusChangeInline]
+    status_choices = DriverStatus.choices
+
+    def apply_override(self, driver, *, to_status, actor, reason):
+        services.force_driver_status(
+            driver_id=driver.id,
+            organisation=driver.organisation,
+            to_status=to_status,
+            actor=actor,
+            reason=reason,
+        )
+
+
+@admin.register(DriverStatusChange)
+class DriverStatusChangeAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "driver", "from_status", "to_status", "actor_type", "is_override"]
+    list_filter = ["to_status", "actor_type", "is_override"]
+    search_fields = ["driver__name", "reason", "actor_label"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "__str__",
+        "driver",
+        "organisation",
+        "type",
+        "capacity_kg",
+        "capacity_litres",
+        "is_active",
+    ]
+    list_filter = ["organisation", "type", "is_active"]
+    search_fields = ["plate", "vin", "driver__name"]
+    autocomplete_fields = ["driver"]
+
+
+@admin.register(LocationPing)
+class LocationPingAdmin(ReadOnlyAdmin, GISModelAdmin):
+    list_display = ["driver", "recorded_at", "accuracy_m", "speed_mps", "heading_deg", "received_at"]
+    list_filter = ["driver__organisation"]
+    search_fields = ["driver__name"]
+    date_hierarchy = "recorded_at"
+    list_select_related = ["driver"]

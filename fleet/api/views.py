@@ -1,0 +1,37 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins
+
+from core.api.views import OrganisationViewSet
+from fleet import selectors
+from fleet.api.serializers import DriverSerializer, HubSerializer, ZoneSerializer
+
+
+@extend_schema_view(list=extend_schema(tags=["drivers"]), retrieve=extend_schema(tags=["drivers"]))
+class DriverViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
+    """Drivers with their status, vehicle and last known position. A driver sees only themself."""
+
+    serializer_class = DriverSerializer
+    scope_read = "drivers:read"
+    filterset_fields = ["status", "fleet_type", "is_online", "hub"]
+
+    def get_queryset(self):
+        return selectors.drivers_visible_to(self.request.user)
+
+
+@extend_schema_view(list=extend_schema(tags=["fleet"]), retrieve=extend_schema(tags=["fleet"]))
+class HubViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
+    serializer_class = HubSerializer
+    scope_read = "fleet:read"
+    filterset_fields = ["is_active"]
+
+    def get_queryset(self):
+        return selectors.hubs_visible_to(self.request.user)
+
+
+@extend_schema_view(list=extend_schema(tags=["fleet"]), retrieve=extend_schema(tags=["fleet"]))
+class ZoneViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
+    serializer_class = ZoneSerializer
+    scope_read = "fleet:read"
+
+    def get_queryset(self):
+        return selectors.zones_visible_to(self.request.user)

@@ -1,0 +1,285 @@
+"""Writes for the fleet: driver status decisions, going online, GPS pings, zones, drivers."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import h3
+from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from core.actors import Actor
+from core.events import record_event
+from core.exceptions import InvalidTransition
+from core.geo import make_point, point_as_dict
+from fleet.models import (
+    VEHICLE_DEFAULT_CAPACITY,
+    Driver,
+    DriverStatus,
+    DriverStatusChange,
+    LocationPing,
+    Organisation,
+    Vehicle,
+    Zone,
+)
+
+DRIVER_STATUS_ACTIONS = {
+    "approve": DriverStatus.ACTIVE,
+    "deny_access": DriverStatus.ACCESS_DENIED,
+    "suspend": DriverStatus.SUSPENDED,
+    "reinstate": DriverStatus.ACTIVE,
+    "offboard": DriverStatus.OFFBOARDED,
+}
+# Pings stamped further in the future than this are refused: the phone's clock is wrong.
+MAX_PING_CLOCK_SKEW = timedelta(minutes=2)
+
+
+def driver_event_payload(driver: Driver) -> dict:
+    return {
+        "driver_id": str(driver.id),
+        "name": driver.name,
+        "status": driver.status,
+        "fleet_type": driver.fleet_type,
+        "is_online": driver.is_online,
+        "location": point_as_dict(driver.last_location),
+    }
+
+
+@transaction.atomic
+def change_driver_status(
+    *,
+    driver_id,
+    organisation: Organisation,
+    action: str,
+    actor: Actor,
+    reason: str,
+    inputs: dict | None = None,
+    is_override: bool = False,
+) -> DriverStatusChange:
+    """Apply a status decision about a driver and record it with its inputs and reason.
+
+    The reason is shown to the driver, so it must be plain language; it is required.
+    """
+    if action not in DRIVER_STATUS_ACTIONS:
+        raise ValidationError({"action": f"Unknown action '{action}'."})
+    if not reason.strip():
+        raise ValidationError({"reason": "A decision about a driver needs a reason they can read."})
+    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    from_status = driver.status
+    try:
+        getattr(driver, action)()
+    except TransitionNotAllowed as exc:
+        raise InvalidTransition(
+            f"Cannot {action.replace('_', ' ')} a driver who is {from_status}.",
+            current_status=from_status,
+            action=action,
+        ) from exc
+    driver.save()
+    change = DriverStatusChange.objects.create(
+        driver=driver,
+        from_status=from_status,
+        to_status=driver.status,
+        reason=reason.strip(),
+        inputs=inputs or {},
+        is_override=is_override,
+        **actor.as_fields(),
+    )
+    record_event(
+        organisation=organisation,
+        event_type="driver.status_changed",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        reason=change.reason,
+        payload={**driver_event_payload(driver), "from_status": from_status, "is_override": is_override},
+    )
+    return change
+
+
+@transaction.atomic
+def set_driver_online(*, driver_id, organisation: Organisation, online: bool, actor: Actor) -> Driver:
+    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    if online and driver.status != DriverStatus.ACTIVE:
+        raise ValidationError({"is_online": f"A driver who is {driver.status} cannot go online."})
+    if driver.is_online != online:
+        driver.is_online = online
+        driver.save(update_fields=["is_online", "updated_at"])
+        record_event(
+            organisation=organisation,
+            event_type="driver.online" if online else "driver.offline",
+            subject_type="driver",
+            subject_id=driver.id,
+            actor=actor,
+            payload=driver_event_payload(driver),
+        )
+    return driver
+
+
+@dataclass(frozen=True)
+class PingInput:
+    lat: float
+    lon: float
+    recorded_at: datetime
+    accuracy_m: float | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+def validate_ping(ping: PingInput, *, now: datetime) -> None:
+    """Raise ValidationError naming the field of a ping that cannot be true."""
+    errors = {}
+    if not -90 <= ping.lat <= 90:
+        errors["lat"] = "Must be between -90 and 90."
+    if not -180 <= ping.lon <= 180:
+        errors["lon"] = "Must be between -180 and 180."
+    if ping.recorded_at.tzinfo is None:
+        errors["recorded_at"] = "Must carry a UTC offset."
+    elif ping.recorded_at > now + MAX_PING_CLOCK_SKEW:
+        errors["recorded_at"] = "Is in the future."
+    if ping.accuracy_m is not None and ping.accuracy_m < 0:
+        errors["accuracy_m"] = "Must not be negative."
+    if ping.speed_mps is not None and ping.speed_mps < 0:
+        errors["speed_mps"] = "Must not be negative."
+    if ping.heading_deg is not None and not 0 <= ping.heading_deg < 360:
+        errors["heading_deg"] = "Must be in [0, 360)."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def record_ping(*, driver: Driver, ping: PingInput) -> LocationPing:
+    """Store a GPS fix; the driver's last position moves only forward in time.
+
+    A retried ping (same driver, same recorded_at) is stored once.
+    """
+    now = timezone.now()
+    validate_ping(ping, now=now)
+    point = make_point(lat=ping.lat, lon=ping.lon)
+    stored, _created = LocationPing.objects.get_or_create(
+        driver=driver,
+        recorded_at=ping.recorded_at,
+        defaults={
+            "location": point,
+            "accuracy_m": ping.accuracy_m,
+            "speed_mps": ping.speed_mps,
+            "heading_deg": ping.heading_deg,
+        },
+    )
+    newer = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=ping.recorded_at)
+    if Driver.objects.filter(newer, id=driver.id).update(last_location=point, last_seen_at=ping.recorded_at):
+        driver.last_location, driver.last_seen_at = point, ping.recorded_at
+    return stored
+
+
+def h3_cells_for(area: MultiPolygon, resolution: int) -> list[str]:
+    """The H3 cells whose centres fall inside the area."""
+    return sorted(h3.geo_to_cells(json.loads(area.geojson), resolution))
+
+
+@transaction.atomic
+def create_zone(
+    *, organisation: Organisation, name: str, area: Polygon | MultiPolygon, h3_resolution: int = 9
+) -> Zone:
+    if isinstance(area, Polygon):
+        area = MultiPolygon(area, srid=4326)
+    if not area.valid:
+        raise ValidationError({"area": f"Invalid polygon: {area.valid_reason}."})
+    zone = Zone(
+        organisation=organisation,
+        name=name,
+        area=area,
+        h3_resolution=h3_resolution,
+        h3_cells=h3_cells_for(area, h3_resolution),
+    )
+    zone.full_clean()
+    zone.save()
+    return zone
+
+
+@transaction.atomic
+def create_driver(
+    *,
+    organisation: Organisation,
+    name: str,
+    phone: str,
+    fleet_type: str,
+    vehicle_type: str,
+    plate: str = "",
+    vin: str = "",
+    email: str = "",
+    hub=None,
+    home_zone: Zone | None = None,
+    user=None,
+) -> Driver:
+    """A new driver (an APPLICANT until onboarding approves them) with their vehicle."""
+    driver = Driver(
+        organisation=organisation,
+        name=name,
+        phone=phone,
+        email=email,
+        fleet_type=fleet_type,
+        hub=hub,
+        home_zone=home_zone,
+        user=user,
+    )
+    driver.full_clean(exclude=["status"])
+    driver.save()
+    if home_zone is not None:
+        driver.preferred_zones.add(home_zone)
+    kilograms, litres = VEHICLE_DEFAULT_CAPACITY[vehicle_type]
+    vehicle = Vehicle(
+        organisation=organisation,
+        driver=driver,
+        type=vehicle_type,
+        capacity_kg=Decimal(kilograms),
+        capacity_litres=litres,
+        plate=plate,
+        vin=vin,
+    )
+    vehicle.full_clean()
+    vehicle.save()
+    return driver
+
+
+@transaction.atomic
+def force_driver_status(
+    *, driver_id, organisation: Organisation, to_status: str, actor: Actor, reason: str
+) -> DriverStatusChange:
+    """A human override (admin) of a driver's status, outside the state machine, audited.
+
+    This is how a reviewer reverses an automated decision (e.g. lifts an ACCESS_DENIED after
+    an appeal); the reason is shown to the driver.
+    """
+    if to_status not in DriverStatus.values:
+        raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
+    if not reason.strip():
+        raise ValidationError({"reason": "An override needs a reason the driver can read."})
+    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    from_status = driver.status
+    online = driver.is_online and to_status == DriverStatus.ACTIVE
+    Driver.objects.filter(id=driver.id).update(status=to_status, is_online=online)
+    driver.refresh_from_db()
+    change = DriverStatusChange.objects.create(
+        driver=driver,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason.strip(),
+        inputs={"override": True},
+        is_override=True,
+        **actor.as_fields(),
+    )
+    record_event(
+        organisation=organisation,
+        event_type="driver.status_changed",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        reason=change.reason,
+        payload={**driver_event_payload(driver), "from_status": from_status, "is_override": True},
+    )
+    return change

@@ -1,0 +1,28 @@
+"""Fan each recorded domain event out to the organisation's matching webhook subscriptions."""
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+from django.utils import timezone
+
+from core.events import event_recorded
+from integrations.models import WebhookDelivery, WebhookSubscription
+
+
+@receiver(event_recorded)
+def create_webhook_deliveries(sender, event, **kwargs) -> None:
+    subscriptions = WebhookSubscription.objects.filter(organisation_id=event.organisation_id, is_active=True)
+    now = timezone.now()
+    deliveries = [
+        WebhookDelivery(subscription=subscription, event=event, next_attempt_at=now)
+        for subscription in subscriptions
+        if subscription.wants(event.event_type)
+    ]
+    if not deliveries:
+        return
+    WebhookDelivery.objects.bulk_create(deliveries)
+    if settings.BACKGROUND_JOBS == "celery":
+        from integrations.tasks import deliver_webhook
+
+        ids = [str(delivery.id) for delivery in deliveries]
+        transaction.on_commit(lambda: [deliver_webhook.delay(delivery_id) for delivery_id in ids])
