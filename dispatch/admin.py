@@ -87,3 +87,11 @@ class ProofOfDeliveryAdmin(ReadOnlyAdmin, GISModelAdmin):
     list_display = ["order", "driver", "recipient_name", "captured_at"]
     search_fields = ["order__external_ref", "driver__name", "recipient_name"]
     date_hierarchy = "captured_at"
+
+
+@admin.register(Stop)
+class StopAdmin(GISModelAdmin):
+    list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
+    list_filter = ["kind", "route__organisation"]
+    search_fields = ["order__external_ref"]
+    autocomplete_fields = ["route", "order"]

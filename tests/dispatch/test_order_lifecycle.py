@@ -47,9 +47,14 @@ def step(order, action, org, **kwargs):
 
 def deliver(order, org, driver):
     return deliver_order(
-        order_id=order.id, organisation=org, driver=driver, actor=Actor.system("driver-app"),
-        location=make_point(lat=60.1655, lon=24.938), captured_at=datetime.now(UTC),
-        signature=ContentFile(PNG_1PX, name="signature.png"), recipient_name="Maija",
+        order_id=order.id,
+        organisation=org,
+        driver=driver,
+        actor=Actor.system("driver-app"),
+        location=make_point(lat=60.1655, lon=24.938),
+        captured_at=datetime.now(UTC),
+        signature=ContentFile(PNG_1PX, name="signature.png"),
+        recipient_name="Maija",
     )
 
 
@@ -70,11 +75,18 @@ def test_happy_path_is_recorded_with_actor_and_events(org, order, driver):
     ]
     assert set(order.transitions.values_list("actor_type", flat=True)) == {ActorType.SYSTEM}
     events = list(
-        DomainEvent.objects.filter(subject_id=str(order.id)).order_by("occurred_at").values_list("event_type", flat=True)
+        DomainEvent.objects.filter(subject_id=str(order.id))
+        .order_by("occurred_at")
+        .values_list("event_type", flat=True)
     )
     assert events == [
-        "order.created", "order.assigned", "order.en_route_pickup", "order.arrived_pickup",
-        "order.picked_up", "order.arrived_dropoff", "order.delivered",
+        "order.created",
+        "order.assigned",
+        "order.en_route_pickup",
+        "order.arrived_pickup",
+        "order.picked_up",
+        "order.arrived_dropoff",
+        "order.delivered",
     ]
     assert delivered.proof_of_delivery.signature.name.endswith(".png")
 
@@ -115,7 +127,9 @@ def test_release_returns_the_order_to_the_pool_and_names_the_previous_driver(org
     step(order, "assign", org, driver=driver)
     released = step(order, "release", org, reason="Driver stuck in traffic")
     assert released.status == OrderStatus.CREATED and released.driver is None
-    event = DomainEvent.objects.filter(event_type="order.created", subject_id=str(order.id)).latest("occurred_at")
+    event = DomainEvent.objects.filter(event_type="order.created", subject_id=str(order.id)).latest(
+        "occurred_at"
+    )
     assert event.payload["previous_driver_id"] == str(driver.id)
     assert event.reason == "Driver stuck in traffic"
 
@@ -204,14 +218,29 @@ def test_two_concurrent_transitions_never_both_apply(org, driver):
 
 def test_override_is_audited_and_needs_a_reason(org, order, driver, dispatcher):
     with pytest.raises(ValidationError):
-        force_order_status(order_id=order.id, organisation=org, to_status="CANCELLED",
-                           actor=Actor.for_user(dispatcher), reason="")
+        force_order_status(
+            order_id=order.id,
+            organisation=org,
+            to_status="CANCELLED",
+            actor=Actor.for_user(dispatcher),
+            reason="",
+        )
     with pytest.raises(ValidationError) as caught:
-        force_order_status(order_id=order.id, organisation=org, to_status="PICKED_UP",
-                           actor=Actor.for_user(dispatcher), reason="Driver has it")
+        force_order_status(
+            order_id=order.id,
+            organisation=org,
+            to_status="PICKED_UP",
+            actor=Actor.for_user(dispatcher),
+            reason="Driver has it",
+        )
     assert "to_status" in caught.value.message_dict
-    forced = force_order_status(order_id=order.id, organisation=org, to_status="CANCELLED",
-                                actor=Actor.for_user(dispatcher), reason="Duplicate order")
+    forced = force_order_status(
+        order_id=order.id,
+        organisation=org,
+        to_status="CANCELLED",
+        actor=Actor.for_user(dispatcher),
+        reason="Duplicate order",
+    )
     assert forced.status == OrderStatus.CANCELLED
     row = forced.transitions.get()
     assert row.is_override and row.actor_user == dispatcher and row.reason == "Duplicate order"
