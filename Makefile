@@ -14,11 +14,12 @@ SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essen
 # What CI adds: the production stack.
 CI_PACKAGES := postgresql postgresql-15-postgis-3 redis-server
 
-.PHONY: help demo test system venv frontend lint format check-ci-services clean
+.PHONY: help demo test bench system venv frontend lint format clean
 
 help:
 	@echo "make demo   install what is missing, seed a demo city, run server + simulator"
 	@echo "make test   install what is missing, run the whole test suite"
+	@echo "make bench  run the benchmarks in tests/bench and print their figures"
 	@echo "make lint   ruff check and format check"
 
 system:
@@ -57,6 +58,11 @@ ifeq ($(CI),true)
 else
 	$(PY) -m pytest -q --durations=5
 endif
+
+# Benchmarks print their figures; the normal suite runs each body once, untimed.
+bench: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/bench --benchmark-enable \
+		--benchmark-columns=min,median,mean,max,ops --benchmark-sort=name
 
 lint: venv
 	$(VENV)/bin/ruff check .
