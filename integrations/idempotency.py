@@ -15,11 +15,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from integrations.models import ApiKey, IdempotencyRecord
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,255}$")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
 HEADER = "Idempotency-Key"
 
 
@@ -95,7 +96,9 @@ def _claim(request, key: str) -> IdempotencyRecord:
 def _complete(record: IdempotencyRecord, response: Response) -> None:
     record.state = IdempotencyRecord.State.COMPLETED
     record.response_status = response.status_code
-    record.response_body = json.loads(json.dumps(response.data, default=str))
+    # Stored as the client got it (the API's renderer: decimals as numbers, aware times).
+    rendered = JSONRenderer().render(response.data)
+    record.response_body = json.loads(rendered) if rendered else None
     record.save(update_fields=["state", "response_status", "response_body"])
 
 
@@ -106,6 +109,9 @@ class IdempotentPostMixin:
         super().initial(request, *args, **kwargs)
         if request.method != "POST":
             return
+        handler = getattr(self, request.method.lower(), None)
+        if handler is None:
+            return  # the route takes no POST: dispatch answers 405; claim nothing
         key = request.headers.get(HEADER)
         if key is None:
             if isinstance(request.auth, ApiKey):
@@ -115,14 +121,13 @@ class IdempotentPostMixin:
                     "Send an Idempotency-Key header with every POST (e.g. a UUID).",
                 )
             return
-        if not KEY_PATTERN.match(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise IdempotencyError(
                 400,
                 "idempotency_key_malformed",
                 "Idempotency-Key must be 1-255 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'.",
             )
         record = _claim(request, key)
-        handler = getattr(self, request.method.lower())
         setattr(self, request.method.lower(), self._idempotent(handler, record))
 
     def _idempotent(self, handler, record: IdempotencyRecord):

@@ -12,14 +12,23 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import ConcurrentChange, InvalidTransition
 
+# Errors about the request as a whole still name the part at fault.
+REQUEST_PART_AT_FAULT = {
+    exceptions.ParseError: "body",
+    exceptions.UnsupportedMediaType: "Content-Type",
+}
+
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     """{"pickup": {"lat": ["bad"]}} -> {"pickup.lat": ["bad"]}."""
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
         for key, value in detail.items():
-            name = "body" if key == "non_field_errors" and not prefix else key
-            flat.update(flatten_errors(value, f"{prefix}.{name}" if prefix else str(name)))
+            if key in ("non_field_errors", "__all__"):  # about the object itself: name the object
+                path = prefix or "body"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
         return flat
     if isinstance(detail, list):
         if detail and all(not isinstance(item, (dict, list)) for item in detail):
@@ -73,4 +82,7 @@ def exception_handler(exc, context):
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     message = detail if isinstance(detail, str) else str(detail)
     fields = getattr(exc, "fields", None)
+    if fields is None:
+        part = next((name for kind, name in REQUEST_PART_AT_FAULT.items() if isinstance(exc, kind)), None)
+        fields = {part: [str(message)]} if part else None
     return error_response(str(code), message, response.status_code, fields, response.headers)

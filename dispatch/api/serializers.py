@@ -3,11 +3,12 @@ the exact field (e.g. `pickup.window.end`)."""
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import StrictSerializer, WindowField
 from core.geo import point_as_dict
-from dispatch.models import Order, OrderTransition, Priority
+from dispatch.models import Order, OrderStatus, OrderTransition, Priority
 from dispatch.services.orders import OrderInput
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
@@ -82,11 +83,24 @@ class OrderCreateSerializer(StrictSerializer):
         )
 
 
+@extend_schema_field(
+    {"type": "string", "enum": OrderStatus.values, "description": "Where the order is in its lifecycle."},
+    component_name="OrderStatus",
+)
+class OrderStatusField(serializers.ChoiceField):
+    """An order status; one named enum in the schema wherever it appears."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=OrderStatus.choices, **kwargs)
+
+
 class CancelSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=1000)
 
 
 class OrderTransitionSerializer(serializers.ModelSerializer):
+    from_status = OrderStatusField(read_only=True)
+    to_status = OrderStatusField(read_only=True)
     actor = serializers.SerializerMethodField()
 
     class Meta:
@@ -107,6 +121,7 @@ class OrderTransitionSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
+    status = OrderStatusField(read_only=True)
     driver_id = serializers.UUIDField(read_only=True, allow_null=True)
     hub_id = serializers.UUIDField(read_only=True, allow_null=True)
     pickup = serializers.SerializerMethodField()

@@ -107,6 +107,8 @@ def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) 
         recipient_email=data.recipient_email,
         notes=data.notes,
     )
+    if Order.objects.filter(organisation=organisation, external_ref=data.external_ref).exists():
+        raise ValidationError({"external_ref": "An order with this reference already exists."})
     order.full_clean(exclude=["status"])
     try:
         with transaction.atomic():

@@ -3,16 +3,19 @@ from rest_framework import mixins
 
 from core.api.views import OrganisationViewSet
 from fleet import selectors
+from fleet.api.filters import DriverFilter
 from fleet.api.serializers import DriverSerializer, HubSerializer, ZoneSerializer
+from fleet.models import Driver, Hub, Zone
 
 
 @extend_schema_view(list=extend_schema(tags=["drivers"]), retrieve=extend_schema(tags=["drivers"]))
 class DriverViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
     """Drivers with their status, vehicle and last known position. A driver sees only themself."""
 
+    queryset = Driver.objects.none()  # for the schema only; get_queryset scopes every request
     serializer_class = DriverSerializer
     scope_read = "drivers:read"
-    filterset_fields = ["status", "fleet_type", "is_online", "hub"]
+    filterset_class = DriverFilter
 
     def get_queryset(self):
         return selectors.drivers_visible_to(self.request.user)
@@ -20,6 +23,7 @@ class DriverViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organisati
 
 @extend_schema_view(list=extend_schema(tags=["fleet"]), retrieve=extend_schema(tags=["fleet"]))
 class HubViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
+    queryset = Hub.objects.none()  # for the schema only; get_queryset scopes every request
     serializer_class = HubSerializer
     scope_read = "fleet:read"
     filterset_fields = ["is_active"]
@@ -30,6 +34,7 @@ class HubViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationV
 
 @extend_schema_view(list=extend_schema(tags=["fleet"]), retrieve=extend_schema(tags=["fleet"]))
 class ZoneViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
+    queryset = Zone.objects.none()  # for the schema only; get_queryset scopes every request
     serializer_class = ZoneSerializer
     scope_read = "fleet:read"
 

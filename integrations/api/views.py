@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from core.api.views import OrganisationViewSet
 from dispatch.api.views import IDEMPOTENCY_HEADER
 from integrations import selectors, services
+from integrations.api.filters import WebhookDeliveryFilter
 from integrations.api.serializers import (
     WebhookDeliverySerializer,
     WebhookSubscriptionCreatedSerializer,
@@ -14,6 +15,7 @@ from integrations.api.serializers import (
     WebhookSubscriptionSerializer,
     WebhookSubscriptionUpdateSerializer,
 )
+from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.webhooks import delivery as webhook_delivery
 
 
@@ -38,6 +40,7 @@ class WebhookSubscriptionViewSet(
 ):
     """Where your events are POSTed. The signing secret is shown once, in the create answer."""
 
+    queryset = WebhookSubscription.objects.none()  # for the schema only; get_queryset scopes requests
     serializer_class = WebhookSubscriptionSerializer
     scope_read = scope_write = "webhooks:manage"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -78,9 +81,10 @@ class WebhookSubscriptionViewSet(
 class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganisationViewSet):
     """The delivery log: every event sent to your subscriptions, each try with its response."""
 
+    queryset = WebhookDelivery.objects.none()  # for the schema only; get_queryset scopes requests
     serializer_class = WebhookDeliverySerializer
     scope_read = scope_write = "webhooks:manage"
-    filterset_fields = ["status", "subscription"]
+    filterset_class = WebhookDeliveryFilter
 
     def get_queryset(self):
         return selectors.deliveries_visible_to(self.request.user)

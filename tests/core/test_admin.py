@@ -49,14 +49,18 @@ def test_every_registered_model_has_list_add_and_change_pages(staff_client, popu
     from django.apps import apps
 
     for model in apps.get_models():
-        if model._meta.app_label in {
-            "core",
-            "fleet",
-            "dispatch",
-            "integrations",
-        } and not model.__name__.startswith("Historical"):
-            if model not in admin.site._registry:
-                missing.append(model.__name__)
+        if (
+            model._meta.app_label
+            in {
+                "core",
+                "fleet",
+                "dispatch",
+                "integrations",
+            }
+            and not model.__name__.startswith("Historical")
+            and model not in admin.site._registry
+        ):
+            missing.append(model.__name__)
     assert missing == []
 
 

@@ -1,0 +1,54 @@
+"""Issue an API key for an organisation and print it once: only its hash is stored."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from fleet.models import ALL_SCOPES, Organisation
+from integrations.services import create_api_key
+
+
+def _scopes(value: str) -> list[str]:
+    return [scope.strip() for scope in value.split(",") if scope.strip()]
+
+
+class Command(BaseCommand):
+    help = "Create an API key for an organisation and print it once (only its hash is stored)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--org", required=True, metavar="SLUG", help="The organisation's slug.")
+        parser.add_argument("--name", default="oms", help="A label for the key (default: oms).")
+        parser.add_argument(
+            "--scopes",
+            type=_scopes,
+            default=None,
+            help=f"Comma-separated scopes (default: all): {', '.join(ALL_SCOPES)}.",
+        )
+        parser.add_argument(
+            "--rate",
+            type=int,
+            default=None,
+            metavar="PER_MINUTE",
+            help="Requests per minute allowed for this key (default: API_KEY_DEFAULT_RATE_PER_MINUTE).",
+        )
+
+    def handle(self, *args, org: str, name: str, scopes: list[str] | None, rate: int | None, **options):
+        organisation = Organisation.objects.filter(slug=org).first()
+        if organisation is None:
+            raise CommandError(f"No organisation with the slug '{org}'.")
+        if scopes is not None and not scopes:
+            raise CommandError("--scopes names no scope.")
+        if rate is not None and rate < 1:
+            raise CommandError("--rate must be at least 1 request per minute.")
+        try:
+            issued = create_api_key(
+                organisation=organisation, name=name, scopes=scopes, rate_limit_per_minute=rate
+            )
+        except ValidationError as exc:
+            messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise CommandError(messages) from exc
+        key = issued.api_key
+        self.stderr.write(
+            f"API key '{key.name}' for {organisation.slug}: scopes {', '.join(key.scopes)}; "
+            f"{key.rate_limit_per_minute} requests/minute. It is shown once; store it now."
+        )
+        self.stdout.write(issued.plaintext)

@@ -1,0 +1,181 @@
+"""Fixtures for the REST API tests: a populated organisation A and a snapshot of its rows."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from core.actors import Actor
+from core.models import DomainEvent
+from dispatch.models import Order, OrderTransition
+from dispatch.services.orders import create_order, transition_order
+from fleet.models import Driver, Hub, Organisation, Role, User, Zone
+from fleet.services import PingInput, record_ping
+from integrations.models import ApiKey, IdempotencyRecord, WebhookDelivery, WebhookSubscription
+from integrations.services import IssuedApiKey, create_api_key, create_webhook_subscription
+from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
+from tests.dispatch.factories import order_input
+
+LAST_POSITION = {"lat": 60.1712, "lon": 24.9402}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit counters live in the cache (Redis when REDIS_URL is set): start clean."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def in_process_jobs(settings):
+    """No webhook is sent over the network from these tests, whatever REDIS_URL says."""
+    settings.BACKGROUND_JOBS = "in-process"
+
+
+def session_client(user: User) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def client_for(issued: IssuedApiKey) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+    return client
+
+
+def error_of(response) -> dict:
+    """The JSON error body, checked for the one shape every API error has."""
+    assert response["Content-Type"].startswith("application/json"), response.content[:200]
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "fields"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+@dataclass
+class OrgData:
+    """Everything one organisation has that the API can show."""
+
+    organisation: Organisation
+    api_key: IssuedApiKey
+    hub: Hub
+    zone: Zone
+    driver: Driver
+    order: Order
+    subscription: WebhookSubscription
+    delivery: WebhookDelivery
+
+    def ids(self) -> dict[str, str]:
+        return {
+            "order": str(self.order.id),
+            "driver": str(self.driver.id),
+            "hub": str(self.hub.id),
+            "zone": str(self.zone.id),
+            "webhook-subscription": str(self.subscription.id),
+            "webhook-delivery": str(self.delivery.id),
+        }
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in an answer to another organisation."""
+        return [
+            *self.ids().values(),
+            str(self.delivery.event_id),
+            str(self.organisation.id),
+            self.order.external_ref,
+            self.hub.name,
+            self.zone.name,
+            self.driver.name,
+            self.subscription.url,
+            self.subscription.secret[:10],
+        ]
+
+
+def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
+    """A hub, a zone, a driver with a last position, a webhook subscription, and an order
+    assigned to the driver (whose events gave the subscription its deliveries)."""
+    api_key = create_api_key(organisation=organisation, name=f"{tag}-oms")
+    hub = make_hub(organisation, name=f"{tag} Central hub")
+    zone = make_zone(organisation, name=f"{tag} Kluuvi")
+    driver = make_active_driver(organisation, name=f"{tag} Driver", phone=phone, plate=f"{tag}-123")
+    record_ping(
+        driver=driver,
+        ping=PingInput(recorded_at=timezone.now() - timedelta(seconds=30), accuracy_m=5, **LAST_POSITION),
+    )
+    subscription = create_webhook_subscription(
+        organisation=organisation, url=f"https://oms.{tag.lower()}.example/hooks", event_types=["order.*"]
+    )
+    order = create_order(
+        organisation=organisation,
+        actor=Actor.for_api_key(api_key.api_key),
+        data=order_input(order_payload(ref=f"{tag}-ORD-1")),
+    )
+    transition_order(
+        order_id=order.id,
+        organisation=organisation,
+        action="assign",
+        actor=Actor.system("test-matching"),
+        driver=driver,
+    )
+    order.refresh_from_db()
+    delivery = WebhookDelivery.objects.filter(subscription=subscription).order_by("created_at").first()
+    assert delivery is not None, "the order's events should have made webhook deliveries"
+    return OrgData(organisation, api_key, hub, zone, driver, order, subscription, delivery)
+
+
+@pytest.fixture
+def org_a(org) -> OrgData:
+    return populate(org, "A", "+358401000001")
+
+
+@pytest.fixture
+def org_b(other_org) -> OrgData:
+    return populate(other_org, "B", "+358402000001")
+
+
+@pytest.fixture
+def org_b_admin(other_org) -> User:
+    return make_user(other_org, Role.ORG_ADMIN, "b-admin")
+
+
+def snapshot(organisation: Organisation) -> dict:
+    """Every row of the organisation the API could change, with the fields it could change."""
+    org = organisation
+    return {
+        "orders": list(
+            Order.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "status", "driver_id", "hub_id", "notes", "updated_at")
+        ),
+        "transitions": OrderTransition.objects.filter(order__organisation=org).count(),
+        "events": DomainEvent.objects.filter(organisation=org).count(),
+        "drivers": list(
+            Driver.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "status", "is_online", "last_seen_at", "hub_id")
+        ),
+        "hubs": list(
+            Hub.objects.filter(organisation=org).order_by("id").values_list("id", "name", "is_active")
+        ),
+        "zones": list(Zone.objects.filter(organisation=org).order_by("id").values_list("id", "name")),
+        "subscriptions": list(
+            WebhookSubscription.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "url", "event_types", "is_active", "description", "secret")
+        ),
+        "deliveries": list(
+            WebhookDelivery.objects.filter(subscription__organisation=org)
+            .order_by("id")
+            .values_list("id", "status", "attempts", "next_attempt_at")
+        ),
+        "api_keys": list(
+            ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")
+        ),
+        "idempotency_records": IdempotencyRecord.objects.filter(organisation=org).count(),
+    }

@@ -1,0 +1,422 @@
+"""Tenancy and authentication: another organisation gets nothing, from any endpoint.
+
+The endpoints are read from the DRF router and cross-checked with the URL resolver, so a new
+route (or a new method or action on one) fails here until this walk knows how to call it.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from config.urls import router
+from core.actors import Actor
+from dispatch.services.orders import create_order, transition_order
+from fleet.models import Role
+from integrations.models import IdempotencyRecord
+from integrations.services import create_api_key, revoke_api_key
+from tests.api.conftest import OrgData, client_for, error_of, session_client, snapshot
+from tests.conftest import make_active_driver, make_user, order_payload, post
+from tests.dispatch.factories import order_input
+
+# How to call each writing action with a valid body, so a refusal is about tenancy, not input.
+# A route the router gains without an entry here fails test_the_walk_knows_every_route.
+BODIES = {
+    ("order", "create"): lambda: order_payload(ref=f"B-NEW-{uuid.uuid4().hex[:8]}"),
+    ("order", "cancel"): lambda: {"reason": "Probe from another organisation."},
+    ("webhook-subscription", "create"): lambda: {
+        "url": "https://oms.b.example/new-hooks",
+        "event_types": ["order.*"],
+    },
+    ("webhook-subscription", "partial_update"): lambda: {
+        "url": "https://attacker.example/steal",
+        "is_active": False,
+    },
+    ("webhook-delivery", "replay"): lambda: {},
+}
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+# Answers that a list route gives its own organisation's caller; creates are the caller's own.
+LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
+# /api/ routes outside the router: the schema and its viewer hold no organisation data.
+NON_ROUTER_API_ROUTES = {"schema", "swagger-ui"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    basename: str
+    url_name: str
+    detail: bool
+    lookup: str
+    actions: dict  # HTTP method -> viewset action
+
+    @property
+    def methods(self) -> list[str]:
+        """Every method the route answers: its actions, HEAD with GET, and OPTIONS."""
+        methods = set(self.actions) | {"OPTIONS"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return [m for m in ALL_METHODS if m in methods]
+
+    def url(self, object_id=None) -> str:
+        return reverse(self.url_name, kwargs={self.lookup: object_id} if self.detail else {})
+
+    def __str__(self) -> str:
+        return self.url_name
+
+
+def router_endpoints() -> list[Endpoint]:
+    endpoints = []
+    for _prefix, viewset, basename in router.registry:
+        for route in router.get_routes(viewset):
+            method_map = router.get_method_map(viewset, route.mapping)
+            if not method_map:
+                continue
+            endpoints.append(
+                Endpoint(
+                    basename=basename,
+                    url_name=route.name.format(basename=basename),
+                    detail=route.detail,
+                    lookup=viewset.lookup_url_kwarg or viewset.lookup_field,
+                    actions={method.upper(): action for method, action in method_map.items()},
+                )
+            )
+    return endpoints
+
+
+def resolver_routes(patterns=None, prefix: str = ""):
+    """(route, name) of every URL pattern in the project."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from resolver_routes(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route.replace("^", ""), pattern.name
+
+
+def call(client, endpoint: Endpoint, method: str, object_id=None):
+    url = endpoint.url(object_id)
+    if method in WRITE_METHODS:
+        body = BODIES[(endpoint.basename, endpoint.actions[method])]()
+        return client.generic(
+            method,
+            url,
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"tenancy-{uuid.uuid4()}",
+        )
+    return client.generic(method, url)
+
+
+def leaked(response, victim: OrgData, sent: str = "") -> list[str]:
+    """The victim's strings in the answer, except what the caller sent itself (echoed in errors)."""
+    text = response.content.decode(errors="replace")
+    return [secret for secret in victim.secrets() if secret != sent and secret in text]
+
+
+@pytest.fixture(params=["api_key", "session"])
+def b_client(request, org_b, org_b_admin):
+    """Org B's caller with every scope: its API key, or its org admin signed in."""
+    return client_for(org_b.api_key) if request.param == "api_key" else session_client(org_b_admin)
+
+
+def test_the_walk_knows_every_route():
+    endpoints = router_endpoints()
+    names = {endpoint.url_name for endpoint in endpoints}
+    api_routes = {(route, name) for route, name in resolver_routes() if route.startswith("api/")}
+    unknown = sorted(
+        f"{route} ({name})"
+        for route, name in api_routes
+        if name not in names and name not in NON_ROUTER_API_ROUTES
+    )
+    assert not unknown, f"API routes the tenancy walk does not call: {unknown}"
+    # Every router route is served under /api/v1/ and has a body for each writing method.
+    v1_names = {name for route, name in api_routes if route.startswith("api/v1/")}
+    assert names <= v1_names
+    missing = sorted(
+        f"{endpoint} {method} -> {endpoint.actions[method]}"
+        for endpoint in endpoints
+        for method in endpoint.methods
+        if method in WRITE_METHODS and (endpoint.basename, endpoint.actions[method]) not in BODIES
+    )
+    assert not missing, f"Teach the tenancy walk (BODIES) how to call: {missing}"
+    # The six resources of the issue are all there, with their actions.
+    assert {e.basename for e in endpoints} == {
+        "order",
+        "driver",
+        "hub",
+        "zone",
+        "webhook-subscription",
+        "webhook-delivery",
+    }
+    assert {"order-cancel", "webhook-delivery-replay"} <= names
+
+
+def test_every_endpoint_refuses_another_organisations_data(org_a, org_b, b_client):
+    before = snapshot(org_a.organisation)
+    b_before = snapshot(org_b.organisation)
+    problems = []
+    calls = 0
+    for endpoint in router_endpoints():
+        # Its own caller may use the route, so the refusals below are about tenancy.
+        if endpoint.detail and "GET" in endpoint.actions:
+            own = b_client.get(endpoint.url(org_b.ids()[endpoint.basename]))
+            if own.status_code != 200:
+                problems.append(f"{endpoint} GET own object: {own.status_code}")
+        object_id = org_a.ids()[endpoint.basename] if endpoint.detail else None
+        allow = b_client.options(endpoint.url(object_id))["Allow"]
+        allowed = {method.strip() for method in allow.split(",")}
+        if allowed != set(endpoint.methods):
+            problems.append(
+                f"{endpoint}: the view allows {sorted(allowed)}, the walk calls {endpoint.methods}"
+            )
+        for method in endpoint.methods:
+            response = call(b_client, endpoint, method, object_id)
+            calls += 1
+            where = f"{method} {endpoint.url(object_id)}"
+            if leaked(response, org_a):
+                problems.append(f"{where} leaked {leaked(response, org_a)}")
+            if endpoint.detail:
+                expected = {200} if method == "OPTIONS" else {403, 404}
+            else:
+                expected = {LIST_STATUS.get(method)}
+            if response.status_code not in expected:
+                problems.append(f"{where}: {response.status_code}, expected {sorted(expected)}")
+                continue
+            if response.status_code in (403, 404) and method != "HEAD":
+                error_of(response)
+            if method == "GET" and not endpoint.detail:
+                ids = [row["id"] for row in response.json()["results"]]
+                if org_b.ids()[endpoint.basename] not in ids:
+                    problems.append(f"{where}: B's own row is missing from {ids}")
+    assert not problems, "\n".join(problems)
+    assert calls >= 20
+    assert snapshot(org_a.organisation) == before
+    # B's requests went through: it wrote only its own rows.
+    b_after = snapshot(org_b.organisation)
+    assert len(b_after["orders"]) == len(b_before["orders"]) + 1
+    assert len(b_after["subscriptions"]) == len(b_before["subscriptions"]) + 1
+
+
+def test_filters_do_not_tell_whether_another_organisations_ids_exist(org_a, org_b):
+    """A filter given A's id answers as it does for an id that exists nowhere: no oracle."""
+    client = client_for(org_b.api_key)
+    # Each of A's ids and references, and a value of the same shape that exists nowhere.
+    probes = [(value, str(uuid.uuid4())) for value in org_a.ids().values()]
+    probes.append((org_a.order.external_ref, "NOWHERE-1"))
+    problems = []
+    for endpoint in router_endpoints():
+        if endpoint.detail or "GET" not in endpoint.actions:
+            continue
+        viewset = {basename: viewset for _p, viewset, basename in router.registry}[endpoint.basename]
+        filterset = getattr(viewset, "filterset_class", None)
+        names = list(filterset.base_filters) if filterset else list(getattr(viewset, "filterset_fields", []))
+        for name in names:
+            for probe, nowhere in probes:
+                baseline = client.get(endpoint.url(), {name: nowhere})
+                response = client.get(endpoint.url(), {name: probe})
+                if response.status_code != baseline.status_code:
+                    problems.append(
+                        f"{endpoint} ?{name}={probe}: {response.status_code}, "
+                        f"but {baseline.status_code} for {nowhere}, which exists nowhere"
+                    )
+                if leaked(response, org_a, sent=probe):
+                    problems.append(f"{endpoint} ?{name}={probe} leaked {leaked(response, org_a, probe)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_an_order_cannot_point_at_another_organisations_hub(org_a, org_b):
+    before = snapshot(org_a.organisation)
+    response = post(
+        client_for(org_b.api_key), "/api/v1/orders", order_payload(ref="B-X", hub_id=str(org_a.hub.id))
+    )
+    assert response.status_code == 400
+    assert "hub_id" in error_of(response)["fields"]
+    assert snapshot(org_a.organisation) == before
+
+
+def test_methods_a_route_does_not_take_are_refused_with_405(org_b):
+    client = client_for(org_b.api_key)
+    problems = []
+    for endpoint in router_endpoints():
+        object_id = org_b.ids()[endpoint.basename] if endpoint.detail else None
+        for method in set(ALL_METHODS) - set(endpoint.methods):
+            response = client.generic(
+                method,
+                endpoint.url(object_id),
+                data="{}",
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=f"m-{uuid.uuid4()}",
+            )
+            if response.status_code != 405 or (
+                method != "HEAD" and error_of(response)["code"] != "method_not_allowed"
+            ):
+                problems.append(f"{method} {endpoint}: {response.status_code}")
+    assert not problems, "\n".join(problems)
+    # Nothing was claimed for requests that no handler ran.
+    assert not IdempotencyRecord.objects.filter(state=IdempotencyRecord.State.IN_PROGRESS).exists()
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def driver_world(org):
+    """Two drivers of one organisation, one signed in, with an order each and one unassigned."""
+    from fleet import services as fleet_services
+
+    system = Actor.system("test-matching")
+    user = make_user(org, Role.DRIVER, "driver-one")
+    me = make_active_driver(org, name="Me", phone="+358401000101", plate="ME-101")
+    fleet_services.Driver.objects.filter(id=me.id).update(user=user)
+    colleague = make_active_driver(org, name="Colleague", phone="+358401000102", plate="CO-102")
+    orders = {}
+    for ref, driver in (("MINE", me), ("THEIRS", colleague), ("POOL", None)):
+        order = create_order(organisation=org, actor=system, data=order_input(order_payload(ref=ref)))
+        if driver is not None:
+            transition_order(
+                order_id=order.id, organisation=org, action="assign", actor=system, driver=driver
+            )
+        orders[ref] = order
+    return user, me, colleague, orders
+
+
+def test_a_driver_sees_only_their_own_record_and_their_own_orders(driver_world):
+    user, me, colleague, orders = driver_world
+    client = session_client(user)
+    drivers = client.get("/api/v1/drivers").json()["results"]
+    assert [d["id"] for d in drivers] == [str(me.id)]
+    assert client.get(f"/api/v1/drivers/{me.id}").status_code == 200
+    assert client.get(f"/api/v1/drivers/{colleague.id}").status_code == 404
+    listed = client.get("/api/v1/orders").json()["results"]
+    assert [o["external_ref"] for o in listed] == ["MINE"]
+    assert client.get(f"/api/v1/orders/{orders['MINE'].id}").status_code == 200
+    for ref in ("THEIRS", "POOL"):
+        assert client.get(f"/api/v1/orders/{orders[ref].id}").status_code == 404
+    # A driver's role reads; it neither writes orders nor reads the fleet or webhooks.
+    refused = post(client, "/api/v1/orders", order_payload(ref="BY-DRIVER"))
+    assert refused.status_code == 403
+    assert "orders:write" in error_of(refused)["message"]
+    cancel = post(client, f"/api/v1/orders/{orders['MINE'].id}/cancel", {"reason": "No."})
+    assert cancel.status_code == 403
+    for url in ("/api/v1/hubs", "/api/v1/zones", "/api/v1/webhook-subscriptions"):
+        assert client.get(url).status_code == 403, url
+    assert {o.external_ref for o in orders.values()} == {"MINE", "THEIRS", "POOL"}
+
+
+def test_a_dispatcher_sees_all_of_their_organisation_and_nothing_else(driver_world, dispatcher, org_b):
+    _user, me, colleague, _orders = driver_world
+    client = session_client(dispatcher)
+    drivers = {d["id"] for d in client.get("/api/v1/drivers").json()["results"]}
+    assert drivers == {str(me.id), str(colleague.id)}
+    listed = {o["external_ref"] for o in client.get("/api/v1/orders").json()["results"]}
+    assert listed == {"MINE", "THEIRS", "POOL"}
+    assert client.get(f"/api/v1/orders/{org_b.order.id}").status_code == 404
+    assert client.get(f"/api/v1/drivers/{org_b.driver.id}").status_code == 404
+    # Dispatchers do not manage webhooks (org admins and API keys with the scope do).
+    assert client.get("/api/v1/webhook-subscriptions").status_code == 403
+
+
+def test_platform_staff_without_an_organisation_are_refused(org_a, db):
+    from fleet.models import User
+
+    staff = User.objects.create_user(
+        username="staff", password="pw-123456-x", organisation=None, role=Role.PLATFORM_STAFF, is_staff=True
+    )
+    client = session_client(staff)
+    for endpoint in router_endpoints():
+        url = endpoint.url(org_a.ids()[endpoint.basename]) if endpoint.detail else endpoint.url()
+        response = client.get(url) if "GET" in endpoint.actions else post(client, url, {})
+        assert response.status_code == 403, url
+        assert not leaked(response, org_a)
+        error_of(response)
+
+
+def test_anonymous_callers_get_401_from_every_endpoint(org_a):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    for endpoint in router_endpoints():
+        url = endpoint.url(org_a.ids()[endpoint.basename]) if endpoint.detail else endpoint.url()
+        response = client.get(url) if "GET" in endpoint.actions else post(client, url, {})
+        assert response.status_code == 401, url
+        assert error_of(response)["code"] == "not_authenticated"
+        assert response["WWW-Authenticate"] == "Bearer"
+        assert not leaked(response, org_a)
+
+
+def test_a_key_without_orders_write_cannot_create_or_cancel(org, org_a):
+    reader = client_for(create_api_key(organisation=org, name="reader", scopes=["orders:read"]))
+    before = snapshot(org)
+    assert reader.get("/api/v1/orders").status_code == 200
+    response = post(reader, "/api/v1/orders", order_payload(ref="NOPE"))
+    assert response.status_code == 403
+    assert error_of(response)["message"] == "This requires the 'orders:write' scope."
+    cancel = post(reader, f"/api/v1/orders/{org_a.order.id}/cancel", {"reason": "Should not work."})
+    assert cancel.status_code == 403
+    # Nor does it read what its scopes do not name.
+    assert reader.get("/api/v1/drivers").status_code == 403
+    assert reader.get("/api/v1/webhook-subscriptions").status_code == 403
+    assert snapshot(org) == before
+
+
+def test_a_revoked_key_gets_401(org, api_key):
+    client = client_for(api_key)
+    assert client.get("/api/v1/orders").status_code == 200
+    revoke_api_key(api_key=api_key.api_key)
+    response = client.get("/api/v1/orders")
+    assert response.status_code == 401
+    assert error_of(response) == {
+        "code": "authentication_failed",
+        "message": "This API key has been revoked.",
+    }
+    assert post(client, "/api/v1/orders", order_payload(ref="AFTER-REVOKE")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",
+        "Bearer ",
+        "Token frk_abc_def",
+        "Basic dXNlcjpwYXNz",
+        "bearer frk_abc_def",
+        "Bearer frk_abc_def extra",
+        "Bearer not-a-fleetroot-key",
+        "Bearer frk_nounderscore",
+        "Bearer frk_000000000000_wrong-secret",
+        "Bearer frk__",
+        "Bearer fr\u00e9k_x_y",
+    ],
+)
+def test_a_malformed_or_wrong_authorization_header_gets_401_json(api_key, header):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    response = client.get("/api/v1/orders", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "authentication_failed"
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_the_right_prefix_with_a_wrong_secret_is_refused(api_key):
+    from rest_framework.test import APIClient
+
+    prefix = api_key.api_key.prefix
+    client = APIClient()
+    response = client.get("/api/v1/orders", HTTP_AUTHORIZATION=f"Bearer frk_{prefix}_guessed-secret")
+    assert response.status_code == 401
+    assert error_of(response)["message"] == "Invalid API key."
+
+
+def test_session_writes_need_the_csrf_token(dispatcher):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(dispatcher)
+    assert client.get("/api/v1/orders").status_code == 200
+    response = post(client, "/api/v1/orders", order_payload(ref="CSRF"))
+    assert response.status_code == 403
+    assert "CSRF" in error_of(response)["message"]
