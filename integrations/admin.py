@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.exceptions import ConcurrentChange
 from fleet.admin import ReadOnlyAdmin
 from integrations import services
 from integrations.models import (
@@ -108,9 +110,17 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay the selected deliveries")
     def replay_deliveries(self, request, queryset):
-        for delivery in queryset:
-            replay(delivery=delivery)
-        self.message_user(request, f"Queued {queryset.count()} delivery(ies) again.")
+        queued, refused = 0, []
+        for delivery in queryset.select_related("subscription"):
+            try:
+                replay(delivery=delivery)
+                queued += 1
+            except (ValidationError, ConcurrentChange) as exc:  # in flight, or subscription off
+                reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                refused.append(f"{delivery.id}: {reason}")
+        self.message_user(request, f"Queued {queued} delivery(ies) again.")
+        if refused:
+            self.message_user(request, "Not replayed: " + " ".join(refused), level=messages.WARNING)
 
 
 @admin.register(WebhookAttempt)

@@ -11,6 +11,7 @@ from integrations.models import WebhookDelivery, WebhookSubscription
 
 @receiver(event_recorded)
 def create_webhook_deliveries(sender, event, **kwargs) -> None:
+    """Runs inside the service's transaction: the deliveries commit (or not) with the event."""
     subscriptions = WebhookSubscription.objects.filter(organisation_id=event.organisation_id, is_active=True)
     now = timezone.now()
     deliveries = [
@@ -22,7 +23,8 @@ def create_webhook_deliveries(sender, event, **kwargs) -> None:
         return
     WebhookDelivery.objects.bulk_create(deliveries)
     if settings.BACKGROUND_JOBS == "celery":
-        from integrations.tasks import deliver_webhook
+        # Sent after the commit, so a worker never looks for a row it cannot see yet.
+        from integrations.tasks import enqueue_deliveries
 
-        ids = [str(delivery.id) for delivery in deliveries]
-        transaction.on_commit(lambda: [deliver_webhook.delay(delivery_id) for delivery_id in ids])
+        ids = [delivery.id for delivery in deliveries]
+        transaction.on_commit(lambda: enqueue_deliveries(ids))

@@ -1,5 +1,8 @@
 """Celery tasks: thin, idempotent wrappers around the webhook and idempotency services."""
 
+import logging
+from collections.abc import Iterable
+
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -7,20 +10,37 @@ from django.utils import timezone
 from integrations.models import IdempotencyRecord
 from integrations.webhooks import delivery
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="integrations.deliver_webhook", ignore_result=True)
 def deliver_webhook(delivery_id: str) -> None:
     delivery.attempt(delivery_id)
 
 
+def enqueue_deliveries(delivery_ids: Iterable) -> None:
+    """Queue first tries (on commit). Best effort: the due sweep sends what is not queued.
+
+    It runs after the commit, so raising (broker down) would turn a request whose writes
+    are already committed into an error answer.
+    """
+    for delivery_id in delivery_ids:
+        try:
+            deliver_webhook.delay(str(delivery_id))
+        except Exception:
+            logger.warning(
+                "Could not queue webhook delivery %s; the due sweep will send it.", delivery_id, exc_info=True
+            )
+
+
 @shared_task(name="integrations.send_due_webhooks", ignore_result=True)
 def send_due_webhooks() -> int:
     """Beat task: send every delivery whose next attempt is due (first tries and retries)."""
     ids = delivery.due_delivery_ids()
-    for delivery_id in ids:
-        if settings.BACKGROUND_JOBS == "celery":
-            deliver_webhook.delay(str(delivery_id))
-        else:
+    if settings.BACKGROUND_JOBS == "celery":
+        enqueue_deliveries(ids)
+    else:
+        for delivery_id in ids:
             delivery.attempt(delivery_id)
     return len(ids)
 

@@ -2,35 +2,44 @@
 
 The delivery rows are an outbox written in the same transaction as the event; a periodic
 task sends whatever is due, so nothing is lost if a worker or the broker restarts. A
-delivery is claimed with a conditional UPDATE, so two workers never send it at once.
+delivery is claimed with a conditional UPDATE, so two workers never send it at once, and
+its outcome is written only while that claim still holds.
 """
 
 import ipaddress
 import json
+import logging
 import random
 import socket
 import time
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.models import WebhookAttempt, WebhookDelivery
+from core.exceptions import ConcurrentChange
+from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.signing import SIGNATURE_HEADER, sign
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "Fleetroot-Webhooks/1.0"
 RESPONSE_BODY_LOG_LIMIT = 2000
 # A SENDING claim older than this was left by a worker that died mid-attempt.
 STALE_CLAIM_AFTER = timedelta(minutes=5)
+MAX_BACKOFF_SECONDS = 6 * 3600
 
 
 def backoff_seconds(attempts_made: int) -> float:
     """Delay before the next try: base x 2^(n-1), with +/-20% jitter, capped at 6 hours."""
-    delay = min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempts_made - 1), 6 * 3600)
+    # The exponent is bounded first: 2 ** 1100 overflows a float (replays keep counting).
+    exponent = min(max(attempts_made - 1, 0), 40)
+    delay = min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2**exponent, MAX_BACKOFF_SECONDS)
     return delay * random.uniform(0.8, 1.2)
 
 
@@ -51,34 +60,134 @@ def event_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
-def _refuse_private_target(url: str) -> str | None:
-    """Block webhooks into our own network (SSRF) unless settings allow it (dev, tests)."""
-    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return None
-    host = urlsplit(url).hostname or ""
+def is_public_address(address: str) -> bool:
+    """Globally routable unicast: not loopback, private, link-local (cloud metadata), CGNAT..."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class TargetRefused(Exception):
+    """The URL's host cannot be resolved, or resolves where webhooks may not go (SSRF)."""
+
+
+def target_addresses(host: str, port: int) -> list[str]:
+    """The addresses to connect to, each one checked; the connection is pinned to them.
+
+    Resolving once and connecting to what was checked defeats DNS rebinding (a name that
+    resolves to a public address for the check and to 127.0.0.1 for the request).
+    """
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return f"Cannot resolve host '{host}'."
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            return f"Host '{host}' resolves to a private address; refused."
-    return None
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise TargetRefused(f"Cannot resolve host '{host}': {exc}.") from exc
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        private = [address for address in addresses if not is_public_address(address)]
+        if private:
+            raise TargetRefused(f"Host '{host}' resolves to a private address ({private[0]}); refused.")
+    return addresses
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None = None
+    response_text: str = ""
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _storable(text: str) -> str:
+    """Bounded, and without NUL (PostgreSQL text cannot hold it; the write would fail)."""
+    return text.replace("\x00", "")[:RESPONSE_BODY_LOG_LIMIT]
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> str:
+    """At most RESPONSE_BODY_LOG_LIMIT bytes of the body: a receiver cannot flood us."""
+    received = bytearray()
+    for chunk in response.iter_bytes():
+        received += chunk
+        if len(received) >= RESPONSE_BODY_LOG_LIMIT or time.monotonic() > deadline:
+            break
+    return bytes(received[:RESPONSE_BODY_LOG_LIMIT]).decode(response.encoding or "utf-8", errors="replace")
+
+
+def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    host = url.raw_host.decode("ascii")
+    # Connect to the checked address; Host header and TLS (SNI, certificate) keep the name.
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    request_headers = {**headers, "Host": url.netloc.decode("ascii")}
+    # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name again.
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+        client.stream(
+            "POST",
+            url.copy_with(host=address),
+            content=body,
+            headers=request_headers,
+            extensions=extensions,
+        ) as response,
+    ):
+        text = _read_capped(response, deadline=time.monotonic() + timeout)
+    return Outcome(status_code=response.status_code, response_text=text)
+
+
+def send(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST once; every failure comes back as an Outcome with an error, never raises."""
+    try:
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            return Outcome(error=f"Not an http(s) URL: '{url}'.")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        addresses = target_addresses(parsed.raw_host.decode("ascii"), port)
+        error = ""
+        for address in addresses:
+            try:
+                return _post_pinned(parsed, address, body, headers)
+            except httpx.ConnectError as exc:
+                # Nothing was sent, so the host's next address is safe to try.
+                error = f"{type(exc).__name__}: {exc} ({address})"
+        return Outcome(error=error)
+    except TargetRefused as exc:
+        return Outcome(error=str(exc))
+    except httpx.InvalidURL as exc:
+        return Outcome(error=f"Invalid URL: {exc}")
+    except httpx.HTTPError as exc:
+        return Outcome(error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        # A bad URL in an old row, an odd codec...: logged as this try's error. Raising would
+        # leave the delivery SENDING until the claim goes stale, and then fail the same way.
+        logger.exception("Unexpected error sending a webhook to %s", url)
+        return Outcome(error=f"{type(exc).__name__}: {exc}")
 
 
 def claim(delivery_id) -> WebhookDelivery | None:
-    """Mark a due delivery SENDING; None if another worker has it or it is not due."""
+    """Mark a due delivery SENDING; None if another worker has it, or it is not due.
+
+    Deliveries of an inactive subscription are not due: deactivating pauses them.
+    """
     now = timezone.now()
-    due = Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
-        status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now - STALE_CLAIM_AFTER
-    )
-    claimed = WebhookDelivery.objects.filter(due, id=delivery_id).update(
+    # No join in this filter: Django would turn the UPDATE into "id IN (SELECT ... )", whose
+    # inner read PostgreSQL does not re-check after waiting for a concurrent claim's row lock,
+    # and both claims would win.
+    active = WebhookSubscription.objects.filter(is_active=True).values("id")
+    claimed = WebhookDelivery.objects.filter(_due(now), id=delivery_id, subscription_id__in=active).update(
         status=WebhookDelivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now
     )
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("subscription", "event__organisation").get(id=delivery_id)
+
+
+def _due(now) -> Q:
+    return Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now - STALE_CLAIM_AFTER
+    )
 
 
 def attempt(delivery_id) -> WebhookDelivery | None:
@@ -88,83 +197,93 @@ def attempt(delivery_id) -> WebhookDelivery | None:
         return None
     subscription = delivery.subscription
     body = event_body(delivery)
-    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
         "Fleetroot-Event-Id": str(delivery.event_id),
         "Fleetroot-Event-Type": delivery.event.event_type,
         "Fleetroot-Delivery-Id": str(delivery.id),
         "Fleetroot-Attempt": str(delivery.attempts),
-        SIGNATURE_HEADER: sign(subscription.secret, body, timestamp),
+        SIGNATURE_HEADER: sign(subscription.secret, body, int(time.time())),
     }
-    status_code, response_text, error = None, "", ""
     started = time.monotonic()
-    refusal = _refuse_private_target(subscription.url)
-    if refusal:
-        error = refusal
-    else:
-        try:
-            response = httpx.post(
-                subscription.url,
-                content=body,
-                headers=headers,
-                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                follow_redirects=False,
-            )
-            status_code, response_text = response.status_code, response.text[:RESPONSE_BODY_LOG_LIMIT]
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LOG_LIMIT]
+    outcome = send(subscription.url, body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
-    succeeded = status_code is not None and 200 <= status_code < 300
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            request_headers={k: v for k, v in headers.items() if k != SIGNATURE_HEADER},
-            response_status=status_code,
-            response_body=response_text,
-            error=error,
-            duration_ms=duration_ms,
-        )
-        delivery.last_response_status = status_code
-        delivery.last_error = error or ("" if succeeded else f"HTTP {status_code}")
-        if succeeded:
-            delivery.status = WebhookDelivery.Status.SUCCEEDED
-            delivery.delivered_at = timezone.now()
-            delivery.next_attempt_at = None
-        elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-            delivery.status = WebhookDelivery.Status.FAILED
-            delivery.next_attempt_at = None
-        else:
-            delivery.status = WebhookDelivery.Status.PENDING
-            delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(delivery.attempts))
-        delivery.save(
-            update_fields=["status", "last_response_status", "last_error", "delivered_at", "next_attempt_at"]
-        )
+    _record(delivery, outcome, headers, duration_ms)
     return delivery
 
 
-def due_delivery_ids(limit: int = 100) -> list:
+def _record(delivery: WebhookDelivery, outcome: Outcome, headers: dict, duration_ms: int) -> None:
+    """Log the try and move the delivery on, if our claim still holds."""
     now = timezone.now()
-    return list(
-        WebhookDelivery.objects.filter(
-            Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            | Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now - STALE_CLAIM_AFTER)
+    error = _storable(outcome.error)  # transport errors; the status code has its own column
+    last_error = error or ("" if outcome.succeeded else f"HTTP {outcome.status_code}")
+    changes = {"last_response_status": outcome.status_code, "last_error": last_error}
+    if outcome.succeeded:
+        changes.update(status=WebhookDelivery.Status.SUCCEEDED, delivered_at=now, next_attempt_at=None)
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        changes.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+    else:
+        next_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        changes.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=next_at)
+    if not outcome.succeeded:
+        logger.warning(
+            "Webhook delivery %s attempt %s failed: %s", delivery.id, delivery.attempts, last_error
         )
+    try:
+        with transaction.atomic():
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                number=delivery.attempts,
+                request_headers={k: v for k, v in headers.items() if k != SIGNATURE_HEADER},
+                response_status=outcome.status_code,
+                response_body=_storable(outcome.response_text),
+                error=error,
+                duration_ms=duration_ms,
+            )
+            # Conditional on our claim: a worker that took a stale claim over owns the row now.
+            still_ours = WebhookDelivery.objects.filter(
+                id=delivery.id, status=WebhookDelivery.Status.SENDING, attempts=delivery.attempts
+            ).update(**changes)
+    except IntegrityError:
+        # The delivery was deleted with its subscription while we were sending.
+        logger.info("Webhook delivery %s disappeared during its attempt", delivery.id)
+        return
+    if still_ours:
+        for name, value in changes.items():
+            setattr(delivery, name, value)
+
+
+def due_delivery_ids(limit: int = 100) -> list:
+    return list(
+        WebhookDelivery.objects.filter(_due(timezone.now()), subscription__is_active=True)
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )
 
 
+@transaction.atomic
 def replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (manual replay), whatever its state: due now, attempts go on."""
-    WebhookDelivery.objects.filter(id=delivery.id).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+    """Send a delivery again (manual replay), whatever its outcome: due now, attempts go on.
+
+    Refused while a try is in flight (it would be sent twice at once) and while the
+    subscription is inactive (it would never be sent).
+    """
+    if not delivery.subscription.is_active:
+        raise ValidationError({"subscription": "The subscription is inactive; activate it first."})
+    now = timezone.now()
+    in_flight = Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__gt=now - STALE_CLAIM_AFTER)
+    updated = (
+        WebhookDelivery.objects.filter(id=delivery.id)
+        .exclude(in_flight)
+        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
     )
+    if not updated:
+        raise ConcurrentChange("This delivery is being sent right now; replay it once that try is logged.")
     delivery.refresh_from_db()
     if settings.BACKGROUND_JOBS == "celery":
-        from integrations.tasks import deliver_webhook
+        from integrations.tasks import enqueue_deliveries
 
-        transaction.on_commit(lambda: deliver_webhook.delay(str(delivery.id)))
+        transaction.on_commit(lambda: enqueue_deliveries([delivery.id]))
     return delivery
