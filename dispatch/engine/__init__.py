@@ -1,0 +1,1 @@
+"""Pure dispatch algorithms: plain data in, plain data out, no Django import."""

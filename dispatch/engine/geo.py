@@ -1,0 +1,30 @@
+"""Great-circle distances in metres on the WGS84 mean sphere.
+
+Good to a few metres over a city, which is all matching needs; road distance comes from
+the street graph or the travel-time provider.
+"""
+
+import math
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Distance in metres between two lat/lon points given in degrees."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlmb = math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_matrix_m(lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
+    """All pairwise distances in metres: shape (len(a), len(b)), vectorised."""
+    phi_a = np.radians(np.asarray(lats_a, dtype=float))[:, None]
+    phi_b = np.radians(np.asarray(lats_b, dtype=float))[None, :]
+    lmb_a = np.radians(np.asarray(lons_a, dtype=float))[:, None]
+    lmb_b = np.radians(np.asarray(lons_b, dtype=float))[None, :]
+    a = np.sin((phi_b - phi_a) / 2) ** 2 + np.cos(phi_a) * np.cos(phi_b) * np.sin((lmb_b - lmb_a) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the pinned front-end packages from npm and copy their built files into
+# static/vendor/ (git-ignored), so pages load them from our own server, never a CDN.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+npm ci --no-audit --no-fund
+
+vendor=static/vendor
+rm -rf "$vendor/leaflet"
+mkdir -p "$vendor/leaflet"
+cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css "$vendor/leaflet/"
+cp -R node_modules/leaflet/dist/images "$vendor/leaflet/images"
+cp node_modules/leaflet/LICENSE "$vendor/leaflet/LICENSE"
+
+echo "vendored: $(ls "$vendor")"

@@ -1,0 +1,196 @@
+"""The live map: who may open it, what it shows (only the caller's organisation), its
+streets layer and its websocket."""
+
+import json
+import re
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.contrib.gis.geos import Polygon
+from django.test import Client
+
+from core.actors import Actor
+from dispatch.consumers import LiveMapConsumer
+from dispatch.live import live_snapshot, streets_geojson
+from dispatch.services.orders import create_order, transition_order
+from fleet import services as fleet_services
+from fleet.models import Role, User
+from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
+from tests.dispatch.factories import order_input
+
+
+def login(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def place(driver, lat=60.1699, lon=24.9384):
+    from django.utils import timezone
+
+    fleet_services.set_driver_online(
+        driver_id=driver.id, organisation=driver.organisation, online=True, actor=Actor.system("t")
+    )
+    fleet_services.record_ping(
+        driver=driver, ping=fleet_services.PingInput(lat=lat, lon=lon, recorded_at=timezone.now())
+    )
+
+
+@pytest.fixture
+def driver_user(org):
+    return make_user(org, Role.DRIVER, "courier")
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_user(username="staffer", password="pw-123456-x", role=Role.PLATFORM_STAFF)
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    for url in ("/live/", "/live/streets.geojson"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith("/accounts/login/?next=")
+
+
+def test_drivers_and_platform_staff_may_not_open_it(driver_user, staff):
+    for user in (driver_user, staff):
+        for url in ("/live/", "/live/streets.geojson"):
+            assert login(user).get(url).status_code == 403
+
+
+def test_dispatcher_sees_their_own_organisation_only(org, other_org, dispatcher):
+    make_hub(org, "Our hub")
+    make_hub(other_org, "Their hub")
+    make_zone(org, "Our zone")
+    response = login(dispatcher).get("/live/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert org.name in html and other_org.name not in html
+    config = json.loads(
+        re.search(r'<script id="live-config" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert [h["name"] for h in config["hubs"]] == ["Our hub"]
+    assert [z["name"] for z in config["zones"]] == ["Our zone"]
+    assert config["bounds"] == [[60.164, 24.935], [60.179, 24.953]]
+    assert config["wsPath"] == "/ws/live/"
+
+
+def test_page_has_no_inline_script_and_loads_leaflet_from_our_static_files(org, dispatcher):
+    html = login(dispatcher).get("/live/").content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
+    for attributes, body in scripts:
+        assert "src=" in attributes or 'type="application/json"' in attributes, attributes
+        if "src=" in attributes:
+            assert body.strip() == ""
+            assert re.search(r'src="/static/', attributes)
+    assert '/static/vendor/leaflet/leaflet.js"' in html
+    assert '/static/dispatch/live.js"' in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+
+
+def test_login_page_signs_in_to_the_live_map(org, dispatcher):
+    client = Client()
+    page = client.get("/accounts/login/?next=/live/")
+    assert page.status_code == 200
+    assert b'name="username"' in page.content and b"csrfmiddlewaretoken" in page.content
+    response = client.post(
+        "/accounts/login/", {"username": "dispatcher", "password": "pw-123456-x", "next": "/live/"}
+    )
+    assert response.status_code == 302 and response.url == "/live/"
+    assert client.get("/live/").status_code == 200
+    wrong = Client().post("/accounts/login/", {"username": "dispatcher", "password": "nope"})
+    assert wrong.status_code == 200 and b'role="alert"' in wrong.content
+
+
+# --- the streets layer -------------------------------------------------------------------
+
+
+def test_streets_cover_the_service_area(org, dispatcher):
+    make_zone(org)
+    response = login(dispatcher).get("/live/streets.geojson")
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]
+    features = response.json()["features"]
+    assert len(features) > 300
+    names = {f["properties"]["name"] for f in features}
+    assert "Mannerheimintie" in names
+
+
+def test_an_organisation_elsewhere_or_without_an_area_gets_no_streets(org, other_org):
+    assert streets_geojson(org.id)["features"] == []  # no zones, no hubs
+    tampere = Polygon.from_bbox((23.75, 61.49, 23.78, 61.50))
+    tampere.srid = 4326
+    fleet_services.create_zone(organisation=other_org, name="Tampere", area=tampere)
+    assert streets_geojson(other_org.id)["features"] == []
+
+
+# --- the snapshot -------------------------------------------------------------------------
+
+
+def test_snapshot_holds_only_the_organisations_drivers_and_orders(org, other_org):
+    ours = make_active_driver(org, name="Our Driver", phone="+358401000001")
+    busy = make_active_driver(org, name="Busy Driver", phone="+358401000002", vehicle="bicycle")
+    theirs = make_active_driver(other_org, name="Their Driver", phone="+358401000003")
+    offline = make_active_driver(org, name="Offline Driver", phone="+358401000004", plate="XYZ-9")
+    for driver in (ours, busy, theirs):
+        place(driver)
+    fleet_services.record_ping(
+        driver=offline,
+        ping=fleet_services.PingInput(lat=60.17, lon=24.94, recorded_at=ours.last_seen_at),
+    )
+    order = create_order(organisation=org, actor=Actor.system("t"), data=order_input(order_payload("A-1")))
+    create_order(organisation=org, actor=Actor.system("t"), data=order_input(order_payload("A-2")))
+    create_order(organisation=other_org, actor=Actor.system("t"), data=order_input(order_payload("B-1")))
+    transition_order(
+        order_id=order.id, organisation=org, action="assign", actor=Actor.system("t"), driver=busy
+    )
+
+    snapshot = live_snapshot(org.id)
+    drivers = {d["name"]: d for d in snapshot["drivers"]}
+    assert set(drivers) == {"Our Driver", "Busy Driver", "Offline Driver"}
+    assert (drivers["Our Driver"]["online"], drivers["Our Driver"]["busy"]) == (True, False)
+    assert (drivers["Busy Driver"]["busy"], drivers["Busy Driver"]["vehicle"]) == (True, "bicycle")
+    assert drivers["Offline Driver"]["online"] is False
+    assert drivers["Our Driver"]["position"] == {"lat": 60.1699, "lon": 24.9384}
+    assert {o["ref"] for o in snapshot["orders"]} == {"A-1", "A-2"}
+    assert snapshot["order_counts"] == {"CREATED": 1, "ASSIGNED": 1}
+
+
+# --- the websocket ------------------------------------------------------------------------
+
+
+def connect_as(user):
+    async def run():
+        communicator = WebsocketCommunicator(LiveMapConsumer.as_asgi(), "/ws/live/")
+        if user is not None:
+            communicator.scope["user"] = user
+        connected, code = await communicator.connect(timeout=5)
+        message = await communicator.receive_json_from(timeout=5) if connected else None
+        await communicator.disconnect()
+        return connected, code, message
+
+    return async_to_sync(run)()
+
+
+def test_websocket_sends_the_organisations_snapshot(org, other_org, dispatcher):
+    place(make_active_driver(org, name="Our Driver", phone="+358401000001"))
+    place(make_active_driver(other_org, name="Their Driver", phone="+358401000002"))
+    connected, _, message = connect_as(dispatcher)
+    assert connected
+    assert message["type"] == "snapshot"
+    assert [d["name"] for d in message["drivers"]] == ["Our Driver"]
+    assert "order_counts" in message and "at" in message
+
+
+def test_websocket_refuses_anonymous_drivers_and_staff(org, driver_user, staff):
+    from django.contrib.auth.models import AnonymousUser
+
+    for user in (None, AnonymousUser(), driver_user, staff):
+        connected, code, _ = connect_as(user)
+        assert not connected
+        assert code == 4403
