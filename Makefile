@@ -10,7 +10,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # What the embedded stack needs (GeoDjango + SpatiaLite, a compiler for pysqlite3, npm).
-SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv npm
+# npm only when there is none: NodeSource's nodejs ships its own and conflicts with Debian's.
+SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv \
+	$(if $(shell command -v npm),,npm)
 # What CI adds: the production stack.
 CI_PACKAGES := postgresql postgresql-15-postgis-3 redis-server
 

@@ -247,6 +247,14 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
+# --- Live map ---------------------------------------------------------------------------------
+# The map draws streets from this OSM extract, so it works offline; base tiles are optional
+# (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, which needs internet access).
+STREET_NETWORK_PBF = env.path(
+    "STREET_NETWORK_PBF", default=str(BASE_DIR / "demo" / "data" / "helsinki-center.osm.pbf")
+)
+LIVE_MAP_TILE_URL = env("LIVE_MAP_TILE_URL", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

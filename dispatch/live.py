@@ -103,9 +103,8 @@ def map_features(organisation_id) -> dict:
 
 
 def street_network_path() -> Path:
-    """The OSM extract the map draws streets from (the demo city's unless settings say)."""
-    default = settings.BASE_DIR / "demo" / "data" / "helsinki-center.osm.pbf"
-    return Path(getattr(settings, "STREET_NETWORK_PBF", default))
+    """The OSM extract the map draws streets from (settings.STREET_NETWORK_PBF)."""
+    return Path(settings.STREET_NETWORK_PBF)
 
 
 @cache

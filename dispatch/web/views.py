@@ -24,7 +24,7 @@ def live_map(request):
         "wsPath": "/ws/live/",
         "streetsUrl": "/live/streets.geojson",
         "bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]] if bbox else None,
-        "tileUrl": getattr(settings, "LIVE_MAP_TILE_URL", ""),
+        "tileUrl": settings.LIVE_MAP_TILE_URL,
         "attribution": OSM_ATTRIBUTION,
         **map_features(request.user.organisation_id),
     }
