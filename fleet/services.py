@@ -80,12 +80,34 @@ def change_driver_status(
             action=action,
         ) from exc
     driver.save()
+    return _record_status_change(
+        driver=driver,
+        organisation=organisation,
+        from_status=from_status,
+        actor=actor,
+        reason=reason,
+        inputs=inputs or {},
+        is_override=is_override,
+    )
+
+
+def _record_status_change(
+    *,
+    driver: Driver,
+    organisation: Organisation,
+    from_status: str,
+    actor: Actor,
+    reason: str,
+    inputs: dict,
+    is_override: bool,
+) -> DriverStatusChange:
+    """The decision row the driver can read and contest, and its domain event."""
     change = DriverStatusChange.objects.create(
         driver=driver,
         from_status=from_status,
         to_status=driver.status,
         reason=reason.strip(),
-        inputs=inputs or {},
+        inputs=inputs,
         is_override=is_override,
         **actor.as_fields(),
     )
@@ -264,22 +286,12 @@ def force_driver_status(
     online = driver.is_online and to_status == DriverStatus.ACTIVE
     Driver.objects.filter(id=driver.id).update(status=to_status, is_online=online)
     driver.refresh_from_db()
-    change = DriverStatusChange.objects.create(
+    return _record_status_change(
         driver=driver,
+        organisation=organisation,
         from_status=from_status,
-        to_status=to_status,
-        reason=reason.strip(),
+        actor=actor,
+        reason=reason,
         inputs={"override": True},
         is_override=True,
-        **actor.as_fields(),
     )
-    record_event(
-        organisation=organisation,
-        event_type="driver.status_changed",
-        subject_type="driver",
-        subject_id=driver.id,
-        actor=actor,
-        reason=change.reason,
-        payload={**driver_event_payload(driver), "from_status": from_status, "is_override": True},
-    )
-    return change

@@ -186,6 +186,31 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
             action=action,
         ) from exc
     order.save()
+    _record_transition(
+        order=order,
+        organisation=organisation,
+        action=action,
+        from_status=from_status,
+        previous_driver=previous_driver,
+        actor=actor,
+        reason=reason,
+        is_override=is_override,
+    )
+    return order
+
+
+def _record_transition(
+    *,
+    order: Order,
+    organisation: Organisation,
+    action: str,
+    from_status: str,
+    previous_driver,
+    actor: Actor,
+    reason: str,
+    is_override: bool,
+) -> None:
+    """The order's history row and its domain event (from which webhooks follow)."""
     OrderTransition.objects.create(
         order=order,
         action=action,
@@ -209,7 +234,6 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
         reason=reason,
         payload=payload,
     )
-    return order
 
 
 @transaction.atomic
@@ -275,26 +299,16 @@ def force_order_status(
     )
     if not updated:
         raise ConcurrentChange("The order changed while the override ran; try again.")
+    previous_driver = order.driver
     order.refresh_from_db()
-    OrderTransition.objects.create(
+    _record_transition(
         order=order,
+        organisation=organisation,
         action="override",
         from_status=from_status,
-        to_status=to_status,
-        driver=order.driver,
-        reason=reason.strip(),
-        is_override=True,
-        **actor.as_fields(),
-    )
-    payload = order_event_payload(order)
-    payload.update(from_status=from_status, action="override", is_override=True)
-    record_event(
-        organisation=organisation,
-        event_type=f"order.{to_status.lower()}",
-        subject_type="order",
-        subject_id=order.id,
+        previous_driver=previous_driver,
         actor=actor,
         reason=reason.strip(),
-        payload=payload,
+        is_override=True,
     )
     return order
