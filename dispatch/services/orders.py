@@ -65,6 +65,33 @@ class OrderInput:
     extra: dict = field(default_factory=dict)
 
 
+# Which field a violated table constraint is about, and what to tell the caller.
+CONSTRAINT_ERRORS = {
+    "order_ref_unique_per_org": ("external_ref", "An order with this reference already exists."),
+    "order_pickup_window_ordered": ("pickup_window_end", "Must be after the pickup window start."),
+    "order_dropoff_window_ordered": ("dropoff_window_end", "Must be after the drop-off window start."),
+    "order_dropoff_closes_after_pickup_opens": (
+        "dropoff_window_end",
+        "Must be after the pickup window starts.",
+    ),
+    "order_weight_non_negative": ("weight_kg", "Must not be negative."),
+    "order_volume_non_negative": ("volume_litres", "Must not be negative."),
+    "order_value_non_negative": ("declared_value_minor", "Must not be negative."),
+    "order_tip_non_negative": ("tip_minor", "Must not be negative."),
+    "order_priority_range": ("priority", "Out of range."),
+}
+
+
+def _constraint_error(exc: IntegrityError) -> ValidationError:
+    message = str(exc)
+    for name, (field_name, text) in CONSTRAINT_ERRORS.items():
+        if name in message:
+            return ValidationError({field_name: text})
+    if "unique" in message.lower() and "external_ref" in message:
+        return ValidationError({"external_ref": CONSTRAINT_ERRORS["order_ref_unique_per_org"][1]})
+    return ValidationError({"body": f"The order breaks a rule of the data model: {message}"})
+
+
 def order_event_payload(order: Order) -> dict:
     return {
         "order_id": str(order.id),
@@ -109,13 +136,14 @@ def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) 
     )
     if Order.objects.filter(organisation=organisation, external_ref=data.external_ref).exists():
         raise ValidationError({"external_ref": "An order with this reference already exists."})
-    order.full_clean(exclude=["status"])
+    # Field validation here; the table's constraints are checked by the database on insert
+    # (checking each one first would cost a query apiece) and named below if one fails.
+    order.full_clean(exclude=["status"], validate_constraints=False)
     try:
         with transaction.atomic():
             order.save()
     except IntegrityError as exc:
-        # Two requests with the same new external_ref raced past full_clean.
-        raise ValidationError({"external_ref": "An order with this reference already exists."}) from exc
+        raise _constraint_error(exc) from exc
     record_event(
         organisation=organisation,
         event_type="order.created",

@@ -245,3 +245,25 @@ def test_override_is_audited_and_needs_a_reason(org, order, driver, dispatcher):
     row = forced.transitions.get()
     assert row.is_override and row.actor_user == dispatcher and row.reason == "Duplicate order"
     assert DomainEvent.objects.filter(event_type="order.cancelled", payload__is_override=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"pickup_window_end": datetime(2030, 1, 1, 11, 0, tzinfo=UTC)}, "pickup_window_end"),
+        ({"dropoff_window_end": datetime(2030, 1, 1, 11, 0, tzinfo=UTC)}, "dropoff_window_end"),
+        ({"tip_minor": -1}, "tip_minor"),
+        ({"external_ref": "DUP"}, "external_ref"),
+    ],
+)
+def test_the_service_names_the_field_when_the_database_refuses(org, change, field):
+    """Service callers that skip the API's validation still get the field named, nothing half-written."""
+    from dataclasses import replace
+
+    create_order(organisation=org, actor=SYSTEM, data=order_input(order_payload(ref="DUP")))
+    data = replace(order_input(order_payload(ref="NEW")), **change)
+    before = DomainEvent.objects.count()
+    with pytest.raises(ValidationError) as caught:
+        create_order(organisation=org, actor=SYSTEM, data=data)
+    assert field in caught.value.message_dict
+    assert Order.objects.count() == 1 and DomainEvent.objects.count() == before
