@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.api.fields import LatLonField
-from fleet.models import Driver, Hub, Vehicle, Zone
+from fleet.models import Driver, DriverStatusChange, Hub, Vehicle, Zone
 
 
 class VehicleSerializer(serializers.ModelSerializer):
@@ -40,6 +40,26 @@ class DriverSerializer(serializers.ModelSerializer):
 
     def get_preferred_zone_ids(self, driver) -> list[str]:
         return [str(zone.id) for zone in driver.preferred_zones.all()]
+
+
+class DriverDecisionSerializer(serializers.ModelSerializer):
+    """A decision about the driver as they see it: what changed, who or what decided, why."""
+
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DriverStatusChange
+        fields = ["from_status", "to_status", "reason", "decided_by", "is_override", "occurred_at"]
+
+    def get_decided_by(self, change) -> str:
+        return "automated rule" if change.actor_type == "system" else "a person"
+
+
+class DriverDetailSerializer(DriverSerializer):
+    decisions = DriverDecisionSerializer(source="status_changes", many=True, read_only=True)
+
+    class Meta(DriverSerializer.Meta):
+        fields = [*DriverSerializer.Meta.fields, "decisions"]
 
 
 class HubSerializer(serializers.ModelSerializer):

@@ -160,3 +160,30 @@ def test_vehicle_rules(org):
         Vehicle.objects.create(
             organisation=org, driver=driver, type="car", capacity_kg=10, capacity_litres=10, plate="V-2"
         )
+
+
+def test_a_driver_sees_their_own_decisions_and_reasons(org, client):
+    from fleet.models import Role, User
+
+    user = User.objects.create_user(
+        username="courier", password="pw-123456-x", organisation=org, role=Role.DRIVER
+    )
+    driver = make_active_driver(org)
+    Driver.objects.filter(id=driver.id).update(user=user)
+    services.change_driver_status(
+        driver_id=driver.id,
+        organisation=org,
+        action="suspend",
+        actor=RULE,
+        reason="Three deliveries in a row were late.",
+        inputs={"late_orders": ["A", "B", "C"]},
+    )
+    other = make_active_driver(org, name="Other", phone="+358401000077", plate="OTH-1")
+    client.force_login(user)
+    mine = client.get(f"/api/v1/drivers/{driver.id}").json()
+    assert [d["reason"] for d in mine["decisions"]] == [
+        "Three deliveries in a row were late.",
+        "All checks passed.",
+    ]
+    assert mine["decisions"][0]["decided_by"] == "automated rule"
+    assert client.get(f"/api/v1/drivers/{other.id}").status_code == 404
