@@ -53,7 +53,7 @@ test: venv frontend
 ifeq ($(CI),true)
 	@scripts/ci_services.sh
 	@echo "== tests on PostGIS + Redis =="
-	DATABASE_URL=postgis://postgres@127.0.0.1:5432/fleetroot REDIS_URL=redis://127.0.0.1:6379/0 \
+	DATABASE_URL=postgis://postgres:postgres@127.0.0.1:5432/fleetroot REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) -m pytest -q -p no:cacheprovider --durations=5
 	@echo "== tests on SpatiaLite (embedded) =="
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider --durations=5

@@ -14,6 +14,13 @@ if ! pg_ready; then
   for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
   pg_ready || fail "PostgreSQL did not answer on 127.0.0.1:5432 within 30 s"
 fi
+# The tests connect as postgres:postgres over TCP. Debian's default pg_hba asks for a
+# password there (this kind of machine trusts 127.0.0.1): give postgres one if we can.
+export PGPASSWORD=postgres
+if ! psql -h 127.0.0.1 -U postgres -tAc "select 1" >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null \
+    || fail "could not set a password for the postgres role through the local socket"
+fi
 psql -h 127.0.0.1 -U postgres -tAc "select 1" >/dev/null || fail "cannot connect to PostgreSQL as postgres on 127.0.0.1"
 psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_available_extensions where name='postgis'" | grep -q 1 \
   || fail "the postgis extension is not available (install postgresql-15-postgis-3)"
