@@ -18,7 +18,8 @@ from core.actors import Actor
 from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
-from dispatch.models import Order, OrderTransition, ProofOfDelivery
+from core.uploads import clean_image
+from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
 from fleet.models import Driver, DriverStatus, Hub, Organisation
 
 # Actions that need a reason: they take work away from someone or end the order unhappily.
@@ -278,10 +279,27 @@ def deliver_order(
     recipient_name: str = "",
     accuracy_m: float | None = None,
 ) -> Order:
-    """Store the proof of delivery and mark the order DELIVERED, both or neither."""
+    """Store the proof of delivery and mark the order DELIVERED, both or neither.
+
+    Images are checked and stripped of metadata (core.uploads) before anything is stored;
+    if the database refuses, the stored files are removed again.
+    """
     order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
     if order.driver_id != driver.id:
         raise ValidationError({"order_id": "This order is not assigned to you."})
+    if order.status != OrderStatus.ARRIVED_DROPOFF:
+        raise InvalidTransition(
+            f"Cannot deliver an order that is {order.status}.", current_status=order.status, action="deliver"
+        )
+    if ProofOfDelivery.objects.filter(order=order).exists():
+        raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
+    if photo is None and signature is None:
+        raise ValidationError({"photo": "A photo or a signature is needed."})
+    images = {
+        name: clean_image(upload, field=name)
+        for name, upload in (("photo", photo), ("signature", signature))
+        if upload is not None
+    }
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -290,16 +308,18 @@ def deliver_order(
         captured_at=captured_at,
         recipient_name=recipient_name,
     )
-    if photo is not None:
-        proof.photo.save(photo.name, photo, save=False)
-    if signature is not None:
-        proof.signature.save(signature.name, signature, save=False)
-    if not proof.photo and not proof.signature:
-        raise ValidationError({"photo": "A photo or a signature is needed."})
-    if ProofOfDelivery.objects.filter(order=order).exists():
-        raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
-    proof.save()
-    return transition_order(order_id=order.id, organisation=organisation, action="deliver", actor=actor)
+    for name, image in images.items():
+        getattr(proof, name).save(image.name, image, save=False)
+    try:
+        with transaction.atomic():
+            proof.save()
+            return transition_order(
+                order_id=order.id, organisation=organisation, action="deliver", actor=actor
+            )
+    except Exception:
+        for name in images:
+            getattr(proof, name).delete(save=False)
+        raise
 
 
 @transaction.atomic
@@ -311,8 +331,6 @@ def force_order_status(
     Audited like a transition (is_override=True) and emitted as an event, so the OMS hears
     about it. Forcing a status that needs a driver onto an order without one is refused.
     """
-    from dispatch.models import DRIVER_HOLDS_STATUSES, OrderStatus
-
     if to_status not in OrderStatus.values:
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():

@@ -1,5 +1,6 @@
 """The order state machine: every legal path, every illegal step refused, all recorded."""
 
+import io
 import threading
 from datetime import UTC, datetime
 
@@ -7,12 +8,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from PIL import Image
 
 from core.actors import Actor, ActorType
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import make_point
 from core.models import DomainEvent
-from dispatch.models import Order, OrderStatus, OrderTransition
+from dispatch.models import Order, OrderStatus, OrderTransition, ProofOfDelivery
 from dispatch.services.orders import (
     create_order,
     deliver_order,
@@ -24,11 +26,12 @@ from tests.dispatch.factories import order_input
 
 SYSTEM = Actor.system("test-rule")
 HAPPY_PATH = ["assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff"]
-PNG_1PX = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
-    b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00"
-    b"IEND\xaeB`\x82"
-)
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (40, 20), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def deliver(order, org, driver):
         actor=Actor.system("driver-app"),
         location=make_point(lat=60.1655, lon=24.938),
         captured_at=datetime.now(UTC),
-        signature=ContentFile(PNG_1PX, name="signature.png"),
+        signature=ContentFile(png_bytes(), name="signature.png"),
         recipient_name="Maija",
     )
 
@@ -267,3 +270,32 @@ def test_the_service_names_the_field_when_the_database_refuses(org, change, fiel
         create_order(organisation=org, actor=SYSTEM, data=data)
     assert field in caught.value.message_dict
     assert Order.objects.count() == 1 and DomainEvent.objects.count() == before
+
+
+def test_a_bad_proof_image_stores_nothing(org, order, driver, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    for action in HAPPY_PATH:
+        step(order, action, org, driver=driver if action == "assign" else None)
+    with pytest.raises(ValidationError) as caught:
+        deliver_order(
+            order_id=order.id,
+            organisation=org,
+            driver=driver,
+            actor=SYSTEM,
+            location=make_point(lat=60.1655, lon=24.938),
+            captured_at=datetime.now(UTC),
+            signature=ContentFile(b"<svg onload=alert(1)>", name="sig.png"),
+        )
+    assert "signature" in caught.value.message_dict
+    assert Order.objects.get(id=order.id).status == OrderStatus.ARRIVED_DROPOFF
+    assert not ProofOfDelivery.objects.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_proof_before_arrival_is_refused_and_stores_nothing(org, order, driver, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    step(order, "assign", org, driver=driver)
+    with pytest.raises(InvalidTransition):
+        deliver(order, org, driver)
+    assert not ProofOfDelivery.objects.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
