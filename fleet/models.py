@@ -52,6 +52,7 @@ ALL_SCOPES = (
     "orders:write",
     "drivers:read",
     "fleet:read",
+    "fleet:write",
     "webhooks:manage",
 )
 ROLE_SCOPES = {

@@ -1,6 +1,7 @@
 """Writes for the fleet: driver status decisions, going online, GPS pings, zones, drivers."""
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from fleet.models import (
     Driver,
     DriverStatus,
     DriverStatusChange,
+    Hub,
     LocationPing,
     Organisation,
     Vehicle,
@@ -198,29 +200,90 @@ def record_ping(*, driver: Driver, ping: PingInput) -> LocationPing:
     return stored
 
 
+# A zone is a service area, not a country: more cells than this is a mistake in the input
+# (and would make every read of the zone heavy).
+MAX_ZONE_CELLS = 50_000
+
+
 def h3_cells_for(area: MultiPolygon, resolution: int) -> list[str]:
-    """The H3 cells whose centres fall inside the area."""
+    """The H3 cells whose centres fall inside the area; refuses an area too large for them."""
+    if not 0 <= resolution <= 15:
+        raise ValidationError({"h3_resolution": "Must be between 0 and 15."})
+    metric = area.transform(3857, clone=True)
+    latitude = math.radians(area.centroid.y)
+    area_m2 = metric.area * math.cos(latitude) ** 2  # Web Mercator inflates area by 1/cos²(lat)
+    estimate = area_m2 / h3.average_hexagon_area(resolution, unit="m^2")
+    if estimate > MAX_ZONE_CELLS:
+        raise ValidationError(
+            {
+                "area": f"Covers about {int(estimate)} H3 cells at resolution {resolution}; at most "
+                f"{MAX_ZONE_CELLS}. Use a smaller area or a coarser resolution."
+            }
+        )
     return sorted(h3.geo_to_cells(json.loads(area.geojson), resolution))
+
+
+def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:
+    if isinstance(area, Polygon):
+        area = MultiPolygon(area, srid=4326)
+    if not isinstance(area, MultiPolygon):
+        raise ValidationError({"area": "Must be a Polygon or MultiPolygon."})
+    if area.empty or not area.valid:
+        raise ValidationError({"area": f"Invalid polygon: {area.valid_reason}."})
+    return area
+
+
+def _save_zone(zone: Zone) -> Zone:
+    zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
+    if Zone.objects.filter(organisation=zone.organisation_id, name=zone.name).exclude(pk=zone.pk).exists():
+        raise ValidationError({"name": "A zone with this name already exists."})
+    zone.full_clean()
+    zone.save()
+    return zone
 
 
 @transaction.atomic
 def create_zone(
     *, organisation: Organisation, name: str, area: Polygon | MultiPolygon, h3_resolution: int = 9
 ) -> Zone:
-    if isinstance(area, Polygon):
-        area = MultiPolygon(area, srid=4326)
-    if not area.valid:
-        raise ValidationError({"area": f"Invalid polygon: {area.valid_reason}."})
     zone = Zone(
-        organisation=organisation,
-        name=name,
-        area=area,
-        h3_resolution=h3_resolution,
-        h3_cells=h3_cells_for(area, h3_resolution),
+        organisation=organisation, name=name, area=_as_multipolygon(area), h3_resolution=h3_resolution
     )
-    zone.full_clean()
-    zone.save()
-    return zone
+    return _save_zone(zone)
+
+
+@transaction.atomic
+def update_zone(*, zone: Zone, **changes) -> Zone:
+    """Rename, redraw or re-resolve a zone; its H3 cells follow its area and resolution."""
+    if "area" in changes:
+        changes["area"] = _as_multipolygon(changes["area"])
+    for name, value in changes.items():
+        setattr(zone, name, value)
+    return _save_zone(zone)
+
+
+def _save_hub(hub: Hub) -> Hub:
+    if Hub.objects.filter(organisation=hub.organisation_id, name=hub.name).exclude(pk=hub.pk).exists():
+        raise ValidationError({"name": "A hub with this name already exists."})
+    hub.full_clean()
+    hub.save()
+    return hub
+
+
+@transaction.atomic
+def create_hub(
+    *, organisation: Organisation, name: str, address: str, location, is_active: bool = True
+) -> Hub:
+    return _save_hub(
+        Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
+    )
+
+
+@transaction.atomic
+def update_hub(*, hub: Hub, **changes) -> Hub:
+    for name, value in changes.items():
+        setattr(hub, name, value)
+    return _save_hub(hub)
 
 
 @transaction.atomic

@@ -21,6 +21,10 @@ from tests.api.conftest import OrgData, client_for, error_of, session_client, sn
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
 
+SMALL_SQUARE = {
+    "type": "Polygon",
+    "coordinates": [[[24.94, 60.17], [24.945, 60.17], [24.945, 60.172], [24.94, 60.172], [24.94, 60.17]]],
+}
 # How to call each writing action with a valid body, so a refusal is about tenancy, not input.
 # A route the router gains without an entry here fails test_the_walk_knows_every_route.
 BODIES = {
@@ -35,6 +39,14 @@ BODIES = {
         "is_active": False,
     },
     ("webhook-delivery", "replay"): lambda: {},
+    ("hub", "create"): lambda: {
+        "name": f"B hub {uuid.uuid4().hex[:6]}",
+        "address": "Street 1",
+        "location": {"lat": 60.17, "lon": 24.94},
+    },
+    ("hub", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
+    ("zone", "create"): lambda: {"name": f"B zone {uuid.uuid4().hex[:6]}", "area": SMALL_SQUARE},
+    ("zone", "partial_update"): lambda: {"name": "Taken over", "area": SMALL_SQUARE},
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
