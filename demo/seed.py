@@ -221,14 +221,12 @@ def seed_demo_city(
         hub = Hub.objects.filter(organisation=organisation, name=hub_name).first()
         if hub is None:
             node_lat, node_lon = graph.point(node)
-            hub = Hub(
+            hub = fleet_services.create_hub(
                 organisation=organisation,
                 name=hub_name,
                 address=address,
                 location=make_point(lat=node_lat, lon=node_lon),
             )
-            hub.full_clean()
-            hub.save()
             created["hubs"] += 1
         hubs.append(hub)
 

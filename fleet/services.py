@@ -9,7 +9,7 @@ from decimal import Decimal
 import h3
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
@@ -233,13 +233,26 @@ def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:
     return area
 
 
+def _save_named(instance: Hub | Zone) -> Hub | Zone:
+    """Save a hub or zone whose name is unique in its organisation, naming `name` on a clash
+    (checked first for a clear answer, and caught from the constraint when two race)."""
+    model = type(instance)
+    label = model._meta.verbose_name
+    taken = model.objects.filter(organisation=instance.organisation_id, name=instance.name)
+    if taken.exclude(pk=instance.pk).exists():
+        raise ValidationError({"name": f"A {label} with this name already exists."})
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise ValidationError({"name": f"A {label} with this name already exists."}) from exc
+    return instance
+
+
 def _save_zone(zone: Zone) -> Zone:
     zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
-    if Zone.objects.filter(organisation=zone.organisation_id, name=zone.name).exclude(pk=zone.pk).exists():
-        raise ValidationError({"name": "A zone with this name already exists."})
-    zone.full_clean()
-    zone.save()
-    return zone
+    return _save_named(zone)
 
 
 @transaction.atomic
@@ -262,19 +275,11 @@ def update_zone(*, zone: Zone, **changes) -> Zone:
     return _save_zone(zone)
 
 
-def _save_hub(hub: Hub) -> Hub:
-    if Hub.objects.filter(organisation=hub.organisation_id, name=hub.name).exclude(pk=hub.pk).exists():
-        raise ValidationError({"name": "A hub with this name already exists."})
-    hub.full_clean()
-    hub.save()
-    return hub
-
-
 @transaction.atomic
 def create_hub(
     *, organisation: Organisation, name: str, address: str, location, is_active: bool = True
 ) -> Hub:
-    return _save_hub(
+    return _save_named(
         Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
     )
 
@@ -283,7 +288,7 @@ def create_hub(
 def update_hub(*, hub: Hub, **changes) -> Hub:
     for name, value in changes.items():
         setattr(hub, name, value)
-    return _save_hub(hub)
+    return _save_named(hub)
 
 
 @transaction.atomic
