@@ -22,7 +22,7 @@ help:
 	@echo "make demo   install what is missing, seed a demo city, run server + simulator"
 	@echo "make test   install what is missing, run the whole test suite"
 	@echo "make bench  run the benchmarks in tests/bench and print their figures"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff check, format check and the import-linter layer contracts"
 
 system:
 	@scripts/install_system_packages.sh $(SYSTEM_PACKAGES) $(if $(filter true,$(CI)),$(CI_PACKAGES),)
@@ -46,10 +46,11 @@ demo: venv frontend
 	DEBUG=true $(PY) manage.py migrate --noinput -v0
 	DEBUG=true $(PY) manage.py collectstatic --noinput -v0
 	DEBUG=true $(PY) manage.py seed_demo
-	DEBUG=true ALLOWED_HOSTS="$(HOST),localhost,127.0.0.1" $(PY) manage.py run_demo --host $(HOST) --port $(PORT)
+	DEBUG=true ALLOWED_HOSTS="$(HOST),localhost,127.0.0.1" LIVE_MAP_STREETS_URL=/demo/streets.geojson \
+		$(PY) manage.py run_demo --host $(HOST) --port $(PORT)
 
 # In CI (CI=true) the suite runs twice: on PostGIS + Redis, then on SpatiaLite.
-test: venv frontend
+test: venv frontend lint
 ifeq ($(CI),true)
 	@scripts/ci_services.sh
 	@echo "== tests on PostGIS + Redis =="
@@ -69,6 +70,7 @@ bench: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -46,11 +46,13 @@ INSTALLED_APPS = [
     "channels",
     "simple_history",
     "core",
+    "identity",
     "fleet",
-    "onboarding",
     "dispatch",
+    "onboarding",
     "payouts",
     "integrations",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +114,7 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-AUTH_USER_MODEL = "fleet.User"
+AUTH_USER_MODEL = "identity.User"
 
 # --- Redis: channel layer, cache, Celery ----------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
@@ -147,7 +149,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "purge-idempotency-records": {
-        "task": "integrations.purge_expired_idempotency_records",
+        "task": "core.purge_expired_idempotency_records",
         "schedule": 3600.0,
     },
 }
@@ -209,16 +211,19 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 API_KEY_DEFAULT_RATE_PER_MINUTE = env.int("API_KEY_DEFAULT_RATE_PER_MINUTE", default=600)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# How long a request may hold its Idempotency-Key IN_PROGRESS before a retry may take it over
+# (a request that crashed never releases it). Longer than any request runs.
+IDEMPOTENCY_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_LEASE_SECONDS", default=120))
 UPLOAD_MAX_IMAGE_BYTES = env.int("UPLOAD_MAX_IMAGE_BYTES", default=8 * 1024 * 1024)
 UPLOAD_MAX_IMAGE_PIXELS = env.int("UPLOAD_MAX_IMAGE_PIXELS", default=40_000_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "integrations.authentication.ApiKeyAuthentication",
+        "identity.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.IsOrganisationMember"],
-    "DEFAULT_THROTTLE_CLASSES": ["integrations.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["identity.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CreatedCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -251,12 +256,11 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 # --- Live map ---------------------------------------------------------------------------------
-# The map draws streets from this OSM extract, so it works offline; base tiles are optional
-# (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, which needs internet access).
-STREET_NETWORK_PBF = env.path(
-    "STREET_NETWORK_PBF", default=str(BASE_DIR / "demo" / "data" / "helsinki-center.osm.pbf")
-)
+# Base tiles (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, which needs internet access)
+# and a GeoJSON streets overlay are optional. The demo serves its city's streets from its
+# bundled extract at /demo/streets.geojson (make demo sets it), so its map works offline.
 LIVE_MAP_TILE_URL = env("LIVE_MAP_TILE_URL", default="")
+LIVE_MAP_STREETS_URL = env("LIVE_MAP_STREETS_URL", default="")
 
 LOGGING = {
     "version": 1,

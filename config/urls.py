@@ -32,4 +32,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz),
     path("", include("dispatch.web.urls")),
+    path("", include("demo.urls")),
 ]

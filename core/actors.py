@@ -7,13 +7,9 @@ who did it and a driver can see that a rule (not a person) made a decision about
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from fleet.models import User
-    from integrations.models import ApiKey
 
 
 class ActorType(models.TextChoices):
@@ -26,8 +22,8 @@ class ActorType(models.TextChoices):
 @dataclass(frozen=True)
 class Actor:
     type: ActorType
-    user: User | None = None
-    api_key: ApiKey | None = None
+    user: Any = None  # the settings.AUTH_USER_MODEL instance
+    api_key: Any = None  # identity.models.ApiKey
     label: str = ""
 
     @classmethod
@@ -35,21 +31,20 @@ class Actor:
         return cls(type=ActorType.SYSTEM, label=rule)
 
     @classmethod
-    def for_user(cls, user: User) -> Actor:
+    def for_user(cls, user: Any) -> Actor:
         actor_type = ActorType.DRIVER if getattr(user, "is_driver", False) else ActorType.USER
         return cls(type=actor_type, user=user, label=user.get_username())
 
     @classmethod
-    def for_api_key(cls, api_key: ApiKey) -> Actor:
+    def for_api_key(cls, api_key: Any) -> Actor:
         return cls(type=ActorType.API_KEY, api_key=api_key, label=api_key.name)
 
     @classmethod
     def from_request(cls, request: Any) -> Actor:
         """The actor behind a DRF request: its API key if it used one, else its user."""
-        from integrations.models import ApiKey
-
-        if isinstance(getattr(request, "auth", None), ApiKey):
-            return cls.for_api_key(request.auth)
+        api_key = getattr(request.user, "api_key", None)  # identity's API-key principal
+        if api_key is not None:
+            return cls.for_api_key(api_key)
         return cls.for_user(request.user)
 
     def as_fields(self) -> dict[str, Any]:

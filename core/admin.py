@@ -1,6 +1,19 @@
 from django.contrib import admin
 
-from core.models import DomainEvent
+from core.models import DomainEvent, EventCounter, IdempotencyRecord
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and history rows: inspected, never edited in admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(DomainEvent)
@@ -10,6 +23,7 @@ class DomainEventAdmin(admin.ModelAdmin):
     list_display = [
         "occurred_at",
         "organisation",
+        "sequence",
         "event_type",
         "subject_type",
         "subject_id",
@@ -29,3 +43,17 @@ class DomainEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "organisation", "caller", "key", "state", "response_status"]
+    list_filter = ["state", "organisation"]
+    search_fields = ["key", "caller"]
+
+
+@admin.register(EventCounter)
+class EventCounterAdmin(ReadOnlyAdmin):
+    """The last event number of each organisation: consumers compare it with what they saw."""
+
+    list_display = ["organisation", "last_sequence"]

@@ -1,17 +1,58 @@
-"""Recording domain events. Services call record_event inside their transaction."""
+"""Domain events: the catalogue of their types, and recording them.
+
+Each domain registers the event types it records (in its AppConfig.ready), so consumers such
+as webhooks learn them without a list of their own. Services call record_event inside their
+transaction; it numbers the event in its organisation and tells the receivers of
+`event_recorded` (webhook fan-out, domain reactions) in that same transaction.
+"""
 
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from core.actors import Actor
-from core.models import DomainEvent
+from core.models import DomainEvent, EventCounter
 
-# Sent inside the recording transaction, so receivers (webhook fan-out) write atomically
-# with the change itself: an event is never recorded without its deliveries, or vice versa.
+# Sent inside the recording transaction, so receivers write atomically with the change
+# itself: an event is never recorded without its deliveries or reactions, or vice versa.
 event_recorded = Signal()
+
+_EVENT_TYPES: dict[str, str] = {}
+
+
+def register_event_types(types: dict[str, str]) -> None:
+    """Declare event types (name -> what it means) that a domain records."""
+    for name, meaning in types.items():
+        if "." not in name or name.endswith(".*"):
+            raise ValueError(f"Event type '{name}' must look like 'subject.verb'.")
+        _EVENT_TYPES[name] = meaning
+
+
+def event_types() -> dict[str, str]:
+    """Every registered event type with its meaning."""
+    return dict(_EVENT_TYPES)
+
+
+def pattern_matches(pattern: str, event_type: str) -> bool:
+    """'*' matches all, 'order.*' every type under 'order.', anything else itself."""
+    if pattern in ("*", event_type):
+        return True
+    return pattern.endswith(".*") and event_type.startswith(pattern[:-1])
+
+
+def is_known_pattern(pattern: str) -> bool:
+    """A pattern that matches at least one registered event type."""
+    return any(pattern_matches(pattern, event_type) for event_type in _EVENT_TYPES)
+
+
+def _next_sequence(organisation_id) -> int:
+    """Take the organisation's next event number; the counter row stays locked until commit."""
+    EventCounter.objects.bulk_create([EventCounter(organisation_id=organisation_id)], ignore_conflicts=True)
+    EventCounter.objects.filter(organisation_id=organisation_id).update(last_sequence=F("last_sequence") + 1)
+    return EventCounter.objects.values_list("last_sequence", flat=True).get(organisation_id=organisation_id)
 
 
 def record_event(
@@ -23,11 +64,17 @@ def record_event(
     actor: Actor,
     payload: dict[str, Any],
     reason: str = "",
+    client_id: Any = None,
 ) -> DomainEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event must run inside the service's transaction")
+    if event_type not in _EVENT_TYPES:
+        raise ValueError(f"Event type '{event_type}' is not registered (core.events.register_event_types).")
+    organisation_id = getattr(organisation, "pk", organisation)
     event = DomainEvent.objects.create(
-        organisation=organisation,
+        organisation_id=organisation_id,
+        sequence=_next_sequence(organisation_id),
+        client_id=client_id,
         event_type=event_type,
         subject_type=subject_type,
         subject_id=str(subject_id),

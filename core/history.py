@@ -2,16 +2,15 @@
 
 from functools import partial
 
+from django.contrib.auth import get_user_model
 from simple_history.models import HistoricalRecords
 
 
 def _history_user(instance=None, request=None, **kwargs):
     """The signed-in person behind a change; API-key and system changes have none here
     (the domain event log records those actors)."""
-    from fleet.models import User
-
     user = getattr(request, "user", None)
-    return user if isinstance(user, User) else None
+    return user if isinstance(user, get_user_model()) else None
 
 
 History = partial(HistoricalRecords, get_user=_history_user)

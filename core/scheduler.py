@@ -32,7 +32,7 @@ def beat_jobs(schedule: dict | None = None) -> list[Job]:
     """Jobs for the beat schedule's tasks, or none when Celery beat runs them."""
     if settings.BACKGROUND_JOBS != "in-process":
         return []
-    from config.celery import app
+    from celery import current_app as app  # the project's app (config.celery), without importing config
 
     app.loader.import_default_modules()  # autodiscovered tasks register on import
     jobs = []

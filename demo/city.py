@@ -3,7 +3,7 @@
 from functools import cache
 from pathlib import Path
 
-from dispatch.engine.streets import StreetGraph, load_street_graph
+from demo.streets import StreetGraph, load_street_graph
 
 CITY_PBF = Path(__file__).resolve().parent / "data" / "helsinki-center.osm.pbf"
 

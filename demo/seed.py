@@ -21,14 +21,14 @@ from django.utils import timezone
 from core.actors import Actor
 from core.geo import make_point
 from demo import city
+from demo.streets import StreetGraph
 from dispatch.engine.geo import haversine_m
-from dispatch.engine.streets import StreetGraph
 from dispatch.models import Order, ProofOfDelivery
 from fleet import services as fleet_services
-from fleet.models import Driver, DriverStatus, Hub, Organisation, Role, User, Zone
-from integrations.authentication import KEY_PREFIX, hash_secret
-from integrations.models import ApiKey
-from integrations.services import create_api_key, revoke_api_key
+from fleet.models import Driver, DriverStatus, Hub, Zone
+from identity.authentication import KEY_PREFIX, hash_secret
+from identity.models import ApiKey, Organisation, Role, User
+from identity.services import create_api_key, revoke_api_key
 
 DEFAULT_SEED = 20240601
 SEED_ACTOR = Actor.system("demo-seed")

@@ -5,3 +5,17 @@ class DispatchConfig(AppConfig):
     """Orders and their lifecycle, offers, routes and stops, proof of delivery."""
 
     name = "dispatch"
+
+    def ready(self) -> None:
+        from core.events import register_event_types
+        from dispatch.models import OrderStatus
+
+        # An order's event is named after the status it reached (transitions and overrides),
+        # except a release: it reaches CREATED again but is not a new order.
+        register_event_types(
+            {
+                f"order.{status.value.lower()}": f"An order became {status.label.lower()}."
+                for status in OrderStatus
+            }
+        )
+        register_event_types({"order.released": "An order was taken back from its driver; it is open again."})

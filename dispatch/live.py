@@ -1,24 +1,17 @@
 """What the live map shows: drivers with their positions and state, the open orders, counts,
-and the streets of the organisation's service area (drawn from our own OSM data, so the map
-works without a tile server)."""
+hubs and zone outlines, framed on the organisation's service area."""
 
 import json
-from functools import cache
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.gis.db.models import Extent
 from django.db.models import Count
 from django.utils import timezone
 
 from core.geo import point_as_dict
-from dispatch.engine.streets import StreetGraph, load_street_graph
 from dispatch.models import DRIVER_HOLDS_STATUSES, TERMINAL_STATUSES, Order
 from fleet.models import Driver, DriverStatus, Hub, Zone
 
 MAX_ORDERS = 500
-# Streets a little beyond the service area still help the eye.
-STREETS_MARGIN_DEG = 0.002
 
 
 def live_snapshot(organisation_id) -> dict:
@@ -100,24 +93,3 @@ def map_features(organisation_id) -> dict:
             for zone in Zone.objects.filter(organisation_id=organisation_id)
         ],
     }
-
-
-def street_network_path() -> Path:
-    """The OSM extract the map draws streets from (settings.STREET_NETWORK_PBF)."""
-    return Path(settings.STREET_NETWORK_PBF)
-
-
-@cache
-def _street_graph(path: Path) -> StreetGraph:
-    return load_street_graph(path)
-
-
-def streets_geojson(organisation_id) -> dict:
-    """The streets inside the organisation's service area; none if it has no area or data."""
-    bbox = service_area_bbox(organisation_id)
-    path = street_network_path()
-    if bbox is None or not path.exists():
-        return {"type": "FeatureCollection", "features": []}
-    min_lon, min_lat, max_lon, max_lat = bbox
-    m = STREETS_MARGIN_DEG
-    return _street_graph(path).geojson((min_lon - m, min_lat - m, max_lon + m, max_lat + m))

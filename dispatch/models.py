@@ -9,7 +9,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.history import History
 from core.models import ActorFields
-from fleet.models import Driver, Hub, Organisation
+from fleet.models import Driver, Hub
+from identity.models import Client, Organisation
 
 
 class OrderStatus(models.TextChoices):
@@ -52,6 +53,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="orders")
+    # The retailer the order is carried for (a 3PL's client); none for an organisation's own.
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
     external_ref = models.CharField(max_length=100)
     status = FSMField(max_length=16, choices=OrderStatus.choices, default=S.CREATED, protected=True)
     hub = models.ForeignKey(Hub, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
@@ -115,6 +118,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["organisation", "status", "-created_at"]),
+            models.Index(fields=["organisation", "client", "-created_at"]),
             models.Index(fields=["driver", "status"]),
         ]
 

@@ -1,4 +1,5 @@
-"""Reads for orders, scoped to the caller: their organisation, or a driver's own orders."""
+"""Reads for orders, scoped to the caller: their organisation, their client's orders when they
+are limited to a client, or a driver's own orders."""
 
 from django.db.models import Prefetch, QuerySet
 
@@ -7,6 +8,8 @@ from dispatch.models import Order, OrderTransition
 
 def orders_visible_to(user, *, with_history: bool = False) -> QuerySet[Order]:
     orders = Order.objects.filter(organisation_id=user.organisation_id)
+    if getattr(user, "client_id", None) is not None:
+        orders = orders.filter(client_id=user.client_id)
     if getattr(user, "is_driver", False):
         orders = orders.filter(driver__user=user)
     if with_history:

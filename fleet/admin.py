@@ -1,51 +1,11 @@
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
 from django.contrib.gis.admin import GISModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from fleet import services
-from fleet.models import (
-    Driver,
-    DriverStatus,
-    DriverStatusChange,
-    Hub,
-    LocationPing,
-    Organisation,
-    User,
-    Vehicle,
-    Zone,
-)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs and history rows: inspected, never edited in admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Organisation)
-class OrganisationAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "slug", "kind", "currency", "created_at"]
-    list_filter = ["kind", "currency"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
-@admin.register(User)
-class FleetUserAdmin(UserAdmin):
-    list_display = ["username", "email", "organisation", "role", "is_staff", "is_active"]
-    list_filter = ["role", "organisation", "is_staff", "is_active"]
-    search_fields = ["username", "email", "first_name", "last_name"]
-    fieldsets = [*UserAdmin.fieldsets, ("Organisation", {"fields": ["organisation", "role"]})]
-    add_fieldsets = [*UserAdmin.add_fieldsets, ("Organisation", {"fields": ["organisation", "role"]})]
+from fleet.models import Driver, DriverStatus, DriverStatusChange, Hub, LocationPing, Vehicle, Zone
 
 
 @admin.register(Hub)

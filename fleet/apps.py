@@ -1,7 +1,18 @@
 from django.apps import AppConfig
 
+DRIVER_EVENT_TYPES = {
+    "driver.status_changed": "A decision changed what a driver may do (approved, suspended...), with its reason.",
+    "driver.online": "A driver went online.",
+    "driver.offline": "A driver went offline.",
+}
+
 
 class FleetConfig(AppConfig):
-    """Organisations and their people, hubs, zones, drivers, vehicles and GPS pings."""
+    """An organisation's hubs, zones, drivers, vehicles and GPS pings."""
 
     name = "fleet"
+
+    def ready(self) -> None:
+        from core.events import register_event_types
+
+        register_event_types(DRIVER_EVENT_TYPES)

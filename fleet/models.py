@@ -1,10 +1,9 @@
-"""Organisations (tenants), their users, hubs, zones, drivers, vehicles and location pings."""
+"""An organisation's fleet: hubs, zones, drivers, their vehicles and location pings."""
 
 import re
 import uuid
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractUser
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -13,81 +12,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.history import History
 from core.models import ActorFields
-
-
-class Organisation(models.Model):
-    """A tenant: a 3PL or a retailer. Nothing crosses from one organisation to another."""
-
-    class Kind(models.TextChoices):
-        THREE_PL = "3pl", "Third-party logistics"
-        RETAILER = "retailer", "Retailer"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    slug = models.SlugField(max_length=50, unique=True)
-    name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RETAILER)
-    currency = models.CharField(
-        max_length=3, default="EUR", validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code.")]
-    )
-    timezone = models.CharField(max_length=64, default="UTC")
-    created_at = models.DateTimeField(auto_now_add=True)
-    history = History()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Role(models.TextChoices):
-    ORG_ADMIN = "org_admin", "Organisation admin"
-    DISPATCHER = "dispatcher", "Dispatcher"
-    DRIVER = "driver", "Driver"
-    PLATFORM_STAFF = "platform_staff", "Platform staff"
-
-
-ALL_SCOPES = (
-    "orders:read",
-    "orders:write",
-    "drivers:read",
-    "fleet:read",
-    "fleet:write",
-    "webhooks:manage",
-)
-ROLE_SCOPES = {
-    Role.ORG_ADMIN: frozenset(ALL_SCOPES),
-    Role.DISPATCHER: frozenset({"orders:read", "orders:write", "drivers:read", "fleet:read"}),
-    # A driver reads only their own orders and their own driver record (selectors enforce it).
-    Role.DRIVER: frozenset({"orders:read", "drivers:read"}),
-    Role.PLATFORM_STAFF: frozenset(),
-}
-
-
-class User(AbstractUser):
-    """A person who signs in. Platform staff have no organisation and work in Django admin."""
-
-    organisation = models.ForeignKey(
-        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
-    )
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.DISPATCHER)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                name="user_org_matches_role",
-                condition=Q(role="platform_staff", organisation__isnull=True)
-                | (~Q(role="platform_staff") & Q(organisation__isnull=False)),
-            )
-        ]
-
-    @property
-    def is_driver(self) -> bool:
-        return self.role == Role.DRIVER
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        return ROLE_SCOPES[self.role]
+from identity.models import Organisation, User
 
 
 class Hub(models.Model):

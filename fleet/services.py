@@ -25,10 +25,10 @@ from fleet.models import (
     DriverStatusChange,
     Hub,
     LocationPing,
-    Organisation,
     Vehicle,
     Zone,
 )
+from identity.models import Organisation
 
 DRIVER_STATUS_ACTIONS = {
     "approve": DriverStatus.ACTIVE,

@@ -2,74 +2,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdmin
 from core.exceptions import ConcurrentChange
-from fleet.admin import ReadOnlyAdmin
-from integrations import services
-from integrations.models import (
-    ApiKey,
-    IdempotencyRecord,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
-)
+from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.delivery import replay
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(SimpleHistoryAdmin):
-    """Keys are created here or with `manage.py create_api_key`; the key is shown once."""
-
-    list_display = [
-        "name",
-        "organisation",
-        "prefix",
-        "scopes",
-        "rate_limit_per_minute",
-        "last_used_at",
-        "revoked_at",
-    ]
-    list_filter = ["organisation", "revoked_at"]
-    search_fields = ["name", "prefix"]
-    fields = [
-        "organisation",
-        "name",
-        "scopes",
-        "rate_limit_per_minute",
-        "prefix",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    ]
-    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
-    actions = ["revoke"]
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        issued = services.create_api_key(
-            organisation=obj.organisation,
-            name=obj.name,
-            scopes=obj.scopes or None,
-            rate_limit_per_minute=obj.rate_limit_per_minute,
-            created_by=request.user,
-        )
-        obj.pk = issued.api_key.pk
-        obj.refresh_from_db()
-        messages.warning(request, f"Copy the key now, it is not shown again: {issued.plaintext}")
-
-    @admin.action(description="Revoke the selected keys")
-    def revoke(self, request, queryset):
-        for api_key in queryset:
-            services.revoke_api_key(api_key=api_key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).")
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "organisation", "caller", "key", "state", "response_status"]
-    list_filter = ["state", "organisation"]
-    search_fields = ["key", "caller"]
 
 
 @admin.register(WebhookSubscription)
@@ -102,8 +38,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "last_response_status",
         "next_attempt_at",
     ]
-    list_filter = ["status", "subscription__organisation"]
-    search_fields = ["event__event_type", "subscription__url"]
+    list_filter = ["status", "organisation"]
+    search_fields = ["event__event_type", "url"]
     list_select_related = ["subscription", "event"]
     inlines = [WebhookAttemptInline]
     actions = ["replay_deliveries"]

@@ -15,9 +15,16 @@ def create_webhook_deliveries(sender, event, **kwargs) -> None:
     subscriptions = WebhookSubscription.objects.filter(organisation_id=event.organisation_id, is_active=True)
     now = timezone.now()
     deliveries = [
-        WebhookDelivery(subscription=subscription, event=event, next_attempt_at=now)
+        WebhookDelivery(
+            organisation_id=event.organisation_id,
+            client_id=subscription.client_id,
+            subscription=subscription,
+            url=subscription.url,
+            event=event,
+            next_attempt_at=now,
+        )
         for subscription in subscriptions
-        if subscription.wants(event.event_type)
+        if subscription.wants(event)
     ]
     if not deliveries:
         return

@@ -1,58 +1,16 @@
-"""Writes for integrations: API keys and webhook subscriptions."""
+"""Writes for integrations: webhook subscriptions."""
 
 import secrets
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from fleet.models import ALL_SCOPES, Organisation
-from integrations.authentication import KEY_PREFIX, hash_secret
-from integrations.models import ApiKey, WebhookSubscription
-from integrations.webhooks import catalogue
+from core import events
+from identity.models import Organisation
+from integrations.models import WebhookSubscription
 from integrations.webhooks.delivery import is_public_address
-
-
-@dataclass(frozen=True)
-class IssuedApiKey:
-    api_key: ApiKey
-    plaintext: str  # shown once; never stored
-
-
-@transaction.atomic
-def create_api_key(
-    *,
-    organisation: Organisation,
-    name: str,
-    scopes: list[str] | None = None,
-    rate_limit_per_minute: int | None = None,
-    created_by=None,
-) -> IssuedApiKey:
-    scopes = list(ALL_SCOPES) if scopes is None else sorted(set(scopes))
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    api_key = ApiKey(
-        organisation=organisation,
-        name=name,
-        prefix=prefix,
-        secret_hash=hash_secret(secret),
-        scopes=scopes,
-        rate_limit_per_minute=rate_limit_per_minute or settings.API_KEY_DEFAULT_RATE_PER_MINUTE,
-        created_by=created_by,
-    )
-    api_key.full_clean()
-    api_key.save()
-    return IssuedApiKey(api_key=api_key, plaintext=f"{KEY_PREFIX}{prefix}_{secret}")
-
-
-def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-    return api_key
 
 
 def new_webhook_secret() -> str:
@@ -62,9 +20,9 @@ def new_webhook_secret() -> str:
 def validate_event_types(event_types: list[str]) -> list[str]:
     if not event_types:
         raise ValidationError({"event_types": "Name at least one event type, or '*'."})
-    unknown = [pattern for pattern in event_types if not catalogue.is_known_pattern(pattern)]
+    unknown = [pattern for pattern in event_types if not events.is_known_pattern(pattern)]
     if unknown:
-        known = ", ".join(sorted(catalogue.event_types()))
+        known = ", ".join(sorted(events.event_types()))
         message = f"Unknown event type '{unknown[0]}'. Use '*', 'order.*', 'driver.*' or one of: {known}."
         raise ValidationError({"event_types": message})
     return sorted(set(event_types))
@@ -96,11 +54,18 @@ def validate_target_url(url: str) -> None:
 
 @transaction.atomic
 def create_webhook_subscription(
-    *, organisation: Organisation, url: str, event_types: list[str], description: str = ""
+    *,
+    organisation: Organisation,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    client_id=None,
 ) -> WebhookSubscription:
+    """A subscription of the organisation, or of one client (then it hears only that client's)."""
     validate_target_url(url)
     subscription = WebhookSubscription(
         organisation=organisation,
+        client_id=client_id,
         url=url,
         event_types=validate_event_types(event_types),
         description=description,

@@ -1,13 +1,11 @@
-"""Celery tasks: thin, idempotent wrappers around the webhook and idempotency services."""
+"""Celery tasks: thin, idempotent wrappers around webhook delivery."""
 
 import logging
 from collections.abc import Iterable
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
-from integrations.models import IdempotencyRecord
 from integrations.webhooks import delivery
 
 logger = logging.getLogger(__name__)
@@ -43,10 +41,3 @@ def send_due_webhooks() -> int:
         for delivery_id in ids:
             delivery.attempt(delivery_id)
     return len(ids)
-
-
-@shared_task(name="integrations.purge_expired_idempotency_records", ignore_result=True)
-def purge_expired_idempotency_records() -> int:
-    cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from fleet import services as fleet_services
-from fleet.models import Hub, Organisation, Role, User
-from integrations.services import create_api_key
+from fleet.models import Hub
+from identity.models import Organisation, Role, User
+from identity.services import create_api_key
 
 HELSINKI = {"lat": 60.1699, "lon": 24.9384}
 

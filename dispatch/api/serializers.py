@@ -29,6 +29,11 @@ class RecipientSerializer(StrictSerializer):
 
 class OrderCreateSerializer(StrictSerializer):
     external_ref = serializers.RegexField(r"^[\w.:/#-]{1,100}$", max_length=100)
+    client_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The client (retailer) the order is for. A client-limited key may leave it out.",
+    )
     hub_id = serializers.UUIDField(required=False, allow_null=True)
     pickup = PlaceInSerializer()
     dropoff = PlaceInSerializer()
@@ -61,6 +66,7 @@ class OrderCreateSerializer(StrictSerializer):
         pickup, dropoff, recipient = data["pickup"], data["dropoff"], data["recipient"]
         return OrderInput(
             external_ref=data["external_ref"],
+            client_id=data.get("client_id"),
             hub_id=data.get("hub_id"),
             pickup_address=pickup["address"],
             pickup_location=make_point(lat=pickup["lat"], lon=pickup["lon"]),
@@ -122,6 +128,7 @@ class OrderTransitionSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     status = OrderStatusField(read_only=True)
+    client_id = serializers.UUIDField(read_only=True, allow_null=True)
     driver_id = serializers.UUIDField(read_only=True, allow_null=True)
     hub_id = serializers.UUIDField(read_only=True, allow_null=True)
     pickup = serializers.SerializerMethodField()
@@ -134,6 +141,7 @@ class OrderSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "external_ref",
+            "client_id",
             "status",
             "driver_id",
             "hub_id",

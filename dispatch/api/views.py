@@ -1,9 +1,10 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.actors import Actor
+from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationViewSet
 from dispatch import selectors
 from dispatch.api.filters import OrderFilter
@@ -15,15 +16,6 @@ from dispatch.api.serializers import (
 )
 from dispatch.models import Order
 from dispatch.services.orders import create_order, transition_order
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="A unique key per logical request (e.g. a UUID); a retry with the same key and "
-    "body gets the first response.",
-)
 
 
 @extend_schema_view(
@@ -67,6 +59,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organisatio
             organisation=self.organisation,
             actor=Actor.from_request(request),
             data=serializer.to_order_input(),
+            limited_to_client_id=self.client_id,
         )
         return self._detail(order.id, status.HTTP_201_CREATED)
 

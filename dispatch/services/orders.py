@@ -5,7 +5,7 @@ applies the state machine, writes the OrderTransition row and the domain event (
 webhooks and the live map follow).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,7 +20,8 @@ from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
 from core.uploads import clean_image
 from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
-from fleet.models import Driver, DriverStatus, Hub, Organisation
+from fleet.models import Driver, DriverStatus, Hub
+from identity.models import Client, Organisation
 
 # Actions that need a reason: they take work away from someone or end the order unhappily.
 ACTIONS_NEEDING_REASON = frozenset({"release", "fail", "cancel", "return_to_sender"})
@@ -63,7 +64,7 @@ class OrderInput:
     recipient_email: str = ""
     notes: str = ""
     hub_id: object = None
-    extra: dict = field(default_factory=dict)
+    client_id: object = None
 
 
 # Which field a violated table constraint is about, and what to tell the caller.
@@ -105,8 +106,23 @@ def order_event_payload(order: Order) -> dict:
 
 
 @transaction.atomic
-def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) -> Order:
-    """Create an order in CREATED. A duplicate external_ref is refused, naming the field."""
+def create_order(
+    *, organisation: Organisation, actor: Actor, data: OrderInput, limited_to_client_id=None
+) -> Order:
+    """Create an order in CREATED. A duplicate external_ref is refused, naming the field.
+
+    `limited_to_client_id` is the client a client-limited caller acts for: the order is that
+    client's, and naming another client is refused.
+    """
+    client_id = data.client_id
+    if limited_to_client_id is not None:
+        if client_id is not None and str(client_id) != str(limited_to_client_id):
+            raise ValidationError({"client_id": "You can place orders only for your own client."})
+        client_id = limited_to_client_id
+    elif (
+        client_id is not None and not Client.objects.filter(organisation=organisation, id=client_id).exists()
+    ):
+        raise ValidationError({"client_id": "No such client in your organisation."})
     hub = None
     if data.hub_id is not None:
         hub = Hub.objects.filter(organisation=organisation, id=data.hub_id).first()
@@ -114,6 +130,7 @@ def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) 
             raise ValidationError({"hub_id": "No such hub in your organisation."})
     order = Order(
         organisation=organisation,
+        client_id=client_id,
         external_ref=data.external_ref,
         hub=hub,
         pickup_address=data.pickup_address,
@@ -147,6 +164,7 @@ def create_order(*, organisation: Organisation, actor: Actor, data: OrderInput) 
         raise _constraint_error(exc) from exc
     record_event(
         organisation=organisation,
+        client_id=order.client_id,
         event_type="order.created",
         subject_type="order",
         subject_id=order.id,
@@ -256,9 +274,10 @@ def _record_transition(
         payload["previous_driver_id"] = str(previous_driver.id)
     record_event(
         organisation=organisation,
-        event_type=f"order.{order.status.lower()}",
+        event_type="order.released" if action == "release" else f"order.{order.status.lower()}",
         subject_type="order",
         subject_id=order.id,
+        client_id=order.client_id,
         actor=actor,
         reason=reason,
         payload=payload,

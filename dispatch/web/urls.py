@@ -6,5 +6,4 @@ from dispatch.web import views
 urlpatterns = [
     path("", RedirectView.as_view(url="/live/", permanent=False)),
     path("live/", views.live_map, name="live-map"),
-    path("live/streets.geojson", views.live_streets, name="live-streets"),
 ]

@@ -2,8 +2,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
+from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationViewSet
-from dispatch.api.views import IDEMPOTENCY_HEADER
 from fleet import selectors, services
 from fleet.api.filters import DriverFilter
 from fleet.api.serializers import (

@@ -5,11 +5,21 @@ from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscrip
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    client_id = serializers.UUIDField(read_only=True, allow_null=True)
     secret_hint = serializers.SerializerMethodField()
 
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "url", "description", "event_types", "is_active", "secret_hint", "created_at"]
+        fields = [
+            "id",
+            "client_id",
+            "url",
+            "description",
+            "event_types",
+            "is_active",
+            "secret_hint",
+            "created_at",
+        ]
 
     def get_secret_hint(self, subscription) -> str:
         return subscription.secret[:10] + "…"
@@ -48,7 +58,8 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     event_type = serializers.CharField(source="event.event_type", read_only=True)
     event_id = serializers.UUIDField(read_only=True)
-    subscription_id = serializers.UUIDField(read_only=True)
+    event_sequence = serializers.IntegerField(source="event.sequence", read_only=True)
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
     attempt_log = WebhookAttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -56,7 +67,9 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "subscription_id",
+            "url",
             "event_id",
+            "event_sequence",
             "event_type",
             "status",
             "attempts",

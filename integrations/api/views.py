@@ -4,8 +4,8 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationViewSet
-from dispatch.api.views import IDEMPOTENCY_HEADER
 from integrations import selectors, services
 from integrations.api.filters import WebhookDeliveryFilter
 from integrations.api.serializers import (
@@ -52,7 +52,7 @@ class WebhookSubscriptionViewSet(
         incoming = WebhookSubscriptionInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         subscription = services.create_webhook_subscription(
-            organisation=self.organisation, **incoming.validated_data
+            organisation=self.organisation, client_id=self.client_id, **incoming.validated_data
         )
         return Response(
             WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED

@@ -48,6 +48,7 @@ def event_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(
         {
             "id": str(event.id),
+            "sequence": event.sequence,
             "type": event.event_type,
             "created": event.occurred_at.isoformat(),
             "organisation": event.organisation.slug,

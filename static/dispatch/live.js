@@ -60,7 +60,7 @@
   var hubsLayer = L.layerGroup().addTo(map);
   var driversLayer = L.layerGroup().addTo(map);
 
-  fetch(config.streetsUrl, { credentials: "same-origin" })
+  if (config.streetsUrl) fetch(config.streetsUrl, { credentials: "same-origin" })
     .then(function (response) {
       if (!response.ok) throw new Error("streets: HTTP " + response.status);
       return response.json();

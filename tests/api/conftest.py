@@ -9,13 +9,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.actors import Actor
-from core.models import DomainEvent
+from core.models import DomainEvent, IdempotencyRecord
 from dispatch.models import Order, OrderTransition
 from dispatch.services.orders import create_order, transition_order
-from fleet.models import Driver, Hub, Organisation, Role, User, Zone
+from fleet.models import Driver, Hub, Zone
 from fleet.services import PingInput, record_ping
-from integrations.models import ApiKey, IdempotencyRecord, WebhookDelivery, WebhookSubscription
-from integrations.services import IssuedApiKey, create_api_key, create_webhook_subscription
+from identity.models import ApiKey, Organisation, Role, User
+from identity.services import IssuedApiKey, create_api_key
+from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.services import create_webhook_subscription
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
 from tests.dispatch.factories import order_input
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from core.models import DomainEvent
+from core.models import DomainEvent, IdempotencyRecord
 from dispatch.models import Order, OrderTransition
-from integrations.models import IdempotencyRecord, WebhookDelivery, WebhookSubscription
+from integrations.models import WebhookDelivery, WebhookSubscription
 from tests.api.conftest import error_of
 from tests.conftest import order_payload
 

@@ -7,8 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from fleet.models import ALL_SCOPES
-from integrations.models import ApiKey
+from identity.models import ALL_SCOPES, ApiKey
 from tests.api.conftest import error_of
 from tests.conftest import order_payload, post
 

@@ -11,11 +11,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from core.models import DomainEvent
+from core.models import DomainEvent, IdempotencyRecord
 from dispatch.api import views as order_views
 from dispatch.models import Order, OrderTransition
-from integrations.models import IdempotencyRecord
-from integrations.services import create_api_key
+from identity.services import create_api_key
 from tests.api.conftest import client_for, error_of, session_client
 from tests.conftest import order_payload
 
@@ -138,19 +137,40 @@ def test_a_key_expires_after_the_ttl(api):
     assert IdempotencyRecord.objects.filter(key="key-8").count() == 1
 
 
-def test_a_request_still_running_makes_a_retry_wait(api, org, api_key):
-    IdempotencyRecord.objects.create(
+def _in_progress(org, api_key, key, body, lease_expires_at):
+    return IdempotencyRecord.objects.create(
         organisation=org,
         caller=f"key:{api_key.api_key.pk}",
-        key="key-9",
-        request_fingerprint=_fingerprint_of(order_payload(ref="IDEM-9")),
+        key=key,
+        request_fingerprint=_fingerprint_of(body),
+        lease_expires_at=lease_expires_at,
     )
-    response = send(api, order_payload(ref="IDEM-9"), "key-9")
+
+
+def test_a_request_still_running_makes_a_retry_wait(api, org, api_key):
+    body = order_payload(ref="IDEM-9")
+    _in_progress(org, api_key, "key-9", body, timezone.now() + timedelta(seconds=30))
+    response = send(api, body, "key-9")
     assert response.status_code == 409
+    assert 1 <= int(response["Retry-After"]) <= 31
     error = error_of(response)
     assert error["code"] == "idempotency_request_in_progress"
     assert list(error["fields"]) == ["Idempotency-Key"]
     assert not Order.objects.exists()
+
+
+def test_a_crashed_request_blocks_its_key_only_until_its_lease_runs_out(api, org, api_key):
+    """A request whose process died leaves its key IN_PROGRESS; once the lease has run out a
+    retry takes the key over, runs once, and later retries replay its answer."""
+    body = order_payload(ref="IDEM-10")
+    _in_progress(org, api_key, "key-10", body, timezone.now() - timedelta(seconds=1))
+    first = send(api, body, "key-10")
+    assert first.status_code == 201
+    again = send(api, body, "key-10")
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert Order.objects.filter(external_ref="IDEM-10").count() == 1
+    record = IdempotencyRecord.objects.get(key="key-10")
+    assert record.state == IdempotencyRecord.State.COMPLETED and record.lease_expires_at is None
 
 
 def _fingerprint_of(body) -> str:
@@ -158,7 +178,7 @@ def _fingerprint_of(body) -> str:
     from django.test import RequestFactory
     from rest_framework.request import Request
 
-    from integrations.idempotency import _fingerprint
+    from core.api.idempotency import _fingerprint
 
     raw = RequestFactory().post(URL, json.dumps(body), content_type="application/json")
     return _fingerprint(Request(raw))

@@ -1,8 +1,8 @@
 """Rate limits per API key: its own rate, counted per key, answered with 429 and Retry-After."""
 
+from core.models import IdempotencyRecord
 from dispatch.models import Order
-from integrations.models import IdempotencyRecord
-from integrations.services import create_api_key
+from identity.services import create_api_key
 from tests.api.conftest import client_for, error_of
 from tests.conftest import order_payload, post
 

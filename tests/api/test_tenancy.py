@@ -13,10 +13,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from config.urls import router
 from core.actors import Actor
+from core.models import IdempotencyRecord
 from dispatch.services.orders import create_order, transition_order
-from fleet.models import Role
-from integrations.models import IdempotencyRecord
-from integrations.services import create_api_key, revoke_api_key
+from identity.models import Role
+from identity.services import create_api_key, revoke_api_key
 from tests.api.conftest import OrgData, client_for, error_of, session_client, snapshot
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
@@ -332,7 +332,7 @@ def test_a_dispatcher_sees_all_of_their_organisation_and_nothing_else(driver_wor
 
 
 def test_platform_staff_without_an_organisation_are_refused(org_a, db):
-    from fleet.models import User
+    from identity.models import User
 
     staff = User.objects.create_user(
         username="staff", password="pw-123456-x", organisation=None, role=Role.PLATFORM_STAFF, is_staff=True

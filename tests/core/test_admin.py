@@ -8,7 +8,8 @@ from django.urls import reverse
 from core.actors import Actor
 from dispatch.models import Order, OrderTransition
 from dispatch.services.orders import create_order
-from fleet.models import Driver, DriverStatusChange, Role, User
+from fleet.models import Driver, DriverStatusChange
+from identity.models import Role, User
 from tests.conftest import make_active_driver, make_hub, make_zone, order_payload
 from tests.dispatch.factories import order_input
 
@@ -53,6 +54,7 @@ def test_every_registered_model_has_list_add_and_change_pages(staff_client, popu
             model._meta.app_label
             in {
                 "core",
+                "identity",
                 "fleet",
                 "dispatch",
                 "integrations",

@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from core.models import IdempotencyRecord
 from core.scheduler import Job, Scheduler, beat_jobs
-from dispatch.management.commands.run_demo import SimulatorJob
-from dispatch.simulator import TickReport
-from integrations.models import IdempotencyRecord
+from demo.management.commands.run_demo import SimulatorJob
+from demo.simulator import TickReport
 
 
 class FakeClock:
@@ -34,11 +34,15 @@ def test_beat_jobs_follow_the_celery_beat_schedule(settings):
 
 def test_a_beat_job_runs_the_registered_task_synchronously(org, settings):
     settings.BACKGROUND_JOBS = "in-process"
-    old = IdempotencyRecord.objects.create(organisation=org, caller="k", key="old", request_fingerprint="f")
+    old = IdempotencyRecord.objects.create(
+        organisation=org, caller="k", key="old", request_fingerprint="f", state="completed"
+    )
     IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
-    IdempotencyRecord.objects.create(organisation=org, caller="k", key="new", request_fingerprint="f")
+    IdempotencyRecord.objects.create(
+        organisation=org, caller="k", key="new", request_fingerprint="f", state="completed"
+    )
     schedule = {
-        "purge": {"task": "integrations.purge_expired_idempotency_records", "schedule": timedelta(minutes=5)},
+        "purge": {"task": "core.purge_expired_idempotency_records", "schedule": timedelta(minutes=5)},
         "monthly": {"task": "integrations.send_due_webhooks", "schedule": crontab(day_of_month=1)},
     }
     jobs = beat_jobs(schedule)

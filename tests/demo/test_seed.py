@@ -14,8 +14,8 @@ from demo import city
 from demo.seed import API_KEY_NAME, plan_drivers, seed_demo_city
 from dispatch.engine.geo import haversine_m
 from dispatch.models import Order, ProofOfDelivery
-from fleet.models import Driver, DriverStatus, Hub, Organisation, Role, User, Vehicle, Zone
-from integrations.models import ApiKey
+from fleet.models import Driver, DriverStatus, Hub, Vehicle, Zone
+from identity.models import ApiKey, Organisation, Role, User
 from tests.conftest import order_payload, post
 
 
@@ -135,7 +135,7 @@ def test_reset_wipes_the_demo_organisation_even_with_delivered_orders(db, graph)
         transition_order(order_id=order_id, organisation=org, action=action, actor=actor)
     from django.core.files.base import ContentFile
 
-    from dispatch.simulator import signature_png
+    from demo.simulator import signature_png
 
     deliver_order(
         order_id=order_id,

@@ -7,15 +7,14 @@ import re
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
-from django.contrib.gis.geos import Polygon
 from django.test import Client
 
 from core.actors import Actor
 from dispatch.consumers import LiveMapConsumer
-from dispatch.live import live_snapshot, streets_geojson
+from dispatch.live import live_snapshot
 from dispatch.services.orders import create_order, transition_order
 from fleet import services as fleet_services
-from fleet.models import Role, User
+from identity.models import Role, User
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
 from tests.dispatch.factories import order_input
 
@@ -51,7 +50,7 @@ def staff(db):
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client):
-    for url in ("/live/", "/live/streets.geojson"):
+    for url in ("/live/", "/demo/streets.geojson"):
         response = client.get(url)
         assert response.status_code == 302
         assert response.url.startswith("/accounts/login/?next=")
@@ -59,7 +58,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
 
 def test_drivers_and_platform_staff_may_not_open_it(driver_user, staff):
     for user in (driver_user, staff):
-        for url in ("/live/", "/live/streets.geojson"):
+        for url in ("/live/", "/demo/streets.geojson"):
             assert login(user).get(url).status_code == 403
 
 
@@ -105,28 +104,6 @@ def test_login_page_signs_in_to_the_live_map(org, dispatcher):
     assert client.get("/live/").status_code == 200
     wrong = Client().post("/accounts/login/", {"username": "dispatcher", "password": "nope"})
     assert wrong.status_code == 200 and b'role="alert"' in wrong.content
-
-
-# --- the streets layer -------------------------------------------------------------------
-
-
-def test_streets_cover_the_service_area(org, dispatcher):
-    make_zone(org)
-    response = login(dispatcher).get("/live/streets.geojson")
-    assert response.status_code == 200
-    assert "private" in response["Cache-Control"]
-    features = response.json()["features"]
-    assert len(features) > 300
-    names = {f["properties"]["name"] for f in features}
-    assert "Mannerheimintie" in names
-
-
-def test_an_organisation_elsewhere_or_without_an_area_gets_no_streets(org, other_org):
-    assert streets_geojson(org.id)["features"] == []  # no zones, no hubs
-    tampere = Polygon.from_bbox((23.75, 61.49, 23.78, 61.50))
-    tampere.srid = 4326
-    fleet_services.create_zone(organisation=other_org, name="Tampere", area=tampere)
-    assert streets_geojson(other_org.id)["features"] == []
 
 
 # --- the snapshot -------------------------------------------------------------------------

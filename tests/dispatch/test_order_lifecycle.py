@@ -130,10 +130,11 @@ def test_release_returns_the_order_to_the_pool_and_names_the_previous_driver(org
     step(order, "assign", org, driver=driver)
     released = step(order, "release", org, reason="Driver stuck in traffic")
     assert released.status == OrderStatus.CREATED and released.driver is None
-    event = DomainEvent.objects.filter(event_type="order.created", subject_id=str(order.id)).latest(
-        "occurred_at"
-    )
+    events = DomainEvent.objects.filter(subject_id=str(order.id)).order_by("sequence")
+    assert [e.event_type for e in events] == ["order.created", "order.assigned", "order.released"]
+    event = events.last()
     assert event.payload["previous_driver_id"] == str(driver.id)
+    assert event.payload["status"] == "CREATED" and event.payload["action"] == "release"
     assert event.reason == "Driver stuck in traffic"
 
 

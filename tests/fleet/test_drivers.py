@@ -163,7 +163,7 @@ def test_vehicle_rules(org):
 
 
 def test_a_driver_sees_their_own_decisions_and_reasons(org, client):
-    from fleet.models import Role, User
+    from identity.models import Role, User
 
     user = User.objects.create_user(
         username="courier", password="pw-123456-x", organisation=org, role=Role.DRIVER

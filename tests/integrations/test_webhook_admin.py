@@ -5,7 +5,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from fleet.models import Role, User
+from identity.models import Role, User
 from integrations.models import WebhookDelivery
 from integrations.tasks import send_due_webhooks
 from tests.integrations.conftest import subscribe

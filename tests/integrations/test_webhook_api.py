@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
+from identity.services import create_api_key
 from integrations.models import WebhookDelivery, WebhookSubscription
-from integrations.services import create_api_key
 from integrations.tasks import send_due_webhooks
 from tests.conftest import client_for_key, order_payload, post
 

@@ -140,7 +140,7 @@ def test_every_order_transition_emits_its_event_to_matching_subscriptions(api, o
     assert created.payload["status"] == "CREATED"
     steps = [
         ("offer", "order.offered", {}),
-        ("release", "order.created", {"reason": "Offer lapsed."}),
+        ("release", "order.released", {"reason": "Offer lapsed."}),
         ("assign", "order.assigned", {"driver": driver}),
         ("start_pickup", "order.en_route_pickup", {}),
         ("arrive_pickup", "order.arrived_pickup", {}),

@@ -26,13 +26,14 @@ from PIL import Image, ImageDraw
 from core.actors import Actor
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import make_point
+from demo.streets import StreetGraph
 from dispatch.engine.assignment import DriverSlot, OrderTask, assign
 from dispatch.engine.geo import haversine_m
-from dispatch.engine.streets import StreetGraph
 from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus
 from dispatch.services.orders import deliver_order, transition_order
-from fleet.models import Driver, DriverStatus, Hub, Organisation, Vehicle
+from fleet.models import Driver, DriverStatus, Hub, Vehicle
 from fleet.services import PingInput, record_ping
+from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
 

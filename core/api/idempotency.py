@@ -4,6 +4,10 @@ The key is private to its caller (API key or user). The first request stores an
 IN_PROGRESS record in its own committed transaction, so a concurrent retry sees it and gets
 409; the handler's writes and the stored response commit together. The same key with a
 different body is refused with 422. Records expire after IDEMPOTENCY_KEY_TTL.
+
+An IN_PROGRESS record holds a lease (IDEMPOTENCY_LEASE): a request that crashed before it
+finished (the process died, so nothing deleted the record) blocks retries only until the
+lease runs out; then a retry takes the key over and runs.
 """
 
 import hashlib
@@ -18,7 +22,7 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from integrations.models import ApiKey, IdempotencyRecord
+from core.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
 HEADER = "Idempotency-Key"
@@ -49,9 +53,15 @@ def _fingerprint(request) -> str:
     return digest.hexdigest()
 
 
+def _api_key(request):
+    """The API key the request authenticated with (identity's principal carries it), or None."""
+    return getattr(request.user, "api_key", None)
+
+
 def _caller(request) -> str:
-    if isinstance(request.auth, ApiKey):
-        return f"key:{request.auth.pk}"
+    api_key = _api_key(request)
+    if api_key is not None:
+        return f"key:{api_key.pk}"
     return f"user:{request.user.pk}"
 
 
@@ -59,7 +69,8 @@ def _claim(request, key: str) -> IdempotencyRecord:
     """Insert the IN_PROGRESS record, or replay / refuse on an existing one."""
     caller, fingerprint = _caller(request), _fingerprint(request)
     organisation_id = request.user.organisation_id
-    for _ in range(2):
+    for _ in range(3):
+        now = timezone.now()
         try:
             with transaction.atomic():
                 return IdempotencyRecord.objects.create(
@@ -67,13 +78,23 @@ def _claim(request, key: str) -> IdempotencyRecord:
                     caller=caller,
                     key=key,
                     request_fingerprint=fingerprint,
+                    lease_expires_at=now + settings.IDEMPOTENCY_LEASE,
                 )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(caller=caller, key=key).first()
             if existing is None:
                 continue  # deleted between our insert and read (a failed first try): retry
-            if existing.created_at < timezone.now() - settings.IDEMPOTENCY_KEY_TTL:
-                existing.delete()
+            expired = existing.created_at < now - settings.IDEMPOTENCY_KEY_TTL
+            abandoned = (
+                existing.state == IdempotencyRecord.State.IN_PROGRESS
+                and existing.lease_expires_at is not None
+                and existing.lease_expires_at < now
+            )
+            if expired or abandoned:
+                # Conditional on what we read: of two retries taking over, one deletes it.
+                IdempotencyRecord.objects.filter(
+                    id=existing.id, state=existing.state, lease_expires_at=existing.lease_expires_at
+                ).delete()
                 continue
             if existing.request_fingerprint != fingerprint:
                 raise IdempotencyError(
@@ -82,11 +103,14 @@ def _claim(request, key: str) -> IdempotencyRecord:
                     "This Idempotency-Key was used with a different request body.",
                 ) from None
             if existing.state == IdempotencyRecord.State.IN_PROGRESS:
-                raise IdempotencyError(
+                error = IdempotencyError(
                     409,
                     "idempotency_request_in_progress",
                     "A request with this Idempotency-Key is still being processed; retry later.",
-                ) from None
+                )
+                # DRF sends an exception's `wait` as Retry-After.
+                error.wait = max(1, int((existing.lease_expires_at - now).total_seconds()) + 1)
+                raise error from None
             replay = Response(existing.response_body, status=existing.response_status)
             replay["Idempotent-Replayed"] = "true"
             raise _Replay(replay) from None
@@ -95,11 +119,12 @@ def _claim(request, key: str) -> IdempotencyRecord:
 
 def _complete(record: IdempotencyRecord, response: Response) -> None:
     record.state = IdempotencyRecord.State.COMPLETED
+    record.lease_expires_at = None
     record.response_status = response.status_code
     # Stored as the client got it (the API's renderer: decimals as numbers, aware times).
     rendered = JSONRenderer().render(response.data)
     record.response_body = json.loads(rendered) if rendered else None
-    record.save(update_fields=["state", "response_status", "response_body"])
+    record.save(update_fields=["state", "lease_expires_at", "response_status", "response_body"])
 
 
 class IdempotentPostMixin:
@@ -114,7 +139,7 @@ class IdempotentPostMixin:
             return  # the route takes no POST: dispatch answers 405; claim nothing
         key = request.headers.get(HEADER)
         if key is None:
-            if isinstance(request.auth, ApiKey):
+            if _api_key(request) is not None:
                 raise IdempotencyError(
                     400,
                     "idempotency_key_missing",

@@ -11,9 +11,7 @@ from rest_framework.test import APIClient
 
 from demo import city
 from demo.seed import seed_demo_city
-from dispatch.engine.geo import haversine_m
-from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition
-from dispatch.simulator import (
+from demo.simulator import (
     DROPOFF_MAX_M,
     DROPOFF_MIN_M,
     ApiOrderPlacer,
@@ -23,8 +21,10 @@ from dispatch.simulator import (
     signature_png,
     wait_until_healthy,
 )
+from dispatch.engine.geo import haversine_m
+from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition
 from fleet.models import LocationPing
-from integrations.models import ApiKey
+from identity.models import ApiKey
 
 LIFECYCLE = ["assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
 

@@ -2,7 +2,7 @@
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from integrations.models import ApiKey
+from identity.models import ApiKey
 
 SESSION_RATE = "1200/min"
 

@@ -14,12 +14,13 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from core.scheduler import Job, Scheduler, beat_jobs
 from demo import city
 from demo.seed import read_api_key_file
-from dispatch.simulator import ApiOrderPlacer, Simulator, wait_until_healthy
-from fleet.models import Organisation
+from demo.simulator import ApiOrderPlacer, Simulator, wait_until_healthy
+from identity.models import Organisation
 
 logger = logging.getLogger("dispatch.demo")
 
@@ -147,8 +148,7 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from config.asgi import application
-
+        application = import_string(settings.ASGI_APPLICATION)
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),

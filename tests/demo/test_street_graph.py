@@ -7,8 +7,8 @@ import osmium
 import pytest
 
 from demo.city import BBOX, CITY_PBF
+from demo.streets import load_street_graph
 from dispatch.engine.geo import haversine_m
-from dispatch.engine.streets import load_street_graph
 
 
 @pytest.fixture(scope="module")

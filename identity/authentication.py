@@ -7,7 +7,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from integrations.models import ApiKey
+from identity.models import ApiKey
 
 KEY_PREFIX = "frk_"
 
@@ -33,6 +33,7 @@ class ApiKeyPrincipal:
         self.api_key = api_key
         self.organisation = api_key.organisation
         self.organisation_id = api_key.organisation_id
+        self.client_id = api_key.client_id
         self.scopes = frozenset(api_key.scopes)
 
     def get_username(self) -> str:
@@ -56,7 +57,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
             raise exceptions.AuthenticationFailed("Malformed API key.")
         prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
-        api_key = ApiKey.objects.select_related("organisation").filter(prefix=prefix).first()
+        api_key = ApiKey.objects.select_related("organisation", "client").filter(prefix=prefix).first()
         if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not api_key.is_active:
