@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
+from identity.api.views import ClientViewSet
 from integrations.api.views import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -17,6 +18,7 @@ router.register("hubs", HubViewSet, basename="hub")
 router.register("zones", ZoneViewSet, basename="zone")
 router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("clients", ClientViewSet, basename="client")
 
 
 def healthz(request):

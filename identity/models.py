@@ -77,6 +77,7 @@ ALL_SCOPES = (
     "fleet:read",
     "fleet:write",
     "webhooks:manage",
+    "clients:manage",
 )
 # What a caller limited to one client may hold: its own orders and webhooks, and the hubs and
 # zones it ships from. The organisation's drivers and fleet settings are not the client's.

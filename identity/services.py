@@ -80,3 +80,13 @@ def create_client(*, organisation: Organisation, slug: str, name: str) -> Client
     except IntegrityError as exc:
         raise ValidationError({"slug": "A client with this slug already exists."}) from exc
     return client
+
+
+@transaction.atomic
+def update_client(*, client: Client, **changes) -> Client:
+    """Rename a client or pause it (a paused client's orders are refused)."""
+    for name, value in changes.items():
+        setattr(client, name, value)
+    client.full_clean(validate_constraints=False)
+    client.save(update_fields=[*changes])
+    return client

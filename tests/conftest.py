@@ -25,9 +25,9 @@ def other_org(db):
     return Organisation.objects.create(slug="globex", name="Globex Retail", currency="EUR")
 
 
-def make_user(organisation, role, username):
+def make_user(organisation, role, username, client=None):
     return User.objects.create_user(
-        username=username, password="pw-123456-x", organisation=organisation, role=role
+        username=username, password="pw-123456-x", organisation=organisation, role=role, client=client
     )
 
 

@@ -119,10 +119,14 @@ def create_order(
         if client_id is not None and str(client_id) != str(limited_to_client_id):
             raise ValidationError({"client_id": "You can place orders only for your own client."})
         client_id = limited_to_client_id
-    elif (
-        client_id is not None and not Client.objects.filter(organisation=organisation, id=client_id).exists()
-    ):
-        raise ValidationError({"client_id": "No such client in your organisation."})
+    if client_id is not None:
+        client = Client.objects.filter(organisation=organisation, id=client_id).first()
+        if client is None:
+            raise ValidationError({"client_id": "No such client in your organisation."})
+        if not client.is_active:
+            raise ValidationError(
+                {"client_id": f"The client {client.name} is paused; it takes no new orders."}
+            )
     hub = None
     if data.hub_id is not None:
         hub = Hub.objects.filter(organisation=organisation, id=data.hub_id).first()

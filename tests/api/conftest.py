@@ -14,8 +14,8 @@ from dispatch.models import Order, OrderTransition
 from dispatch.services.orders import create_order, transition_order
 from fleet.models import Driver, Hub, Zone
 from fleet.services import PingInput, record_ping
-from identity.models import ApiKey, Organisation, Role, User
-from identity.services import IssuedApiKey, create_api_key
+from identity.models import ApiKey, Client, Organisation, Role, User
+from identity.services import IssuedApiKey, create_api_key, create_client
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.services import create_webhook_subscription
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
@@ -67,6 +67,7 @@ class OrgData:
 
     organisation: Organisation
     api_key: IssuedApiKey
+    client: Client
     hub: Hub
     zone: Zone
     driver: Driver
@@ -82,6 +83,7 @@ class OrgData:
             "zone": str(self.zone.id),
             "webhook-subscription": str(self.subscription.id),
             "webhook-delivery": str(self.delivery.id),
+            "client": str(self.client.id),
         }
 
     def secrets(self) -> list[str]:
@@ -96,6 +98,7 @@ class OrgData:
             self.driver.name,
             self.subscription.url,
             self.subscription.secret[:10],
+            self.client.name,
         ]
 
 
@@ -103,6 +106,7 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
     """A hub, a zone, a driver with a last position, a webhook subscription, and an order
     assigned to the driver (whose events gave the subscription its deliveries)."""
     api_key = create_api_key(organisation=organisation, name=f"{tag}-oms")
+    client = create_client(organisation=organisation, slug=f"{tag.lower()}-retail", name=f"{tag} Retail Oy")
     hub = make_hub(organisation, name=f"{tag} Central hub")
     zone = make_zone(organisation, name=f"{tag} Kluuvi")
     driver = make_active_driver(organisation, name=f"{tag} Driver", phone=phone, plate=f"{tag}-123")
@@ -116,7 +120,7 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
     order = create_order(
         organisation=organisation,
         actor=Actor.for_api_key(api_key.api_key),
-        data=order_input(order_payload(ref=f"{tag}-ORD-1")),
+        data=order_input(order_payload(ref=f"{tag}-ORD-1", client_id=str(client.id))),
     )
     transition_order(
         order_id=order.id,
@@ -128,7 +132,7 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
     order.refresh_from_db()
     delivery = WebhookDelivery.objects.filter(subscription=subscription).order_by("created_at").first()
     assert delivery is not None, "the order's events should have made webhook deliveries"
-    return OrgData(organisation, api_key, hub, zone, driver, order, subscription, delivery)
+    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery)
 
 
 @pytest.fixture
@@ -172,9 +176,12 @@ def snapshot(organisation: Organisation) -> dict:
             .values_list("id", "url", "event_types", "is_active", "description", "secret")
         ),
         "deliveries": list(
-            WebhookDelivery.objects.filter(subscription__organisation=org)
+            WebhookDelivery.objects.filter(organisation=org)
             .order_by("id")
             .values_list("id", "status", "attempts", "next_attempt_at")
+        ),
+        "clients": list(
+            Client.objects.filter(organisation=org).order_by("id").values_list("id", "name", "is_active")
         ),
         "api_keys": list(
             ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")

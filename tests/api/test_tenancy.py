@@ -47,6 +47,8 @@ BODIES = {
     ("hub", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
     ("zone", "create"): lambda: {"name": f"B zone {uuid.uuid4().hex[:6]}", "area": SMALL_SQUARE},
     ("zone", "partial_update"): lambda: {"name": "Taken over", "area": SMALL_SQUARE},
+    ("client", "create"): lambda: {"slug": f"new-{uuid.uuid4().hex[:6]}", "name": "New Retail"},
+    ("client", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
@@ -162,6 +164,7 @@ def test_the_walk_knows_every_route():
         "zone",
         "webhook-subscription",
         "webhook-delivery",
+        "client",
     }
     assert {"order-cancel", "webhook-delivery-replay"} <= names
 
