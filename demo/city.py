@@ -23,6 +23,9 @@ HUB_SITES = (
     ("Kaartinkaupunki hub", (60.1665, 24.9480), "Kaartinkaupunki (SE)"),
 )
 
+# The retailers the demo 3PL delivers for (slug, name); the simulator places orders for them.
+CLIENTS = (("kauppahalli-deli", "Kauppahalli Deli"), ("esplanadi-books", "Esplanadi Books"))
+
 # vehicle type: share of the fleet (weights)
 VEHICLE_MIX = {"bicycle": 14, "cargo_bike": 6, "scooter": 10, "motorcycle": 6, "car": 10, "van": 4}
 OWNED_FLEET_SHARE = 0.3

@@ -27,8 +27,8 @@ from dispatch.models import Order, ProofOfDelivery
 from fleet import services as fleet_services
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.authentication import KEY_PREFIX, hash_secret
-from identity.models import ApiKey, Organisation, Role, User
-from identity.services import create_api_key, revoke_api_key
+from identity.models import ApiKey, Client, Organisation, Role, User
+from identity.services import create_api_key, create_client, revoke_api_key
 
 DEFAULT_SEED = 20240601
 SEED_ACTOR = Actor.system("demo-seed")
@@ -130,10 +130,12 @@ def reset_demo_organisation() -> bool:
     organisation = Organisation.objects.filter(slug=city.ORG_SLUG).first()
     if organisation is None:
         return False
-    # Proofs and orders protect drivers, users protect the organisation: remove them first.
+    # Proofs and orders protect drivers, users and keys protect clients and the organisation:
+    # remove them first.
     ProofOfDelivery.objects.filter(order__organisation=organisation).delete()
     Order.objects.filter(organisation=organisation).delete()
     User.objects.filter(organisation=organisation).delete()
+    ApiKey.objects.filter(organisation=organisation).delete()
     organisation.delete()
     return True
 
@@ -180,7 +182,7 @@ def seed_demo_city(
     """
     now = now or timezone.now()
     rng = random.Random(seed)
-    created = dict.fromkeys(("organisation", "users", "hubs", "zones", "drivers"), 0)
+    created = dict.fromkeys(("organisation", "clients", "users", "hubs", "zones", "drivers"), 0)
     if reset:
         reset_demo_organisation()
 
@@ -206,6 +208,11 @@ def seed_demo_city(
     polygons = quadrants(city.BBOX)
     zones: dict[str, Zone] = {}  # by quadrant key
     hubs = []
+    for slug, name in city.CLIENTS:
+        if not Client.objects.filter(organisation=organisation, slug=slug).exists():
+            create_client(organisation=organisation, slug=slug, name=name)
+            created["clients"] += 1
+
     for hub_name, (lat, lon), zone_name in city.HUB_SITES:
         quadrant = _quadrant_of(lat, lon, city.BBOX)
         zone = Zone.objects.filter(organisation=organisation, name=zone_name).first()

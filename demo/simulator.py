@@ -192,8 +192,13 @@ class Simulator:
         count = min(int(self._orders_due), self.max_backlog - backlog)
         self._orders_due -= int(self._orders_due)
         hubs = list(Hub.objects.filter(organisation=self.organisation, is_active=True))
+        client_ids = [
+            str(pk) for pk in self.organisation.clients.filter(is_active=True).values_list("id", flat=True)
+        ]
         for _ in range(count):
             payload = self.order_payload(now=now, hubs=hubs)
+            if client_ids:  # the 3PL's retailers send most orders; some are its own
+                payload["client_id"] = self.rng.choice([*client_ids, None])
             try:
                 self.place_order(payload, str(uuid.uuid4()))
                 report.placed += 1

@@ -15,7 +15,7 @@ from demo.seed import API_KEY_NAME, plan_drivers, seed_demo_city
 from dispatch.engine.geo import haversine_m
 from dispatch.models import Order, ProofOfDelivery
 from fleet.models import Driver, DriverStatus, Hub, Vehicle, Zone
-from identity.models import ApiKey, Organisation, Role, User
+from identity.models import ApiKey, Client, Organisation, Role, User
 from tests.conftest import order_payload, post
 
 
@@ -84,13 +84,16 @@ def test_running_twice_duplicates_nothing_and_keeps_a_valid_key(db, graph):
     first = seed_demo_city(graph=graph, driver_count=12)
 
     def counts():
-        return [m.objects.count() for m in (Organisation, User, Hub, Zone, Driver, Vehicle, ApiKey)]
+        return [m.objects.count() for m in (Organisation, Client, User, Hub, Zone, Driver, Vehicle, ApiKey)]
 
     before = counts()
     positions = {d.id: d.last_location.coords for d in Driver.objects.all()}
     second = seed_demo_city(graph=graph, driver_count=12, existing_api_key=first.api_key_plaintext)
     assert counts() == before
-    assert second.created == dict.fromkeys(("organisation", "users", "hubs", "zones", "drivers"), 0)
+    assert first.created["clients"] == 2
+    assert second.created == dict.fromkeys(
+        ("organisation", "clients", "users", "hubs", "zones", "drivers"), 0
+    )
     assert not second.api_key_created and second.api_key_plaintext == first.api_key_plaintext
     assert {d.id: d.last_location.coords for d in Driver.objects.all()} == positions
     # New random passwords each run, and the printed ones work.
