@@ -30,7 +30,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -58,7 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "core.middleware.ApiBodySizeLimitMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,8 +109,15 @@ if DATABASE_IS_SPATIALITE:
     }
     SPATIALITE_LIBRARY_PATH = "mod_spatialite"
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Under ASGI every request runs in its own thread: persistent connections (CONN_MAX_AGE)
+    # would stay open one per thread until PostgreSQL runs out. A pool per process bounds them;
+    # a request that finds it empty waits DB_POOL_TIMEOUT seconds, then gets a 503.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "identity.User"
@@ -173,7 +179,7 @@ USE_TZ = True
 
 # --- Static and media files ----------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
@@ -207,7 +213,19 @@ SESSION_COOKIE_HTTPONLY = True
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # --- API ------------------------------------------------------------------------------------
+# Request bodies are capped per route before they are read (core.asgi_limits): the longest
+# matching path prefix sets the limit, REQUEST_MAX_BODY_BYTES covers every other route.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_UPLOAD_MAX_BODY_BYTES = env.int("API_UPLOAD_MAX_BODY_BYTES", default=12 * 1024 * 1024)
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+REQUEST_BODY_LIMITS = [
+    ("/api/", API_MAX_BODY_BYTES),
+    # Proof-of-delivery photos and identity documents (multipart; spooled to disk past
+    # FILE_UPLOAD_MAX_MEMORY_SIZE, Django's default 2.5 MB).
+    ("/api/v1/driver/", API_UPLOAD_MAX_BODY_BYTES),
+    ("/api/v1/onboarding/", API_UPLOAD_MAX_BODY_BYTES),
+    ("/admin/", API_UPLOAD_MAX_BODY_BYTES),
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 API_KEY_DEFAULT_RATE_PER_MINUTE = env.int("API_KEY_DEFAULT_RATE_PER_MINUTE", default=600)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
@@ -227,7 +245,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CreatedCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.DepthLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DATETIME_FORMAT": "iso-8601",

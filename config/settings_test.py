@@ -19,6 +19,12 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 WEBHOOK_TIMEOUT_SECONDS = 2.0
 WHITENOISE_AUTOREFRESH = True
 
+if not DATABASE_IS_SPATIALITE:  # noqa: F405
+    # The test process opens and closes connections from its own threads and drops the test
+    # database at the end: no pool here (a pooled connection would keep it open). The servers
+    # that tests start run config.settings, with the pool.
+    DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+
 if DATABASE_IS_SPATIALITE:  # noqa: F405
     # A file, not shared-cache memory: threads in concurrency tests then wait on the lock
     # (busy timeout) as in production instead of failing with "table is locked".

@@ -10,7 +10,10 @@ npm ci --no-audit --no-fund
 vendor=static/vendor
 rm -rf "$vendor/leaflet"
 mkdir -p "$vendor/leaflet"
-cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css "$vendor/leaflet/"
+# The source map goes with leaflet.js: its last line names it, and collectstatic's manifest
+# storage refuses a file that points at a missing one.
+cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.js.map \
+  node_modules/leaflet/dist/leaflet.css "$vendor/leaflet/"
 cp -R node_modules/leaflet/dist/images "$vendor/leaflet/images"
 cp node_modules/leaflet/LICENSE "$vendor/leaflet/LICENSE"
 

@@ -5,6 +5,7 @@
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -47,7 +48,30 @@ def error_response(code: str, message: str, http_status: int, fields=None, heade
     return Response(body, status=http_status, headers=headers)
 
 
+# Signs that the database is busy, not broken: no pooled connection came free in time, a row
+# lock was not granted within the lock timeout, or SQLite's write lock was held too long.
+BUSY_SIGNS = ("couldn't get a connection", "lock timeout", "database is locked")
+BUSY_RETRY_AFTER_SECONDS = 2
+
+
+def is_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return any(sign in text for sign in BUSY_SIGNS) or type(exc.__cause__).__name__ in (
+        "PoolTimeout",
+        "LockNotAvailable",
+    )
+
+
 def exception_handler(exc, context):
+    if is_busy(exc):
+        return error_response(
+            "busy",
+            "The service is busy; retry shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, RequestDataTooBig):
         return error_response(
             "body_too_large", "The request body is too large.", 413, {"body": ["Too large."]}

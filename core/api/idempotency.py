@@ -44,7 +44,7 @@ def _fingerprint(request) -> str:
     raw = request._request.body or b""
     try:
         canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON we read: the bytes as sent
         canonical = raw
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.path.encode(), canonical):

@@ -265,21 +265,6 @@ def test_a_body_at_the_limit_is_read(api):
     assert "external_ref" in error_of(response)["fields"]
 
 
-def test_a_chunked_body_without_a_length_is_refused(api):
-    before = written()
-    response = api.generic(
-        "POST",
-        URL,
-        content_type="application/json",
-        HTTP_TRANSFER_ENCODING="chunked",
-        HTTP_IDEMPOTENCY_KEY="c-1",
-    )
-    assert response.status_code == 411
-    assert error_of(response)["fields"] == {"Content-Length": ["Required."]}
-    assert written() == before
-    assert not IdempotencyRecord.objects.exists()
-
-
 def test_the_size_limit_also_guards_other_endpoints(api, org_a):
     big = json.dumps({"reason": "x" * LIMIT})
     response = api.generic(

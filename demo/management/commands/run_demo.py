@@ -1,6 +1,6 @@
 """`manage.py run_demo`: the whole demo in one process.
 
-The ASGI app (HTTP, API, websockets) is served by daphne in the main thread; a scheduler
+The ASGI app (HTTP, API, websockets) is served by uvicorn in the main thread; a scheduler
 thread runs the simulator every 2 s and the Celery beat tasks in-process (core.scheduler).
 Run `seed_demo` first. Ctrl-C stops both.
 """
@@ -72,7 +72,7 @@ class SimulatorJob:
 
 
 class Command(BaseCommand):
-    help = "Serve the app with daphne and run the demo simulator and periodic jobs in-process."
+    help = "Serve the app with uvicorn and run the demo simulator and periodic jobs in-process."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -144,16 +144,14 @@ class Command(BaseCommand):
         return simulator, client
 
     def serve(self, *, host: str, port: int) -> None:
-        # daphne.server installs Twisted's asyncio reactor on import: import it only here.
-        from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
+        """The production server (uvicorn), as the README's production start runs it."""
+        import uvicorn
 
         application = import_string(settings.ASGI_APPLICATION)
-        Server(
-            application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
-            signal_handlers=True,
-            root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
+        uvicorn.Server(
+            uvicorn.Config(
+                application, host=host, port=port, lifespan="off", ws="websockets", log_level="info"
+            )
         ).run()
 
     def print_banner(self, *, host: str, port: int, jobs: list[Job], notes: list[str]) -> None:
