@@ -11,7 +11,8 @@ PORT ?= 8000
 
 # What the embedded stack needs (GeoDjango + SpatiaLite, a compiler for pysqlite3, npm).
 # npm only when there is none: NodeSource's nodejs ships its own and conflicts with Debian's.
-SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv \
+# Chromium runs the browser tests (tests/e2e) through Playwright.
+SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv chromium \
 	$(if $(shell command -v npm),,npm)
 # What CI adds: the production stack.
 CI_PACKAGES := postgresql postgresql-15-postgis-3 redis-server

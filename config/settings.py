@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "simple_history",
+    "csp",
+    "axes",
     "core",
     "identity",
     "fleet",
@@ -64,7 +67,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -161,6 +167,25 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Auth ----------------------------------------------------------------------------------
+# django-axes first: it refuses a locked-out user or address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (site and admin): after AXES_FAILURE_LIMIT wrong passwords for a username,
+# or from an address, that username or address is locked out; each further lockout within a
+# day lasts twice as long (core.auth.lockout_cooloff). Every failure and lockout is logged.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = "core.auth.lockout_cooloff"
+LOGIN_LOCKOUT_BASE = timedelta(seconds=env.int("LOGIN_LOCKOUT_BASE_SECONDS", default=60))
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy, set AXES_IPWARE_PROXY_COUNT (and the proxy's X-Forwarded-For) so the client's
+# address is the one counted.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -208,6 +233,25 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy on every page (django-csp): our own origin only, no inline script,
+# no eval. Swagger UI and OpenLayers inject <style> elements and style attributes, so styles
+# may be inline; a style cannot run script.
+LIVE_MAP_TILE_ORIGIN = env("LIVE_MAP_TILE_ORIGIN", default="")  # e.g. https://tile.openstreetmap.org
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", *([LIVE_MAP_TILE_ORIGIN] if LIVE_MAP_TILE_ORIGIN else [])],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # GDAL 3.6 is older than the versions Django 5.2 tests with; it works for what we use.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.gis.admin import GISModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_overrides import StatusOverrideAdminMixin
+from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
 from dispatch.services.orders import force_order_status
 from fleet.admin import ReadOnlyAdmin
@@ -30,7 +30,7 @@ class OrderTransitionInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(StatusOverrideAdminMixin, SimpleHistoryAdmin, GISModelAdmin):
+class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
     list_display = ["external_ref", "organisation", "status", "driver", "priority", "created_at"]
     list_filter = ["organisation", "status", "priority"]
     search_fields = ["external_ref", "recipient_name", "pickup_address", "dropoff_address"]
@@ -83,14 +83,14 @@ class RouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProofOfDelivery)
-class ProofOfDeliveryAdmin(ReadOnlyAdmin, GISModelAdmin):
+class ProofOfDeliveryAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["order", "driver", "recipient_name", "captured_at"]
     search_fields = ["order__external_ref", "driver__name", "recipient_name"]
     date_hierarchy = "captured_at"
 
 
 @admin.register(Stop)
-class StopAdmin(GISModelAdmin):
+class StopAdmin(OfflineMapAdminMixin, admin.ModelAdmin):
     list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
     list_filter = ["kind", "route__organisation"]
     search_fields = ["order__external_ref"]

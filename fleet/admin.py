@@ -1,22 +1,22 @@
 from django.contrib import admin
-from django.contrib.gis.admin import GISModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import ReadOnlyAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
+from core.admin_widgets import OfflineMapAdminMixin
 from fleet import services
 from fleet.models import Driver, DriverStatus, DriverStatusChange, Hub, LocationPing, Vehicle, Zone
 
 
 @admin.register(Hub)
-class HubAdmin(SimpleHistoryAdmin, GISModelAdmin):
+class HubAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "organisation", "address", "is_active"]
     list_filter = ["organisation", "is_active"]
     search_fields = ["name", "address"]
 
 
 @admin.register(Zone)
-class ZoneAdmin(SimpleHistoryAdmin, GISModelAdmin):
+class ZoneAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "organisation", "h3_resolution", "cell_count"]
     list_filter = ["organisation"]
     search_fields = ["name"]
@@ -45,7 +45,7 @@ class DriverStatusChangeInline(admin.TabularInline):
 
 
 @admin.register(Driver)
-class DriverAdmin(StatusOverrideAdminMixin, SimpleHistoryAdmin, GISModelAdmin):
+class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "organisation", "fleet_type", "status", "is_online", "last_seen_at"]
     list_filter = ["organisation", "status", "fleet_type", "is_online"]
     search_fields = ["name", "phone", "email"]
@@ -90,7 +90,7 @@ class VehicleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(LocationPing)
-class LocationPingAdmin(ReadOnlyAdmin, GISModelAdmin):
+class LocationPingAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["driver", "recorded_at", "accuracy_m", "speed_mps", "heading_deg", "received_at"]
     list_filter = ["driver__organisation"]
     search_fields = ["driver__name"]

@@ -17,4 +17,10 @@ cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.js.map
 cp -R node_modules/leaflet/dist/images "$vendor/leaflet/images"
 cp node_modules/leaflet/LICENSE "$vendor/leaflet/LICENSE"
 
+# OpenLayers for the admin's map widgets (core/admin_widgets.py), the version Django 5.2 uses.
+rm -rf "$vendor/ol"
+mkdir -p "$vendor/ol"
+cp node_modules/ol/dist/ol.js node_modules/ol/dist/ol.js.map node_modules/ol/ol.css "$vendor/ol/"
+cp node_modules/ol/LICENSE.md "$vendor/ol/LICENSE.md"
+
 echo "vendored: $(ls "$vendor")"

@@ -45,7 +45,7 @@
   map.attributionControl.setPrefix(false);
   if (config.tileUrl) {
     L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: config.attribution }).addTo(map);
-  } else {
+  } else if (config.streetsUrl) {
     map.attributionControl.addAttribution("Streets " + config.attribution);
   }
   if (config.bounds) {
@@ -82,7 +82,7 @@
     L.geoJSON(zone.geometry, {
       style: { color: COLOURS.zone, weight: 1, opacity: 0.5, dashArray: "4 4", fillOpacity: 0.03 },
     })
-      .bindTooltip(zone.name, { sticky: true })
+      .bindTooltip(textTip([zone.name]), { sticky: true })
       .addTo(zonesLayer);
   });
   (config.hubs || []).forEach(function (hub) {
@@ -90,7 +90,7 @@
       icon: L.divIcon({ className: "hub-icon", iconSize: [12, 12] }),
       keyboard: false,
     })
-      .bindTooltip(escapeHtml(hub.name) + "<br>" + escapeHtml(hub.address))
+      .bindTooltip(textTip([hub.name, hub.address]))
       .addTo(hubsLayer);
   });
 
@@ -116,7 +116,7 @@
   function driverTooltip(driver) {
     var vehicle = driver.vehicle ? driver.vehicle.replace("_", " ") : "no vehicle";
     var fleet = driver.fleet_type === "owned" ? "owned fleet" : "gig";
-    return escapeHtml(driver.name) + "<br>" + vehicle + ", " + fleet + " · " + driverState(driver);
+    return textTip([driver.name, vehicle + ", " + fleet + " · " + driverState(driver)]);
   }
 
   function updateDrivers(drivers) {
@@ -129,7 +129,7 @@
       var latlng = [driver.position.lat, driver.position.lon];
       var marker = driverMarkers.get(driver.id);
       if (!marker) {
-        marker = L.circleMarker(latlng, driverStyle(driver)).bindTooltip("");
+        marker = L.circleMarker(latlng, driverStyle(driver)).bindTooltip(textTip([""]));
         marker.addTo(driversLayer);
         driverMarkers.set(driver.id, marker);
       } else {
@@ -171,12 +171,12 @@
         interactive: false,
       }).addTo(group);
       L.circleMarker(dropoff, { radius: 3.5, color: colour, weight: 2, fillColor: "#fff", fillOpacity: 1 })
-        .bindTooltip(escapeHtml(order.ref) + " drop-off")
+        .bindTooltip(textTip([order.ref + " drop-off"]))
         .addTo(group);
     }
     if (!CARRYING[order.status]) {
       L.circleMarker(pickup, { radius: 4.5, color: "#fff", weight: 1, fillColor: colour, fillOpacity: 1 })
-        .bindTooltip(escapeHtml(order.ref) + " · " + statusLabel(order.status))
+        .bindTooltip(textTip([order.ref + " · " + statusLabel(order.status)]))
         .addTo(group);
     }
     return group;
@@ -264,8 +264,8 @@
       if (message.type === "snapshot") onSnapshot(message);
     });
     socket.addEventListener("close", function (event) {
-      if (event.code === 4403) {
-        setConnection("closed", "not allowed: sign in again");
+      if (event.code === 4401 || event.code === 4403) {
+        setConnection("closed", event.code === 4401 ? "signed out: sign in again" : "not allowed");
         return;
       }
       setConnection("closed", "reconnecting in " + Math.round(retryMs / 1000) + " s");
@@ -274,10 +274,15 @@
     });
   }
 
-  function escapeHtml(text) {
-    var div = document.createElement("div");
-    div.textContent = text == null ? "" : String(text);
-    return div.innerHTML;
+  // Every text from the server reaches the page as a text node, never as HTML: a name such
+  // as "<img src=x onerror=...>" shows as those characters. Leaflet takes the element as is.
+  function textTip(lines) {
+    var tip = document.createElement("span");
+    lines.forEach(function (line, index) {
+      if (index) tip.appendChild(document.createElement("br"));
+      tip.appendChild(document.createTextNode(line == null ? "" : String(line)));
+    });
+    return tip;
   }
 
   connect();

@@ -6,11 +6,13 @@ import re
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from config.asgi import application
 from core.actors import Actor
-from dispatch.consumers import LiveMapConsumer
+from dispatch import consumers
 from dispatch.live import live_snapshot
 from dispatch.services.orders import create_order, transition_order
 from fleet import services as fleet_services
@@ -141,11 +143,28 @@ def test_snapshot_holds_only_the_organisations_drivers_and_orders(org, other_org
 # --- the websocket ------------------------------------------------------------------------
 
 
+SOCKET_HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+
+
+def session_cookie(user) -> list[tuple[bytes, bytes]]:
+    """A real signed-in session for the user, as the browser's cookie header."""
+    if user is None or not user.is_authenticated:
+        return []
+    browser = Client()
+    browser.force_login(user)
+    return [(b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())]
+
+
+def socket_for(cookie) -> WebsocketCommunicator:
+    """The live map's socket through the project's ASGI stack (origin check, session, user)."""
+    return WebsocketCommunicator(application, "/ws/live/", headers=SOCKET_HEADERS + cookie)
+
+
 def connect_as(user):
+    cookie = session_cookie(user)
+
     async def run():
-        communicator = WebsocketCommunicator(LiveMapConsumer.as_asgi(), "/ws/live/")
-        if user is not None:
-            communicator.scope["user"] = user
+        communicator = socket_for(cookie)
         connected, code = await communicator.connect(timeout=5)
         message = await communicator.receive_json_from(timeout=5) if connected else None
         await communicator.disconnect()
@@ -154,6 +173,7 @@ def connect_as(user):
     return async_to_sync(run)()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_websocket_sends_the_organisations_snapshot(org, other_org, dispatcher):
     place(make_active_driver(org, name="Our Driver", phone="+358401000001"))
     place(make_active_driver(other_org, name="Their Driver", phone="+358401000002"))
@@ -164,6 +184,7 @@ def test_websocket_sends_the_organisations_snapshot(org, other_org, dispatcher):
     assert "order_counts" in message and "at" in message
 
 
+@pytest.mark.django_db(transaction=True)
 def test_websocket_refuses_anonymous_drivers_and_staff(org, driver_user, staff):
     from django.contrib.auth.models import AnonymousUser
 
@@ -171,3 +192,58 @@ def test_websocket_refuses_anonymous_drivers_and_staff(org, driver_user, staff):
         connected, code, _ = connect_as(user)
         assert not connected
         assert code == 4403
+
+
+@pytest.fixture
+def fast_pushes(monkeypatch):
+    monkeypatch.setattr(consumers, "REFRESH_SECONDS", 0.05)
+
+
+def watch_until_closed(user, change) -> int:
+    """Open the socket as the user, take one snapshot, apply `change`, return the close code."""
+    cookie = session_cookie(user)
+
+    async def run():
+        communicator = socket_for(cookie)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        await database_sync_to_async(change)()
+        for _ in range(20):  # pushes already under way may still arrive; then the socket closes
+            message = await communicator.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                return message["code"]
+        await communicator.disconnect()
+        return None  # it kept streaming
+
+    return async_to_sync(run)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_closes_when_its_session_ends(org, dispatcher, fast_pushes):
+    from django.contrib.sessions.models import Session
+
+    assert watch_until_closed(dispatcher, lambda: Session.objects.all().delete()) == consumers.SESSION_ENDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_closes_when_the_password_changes(org, dispatcher, fast_pushes):
+    def change_password():
+        dispatcher.set_password("a-new-pw-98765")
+        dispatcher.save()
+
+    assert watch_until_closed(dispatcher, change_password) == consumers.SESSION_ENDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_closes_when_the_user_is_deactivated_or_loses_the_role(org, dispatcher, fast_pushes):
+    def deactivate():
+        User.objects.filter(pk=dispatcher.pk).update(is_active=False)
+
+    assert watch_until_closed(dispatcher, deactivate) == consumers.NOT_ALLOWED
+    User.objects.filter(pk=dispatcher.pk).update(is_active=True)
+
+    def demote():
+        User.objects.filter(pk=dispatcher.pk).update(role=Role.DRIVER)
+
+    assert watch_until_closed(dispatcher, demote) == consumers.NOT_ALLOWED
