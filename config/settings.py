@@ -125,6 +125,9 @@ else:
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 
+# How long a service waits for a row another transaction holds (core.db.lock).
+DB_LOCK_TIMEOUT_MS = env.int("DB_LOCK_TIMEOUT_MS", default=3000)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "identity.User"
 

@@ -1,16 +1,31 @@
-"""Places: WGS84 lon/lat points and distances in metres."""
+"""Places: WGS84 lon/lat points and distances in metres. The one place coordinates are checked."""
+
+import math
 
 from django.contrib.gis.geos import Point
 
 WGS84 = 4326
 
 
+def coordinate_errors(*, lat, lon) -> dict[str, str]:
+    """What is wrong with a lat/lon pair, by name ({} when it is a place on Earth).
+
+    Numbers only (a boolean is not one), finite, lat in [-90, 90], lon in [-180, 180].
+    """
+    errors = {}
+    for name, value, bound in (("lat", lat, 90), ("lon", lon, 180)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors[name] = "Must be a number."
+        elif not math.isfinite(value) or not -bound <= value <= bound:
+            errors[name] = f"Must be between -{bound} and {bound}."
+    return errors
+
+
 def make_point(*, lat: float, lon: float) -> Point:
     """A WGS84 point. Raises ValueError naming the coordinate that is out of range."""
-    if not -90.0 <= lat <= 90.0:
-        raise ValueError(f"lat must be between -90 and 90, got {lat}")
-    if not -180.0 <= lon <= 180.0:
-        raise ValueError(f"lon must be between -180 and 180, got {lon}")
+    errors = coordinate_errors(lat=lat, lon=lon)
+    if errors:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
     return Point(float(lon), float(lat), srid=WGS84)
 
 

@@ -12,6 +12,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.history import History
 from core.models import ActorFields
+from core.validators import e164_phone
 from identity.models import Organisation, User
 
 
@@ -83,9 +84,7 @@ class Driver(ConcurrentTransitionMixin, models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="drivers")
     user = models.OneToOneField(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="driver")
     name = models.CharField(max_length=200)
-    phone = models.CharField(
-        max_length=20, validators=[RegexValidator(r"^\+[1-9]\d{6,14}$", "E.164, e.g. +358401234567.")]
-    )
+    phone = models.CharField(max_length=20, validators=[e164_phone])
     email = models.EmailField(blank=True)
     fleet_type = models.CharField(max_length=8, choices=FleetType.choices, default=FleetType.GIG)
     status = FSMField(

@@ -15,9 +15,10 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
+from core.db import lock
 from core.events import record_event
 from core.exceptions import InvalidTransition
-from core.geo import make_point, point_as_dict
+from core.geo import coordinate_errors, make_point, point_as_dict
 from fleet.models import (
     VEHICLE_DEFAULT_CAPACITY,
     Driver,
@@ -71,7 +72,7 @@ def change_driver_status(
         raise ValidationError({"action": f"Unknown action '{action}'."})
     if not reason.strip():
         raise ValidationError({"reason": "A decision about a driver needs a reason they can read."})
-    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
     from_status = driver.status
     try:
         getattr(driver, action)()
@@ -127,7 +128,7 @@ def _record_status_change(
 
 @transaction.atomic
 def set_driver_online(*, driver_id, organisation: Organisation, online: bool, actor: Actor) -> Driver:
-    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
     if online and driver.status != DriverStatus.ACTIVE:
         raise ValidationError({"is_online": f"A driver who is {driver.status} cannot go online."})
     if driver.is_online != online:
@@ -156,11 +157,7 @@ class PingInput:
 
 def validate_ping(ping: PingInput, *, now: datetime) -> None:
     """Raise ValidationError naming the field of a ping that cannot be true."""
-    errors = {}
-    if not -90 <= ping.lat <= 90:
-        errors["lat"] = "Must be between -90 and 90."
-    if not -180 <= ping.lon <= 180:
-        errors["lon"] = "Must be between -180 and 180."
+    errors = coordinate_errors(lat=ping.lat, lon=ping.lon)
     if ping.recorded_at.tzinfo is None:
         errors["recorded_at"] = "Must carry a UTC offset."
     elif ping.recorded_at > now + MAX_PING_CLOCK_SKEW:
@@ -349,7 +346,7 @@ def force_driver_status(
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():
         raise ValidationError({"reason": "An override needs a reason the driver can read."})
-    driver = Driver.objects.select_for_update().get(id=driver_id, organisation=organisation)
+    driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
     from_status = driver.status
     online = driver.is_online and to_status == DriverStatus.ACTIVE
     Driver.objects.filter(id=driver.id).update(status=to_status, is_online=online)

@@ -1,10 +1,11 @@
 """Serializer building blocks shared by every API: strict bodies, aware times, lat/lon."""
 
+import math
 from datetime import UTC
 
 from rest_framework import serializers
 
-from core.geo import make_point, point_as_dict
+from core.geo import coordinate_errors, make_point, point_as_dict
 
 
 class StrictSerializer(serializers.Serializer):
@@ -16,10 +17,6 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
-
-
-class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
-    pass
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -38,14 +35,30 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class LatLonField(StrictSerializer):
-    """{"lat": 60.17, "lon": 24.94} <-> a WGS84 Point."""
+class NumberField(serializers.FloatField):
+    """A JSON number: not a boolean (`true` is not 1.0), not a string, finite."""
 
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lon = serializers.FloatField(min_value=-180, max_value=180)
+    default_error_messages = {"invalid": "A number is required.", "not_finite": "Must be a finite number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if not math.isfinite(data):
+            self.fail("not_finite")
+        return super().to_internal_value(data)
+
+
+class LatLonField(StrictSerializer):
+    """{"lat": 60.17, "lon": 24.94} <-> a WGS84 Point, checked by core.geo's one rule."""
+
+    lat = NumberField()
+    lon = NumberField()
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data)
+        errors = coordinate_errors(lat=values["lat"], lon=values["lon"])
+        if errors:
+            raise serializers.ValidationError(errors)
         return make_point(lat=values["lat"], lon=values["lon"])
 
     def to_representation(self, instance):

@@ -6,8 +6,9 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import StrictSerializer, WindowField
-from core.geo import point_as_dict
+from core.api.fields import NumberField, StrictSerializer, WindowField
+from core.geo import coordinate_errors, make_point, point_as_dict
+from core.validators import e164_phone
 from dispatch.models import Order, OrderStatus, OrderTransition, Priority
 from dispatch.services.orders import OrderInput
 
@@ -16,14 +17,20 @@ PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
 
 class PlaceInSerializer(StrictSerializer):
     address = serializers.CharField(max_length=300)
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lon = serializers.FloatField(min_value=-180, max_value=180)
+    lat = NumberField()
+    lon = NumberField()
     window = WindowField()
+
+    def validate(self, attrs):
+        errors = coordinate_errors(lat=attrs["lat"], lon=attrs["lon"])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class RecipientSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    phone = serializers.RegexField(r"^\+[1-9]\d{6,14}$", required=False, allow_blank=True, max_length=20)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=20, validators=[e164_phone])
     email = serializers.EmailField(required=False, allow_blank=True)
 
 
@@ -60,8 +67,6 @@ class OrderCreateSerializer(StrictSerializer):
         return attrs
 
     def to_order_input(self) -> OrderInput:
-        from core.geo import make_point
-
         data = self.validated_data
         pickup, dropoff, recipient = data["pickup"], data["dropoff"], data["recipient"]
         return OrderInput(

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
+from core.db import lock
 from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
@@ -214,17 +215,21 @@ def transition_order(
 
 
 def _apply_transition(*, order_id, organisation, action, actor, reason, driver, is_override) -> Order:
-    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
-    from_status = order.status
     kwargs = {}
     if action == "assign":
+        # The driver row is locked before the order (as a suspension locks the driver, then
+        # its orders), and its status read under that lock: a driver suspended a moment ago
+        # is never given work.
         if driver is None:
             raise ValidationError({"driver_id": "Assigning needs a driver."})
-        if driver.organisation_id != organisation.id:
+        driver = lock(Driver.objects).filter(id=driver.id, organisation=organisation).first()
+        if driver is None:
             raise ValidationError({"driver_id": "No such driver in your organisation."})
         if driver.status != DriverStatus.ACTIVE:
             raise ValidationError({"driver_id": f"The driver is {driver.status}, not ACTIVE."})
         kwargs["driver"] = driver
+    order = lock(Order.objects).get(id=order_id, organisation=organisation)
+    from_status = order.status
     if action == "deliver" and not ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "Delivering needs a proof of delivery."})
     previous_driver = order.driver
@@ -304,10 +309,18 @@ def deliver_order(
 ) -> Order:
     """Store the proof of delivery and mark the order DELIVERED, both or neither.
 
-    Images are checked and stripped of metadata (core.uploads) before anything is stored;
-    if the database refuses, the stored files are removed again.
+    Images are checked, decoded and re-encoded without metadata (core.uploads) before the
+    order row is locked, so no heavy work holds the lock; if the database refuses, the
+    stored files are removed again.
     """
-    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
+    if photo is None and signature is None:
+        raise ValidationError({"photo": "A photo or a signature is needed."})
+    images = {
+        name: clean_image(upload, field=name)
+        for name, upload in (("photo", photo), ("signature", signature))
+        if upload is not None
+    }
+    order = lock(Order.objects).get(id=order_id, organisation=organisation)
     if order.driver_id != driver.id:
         raise ValidationError({"order_id": "This order is not assigned to you."})
     if order.status != OrderStatus.ARRIVED_DROPOFF:
@@ -316,13 +329,6 @@ def deliver_order(
         )
     if ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
-    if photo is None and signature is None:
-        raise ValidationError({"photo": "A photo or a signature is needed."})
-    images = {
-        name: clean_image(upload, field=name)
-        for name, upload in (("photo", photo), ("signature", signature))
-        if upload is not None
-    }
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -358,7 +364,7 @@ def force_order_status(
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():
         raise ValidationError({"reason": "An override needs a reason."})
-    order = Order.objects.select_for_update().get(id=order_id, organisation=organisation)
+    order = lock(Order.objects).get(id=order_id, organisation=organisation)
     from_status = order.status
     if to_status in DRIVER_HOLDS_STATUSES and order.driver_id is None:
         raise ValidationError({"to_status": f"{to_status} needs an assigned driver; assign one first."})

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import LatLonField, StrictSerializer
+from core.geo import coordinate_errors
 from fleet.models import Driver, DriverStatusChange, Hub, Vehicle, Zone
 
 
@@ -129,12 +130,7 @@ class GeoJSONAreaField(serializers.Field):
         if positions is None or not positions:
             self.fail("type")
         for position in positions:
-            if not (
-                len(position) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in position)
-                and -180 <= position[0] <= 180
-                and -90 <= position[1] <= 90
-            ):
+            if len(position) != 2 or coordinate_errors(lon=position[0], lat=position[1]):
                 self.fail("position")
         if len(positions) > MAX_AREA_POSITIONS:
             raise serializers.ValidationError(f"At most {MAX_AREA_POSITIONS} positions.")

@@ -1,0 +1,21 @@
+"""Row locks with a timeout.
+
+A service that locks rows waits at most DB_LOCK_TIMEOUT_MS for another transaction to let go
+(PostgreSQL's lock_timeout, for this transaction only); past that the statement fails and the
+API answers 503 with Retry-After (core.api.errors), instead of piling up waiting requests.
+SQLite has one writer at a time and waits for it up to its busy timeout (settings).
+"""
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+
+
+def lock(queryset: QuerySet) -> QuerySet:
+    """`queryset.select_for_update()`, bounded by the lock timeout. Call inside a transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [f"{settings.DB_LOCK_TIMEOUT_MS}ms"]
+            )
+    return queryset.select_for_update()
