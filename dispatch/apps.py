@@ -18,4 +18,11 @@ class DispatchConfig(AppConfig):
                 for status in OrderStatus
             }
         )
-        register_event_types({"order.released": "An order was taken back from its driver; it is open again."})
+        register_event_types(
+            {
+                "order.released": "An order was taken back from its driver; it is open again.",
+                "order.needs_attention": "An order needs a dispatcher's decision; the reason says why.",
+            }
+        )
+
+        from dispatch import receivers  # noqa: F401  (connects the reactions to other domains' events)

@@ -85,6 +85,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     recipient_phone = models.CharField(max_length=20, blank=True)
     recipient_email = models.EmailField(blank=True)
     notes = models.TextField(blank=True, max_length=2000)
+    # Set when the order needs a dispatcher's decision (its driver was suspended while carrying
+    # it, say); cleared when the order leaves that driver or ends.
+    attention_reason = models.TextField(blank=True)
+    attention_raised_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

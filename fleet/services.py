@@ -200,6 +200,7 @@ def record_ping(*, driver: Driver, ping: PingInput) -> LocationPing:
 # A zone is a service area, not a country: more cells than this is a mistake in the input
 # (and would make every read of the zone heavy).
 MAX_ZONE_CELLS = 50_000
+MAX_ZONE_LONGITUDE_SPAN = 180
 
 
 def h3_cells_for(area: MultiPolygon, resolution: int) -> list[str]:
@@ -227,6 +228,17 @@ def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:
         raise ValidationError({"area": "Must be a Polygon or MultiPolygon."})
     if area.empty or not area.valid:
         raise ValidationError({"area": f"Invalid polygon: {area.valid_reason}."})
+    for polygon in area:
+        west, _, east, _ = polygon.extent
+        if east - west >= MAX_ZONE_LONGITUDE_SPAN:
+            # GEOS reads such a ring the long way round the globe, H3 the short way across the
+            # antimeridian: the zone's map and its cells would disagree.
+            raise ValidationError(
+                {
+                    "area": f"Each polygon must span less than {MAX_ZONE_LONGITUDE_SPAN}° of longitude. "
+                    "A zone across the antimeridian is sent as a MultiPolygon split at ±180°."
+                }
+            )
     return area
 
 

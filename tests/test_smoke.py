@@ -1,3 +1,7 @@
+from io import StringIO
+
+from django.core.management import call_command
+
 from tests.conftest import order_payload, post
 
 
@@ -9,3 +13,8 @@ def test_create_and_read_order(api, org):
     assert order["history"] == []
     listing = api.get("/api/v1/orders").json()
     assert [o["id"] for o in listing["results"]] == [order["id"]]
+
+
+def test_the_models_and_their_migrations_agree(db):
+    """A model change without its migration fails here, not on a deployment."""
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())

@@ -140,6 +140,7 @@ class OrderSerializer(serializers.ModelSerializer):
     dropoff = serializers.SerializerMethodField()
     recipient = serializers.SerializerMethodField()
     priority = serializers.SerializerMethodField()
+    attention = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -160,6 +161,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "priority",
             "recipient",
             "notes",
+            "attention",
             "created_at",
             "updated_at",
         ]
@@ -185,6 +187,22 @@ class OrderSerializer(serializers.ModelSerializer):
 
     def get_priority(self, order) -> str:
         return PRIORITY_NAMES[order.priority]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "reason": {"type": "string"},
+                "raised_at": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_attention(self, order) -> dict | None:
+        """Why the order needs a dispatcher's decision, or null."""
+        if not order.attention_reason:
+            return None
+        return {"reason": order.attention_reason, "raised_at": order.attention_raised_at.isoformat()}
 
 
 class OrderDetailSerializer(OrderSerializer):

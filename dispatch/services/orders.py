@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
@@ -20,8 +21,17 @@ from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
 from core.uploads import clean_image
-from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
-from fleet.models import Driver, DriverStatus, Hub
+from dispatch.models import (
+    DRIVER_HOLDS_STATUSES,
+    RELEASABLE_STATUSES,
+    TERMINAL_STATUSES,
+    Offer,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    ProofOfDelivery,
+)
+from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
 # Actions that need a reason: they take work away from someone or end the order unhappily.
@@ -66,6 +76,10 @@ class OrderInput:
     notes: str = ""
     hub_id: object = None
     client_id: object = None
+
+
+# An order flagged for a dispatcher stops needing them once it has ended or left its driver.
+ATTENTION_ENDS_IN = frozenset({*TERMINAL_STATUSES, OrderStatus.FAILED, OrderStatus.CREATED})
 
 
 # Which field a violated table constraint is about, and what to tell the caller.
@@ -133,6 +147,7 @@ def create_order(
         hub = Hub.objects.filter(organisation=organisation, id=data.hub_id).first()
         if hub is None:
             raise ValidationError({"hub_id": "No such hub in your organisation."})
+    _refuse_impossible(organisation, data, pickup_at_hub=hub is not None)
     order = Order(
         organisation=organisation,
         client_id=client_id,
@@ -177,6 +192,27 @@ def create_order(
         payload=order_event_payload(order),
     )
     return order
+
+
+def _refuse_impossible(organisation: Organisation, data: OrderInput, *, pickup_at_hub: bool) -> None:
+    """Refuse an order nobody could carry: its drop-off window has closed, or a place lies
+    outside every service zone of an organisation that has zones (a pickup at one of its
+    hubs is always served)."""
+    if data.dropoff_window_end <= timezone.now():
+        raise ValidationError({"dropoff_window_end": "The drop-off window has already closed."})
+    zones = Zone.objects.filter(organisation=organisation)
+    if not zones.exists():
+        return
+    places = [("dropoff_location", data.dropoff_location)]
+    if not pickup_at_hub:
+        places.insert(0, ("pickup_location", data.pickup_location))
+    outside = {
+        field: "Outside every service zone of your organisation."
+        for field, point in places
+        if not zones.filter(area__intersects=point).exists()
+    }
+    if outside:
+        raise ValidationError(outside)
 
 
 def transition_order(
@@ -241,6 +277,8 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
             current_status=from_status,
             action=action,
         ) from exc
+    if order.attention_reason and (order.driver != previous_driver or order.status in ATTENTION_ENDS_IN):
+        order.attention_reason, order.attention_raised_at = "", None
     order.save()
     _record_transition(
         order=order,
@@ -387,3 +425,57 @@ def force_order_status(
         is_override=True,
     )
     return order
+
+
+@transaction.atomic
+def take_work_from_unavailable_driver(*, driver_id, organisation_id, driver_status: str) -> None:
+    """Run when a driver stops being ACTIVE (in the transaction that changed their status).
+
+    Orders they have not picked up go back to the pool, each with its reason as an event;
+    their pending offers are withdrawn; orders they carry (picked up) are flagged for a
+    dispatcher, who decides whether the driver finishes or how the parcel is recovered. The
+    reasons name the driver's status, never the private reason for the decision.
+    """
+    organisation = Organisation.objects.get(id=organisation_id)
+    status_word = DriverStatus(driver_status).label.lower()
+    rule = Actor.system("driver-no-longer-active")
+    withdrawn = Offer.objects.filter(driver_id=driver_id, status=Offer.Status.PENDING)
+    offered_orders = list(Order.objects.filter(offers__in=withdrawn, status=OrderStatus.OFFERED).distinct())
+    withdrawn.update(status=Offer.Status.WITHDRAWN, responded_at=timezone.now())
+    orders = lock(Order.objects).filter(driver_id=driver_id).filter(status__in=DRIVER_HOLDS_STATUSES)
+    for order in [*offered_orders, *orders]:
+        if order.status in RELEASABLE_STATUSES:
+            if (
+                order.status == OrderStatus.OFFERED
+                and order.offers.filter(status=Offer.Status.PENDING).exists()
+            ):
+                continue  # still offered to someone else
+            transition_order(
+                order_id=order.id,
+                organisation=organisation,
+                action="release",
+                actor=rule,
+                reason=f"The driver can no longer take work ({status_word}); the order is open again.",
+            )
+        else:
+            _flag_for_dispatcher(
+                order,
+                actor=rule,
+                reason=f"The driver carrying this order can no longer take work ({status_word}): "
+                "decide whether they finish the delivery or how the parcel is recovered.",
+            )
+
+
+def _flag_for_dispatcher(order: Order, *, actor: Actor, reason: str) -> None:
+    order.attention_reason, order.attention_raised_at = reason, timezone.now()
+    order.save(update_fields=["attention_reason", "attention_raised_at", "updated_at"])
+    record_event(
+        organisation=order.organisation_id,
+        client_id=order.client_id,
+        event_type="order.needs_attention",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        reason=reason,
+        payload={**order_event_payload(order), "attention_reason": reason},
+    )

@@ -1,0 +1,19 @@
+"""Dispatch's reactions to other domains' events, in the same transaction as the event."""
+
+from django.dispatch import receiver
+
+from core.events import event_recorded
+from dispatch.services.orders import take_work_from_unavailable_driver
+from fleet.models import DriverStatus
+
+
+@receiver(event_recorded)
+def driver_no_longer_active(sender, event, **kwargs) -> None:
+    """A driver who stops being ACTIVE (suspended, offboarded, denied) keeps no work."""
+    if event.event_type != "driver.status_changed" or event.payload.get("status") == DriverStatus.ACTIVE:
+        return
+    take_work_from_unavailable_driver(
+        driver_id=event.subject_id,
+        organisation_id=event.organisation_id,
+        driver_status=event.payload["status"],
+    )
