@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db.models import Prefetch
@@ -150,6 +151,7 @@ class Simulator:
         tick_seconds: float = 2.0,
         hub_pickup_share: float = 0.7,
         recipient_names: Sequence[str] = DEFAULT_RECIPIENTS,
+        service_bbox: tuple[float, float, float, float] | None = None,
     ) -> None:
         self.organisation = organisation
         self.graph = graph
@@ -161,6 +163,9 @@ class Simulator:
         self.tick_seconds = tick_seconds
         self.hub_pickup_share = hub_pickup_share
         self.recipient_names = tuple(recipient_names)
+        # Orders are placed only where the organisation serves (its zones cover this box);
+        # the street graph reaches a little beyond it, and the order API refuses such places.
+        self.served_nodes = graph.nodes_in_bbox(service_bbox or graph.bbox())
         self.couriers: dict[uuid.UUID, Courier] = {}
         self._last_tick: datetime | None = None
         self._orders_due = 0.0
@@ -216,11 +221,14 @@ class Simulator:
             payload["hub_id"] = str(hub.id)
             pickup_lat, pickup_lon, pickup_address = hub.location.y, hub.location.x, hub.address
         else:
-            node = rng.randrange(len(graph))
+            node = int(rng.choice(self.served_nodes))
             pickup_lat, pickup_lon = graph.point(node)
             pickup_address = f"{graph.street_name(node) or 'Helsinki'} {rng.randrange(1, 60)}"
-        near = graph.nodes_within(pickup_lat, pickup_lon, min_m=DROPOFF_MIN_M, max_m=DROPOFF_MAX_M)
-        node = int(rng.choice(near)) if len(near) else rng.randrange(len(graph))
+        near = np.intersect1d(
+            graph.nodes_within(pickup_lat, pickup_lon, min_m=DROPOFF_MIN_M, max_m=DROPOFF_MAX_M),
+            self.served_nodes,
+        )
+        node = int(rng.choice(near if len(near) else self.served_nodes))
         dropoff_lat, dropoff_lon = graph.point(node)
         start = now.astimezone(UTC)
         roll = rng.random()

@@ -54,7 +54,13 @@ def drf_placer(plaintext):
 
 
 def make_simulator(seeded, graph, **options):
-    defaults = {"orders_per_minute": 60.0, "max_backlog": 4, "speed_multiplier": 40.0, "tick_seconds": 2.0}
+    defaults = {
+        "orders_per_minute": 60.0,
+        "max_backlog": 4,
+        "speed_multiplier": 40.0,
+        "tick_seconds": 2.0,
+        "service_bbox": city.BBOX,
+    }
     return Simulator(
         organisation=seeded.organisation,
         graph=graph,
@@ -68,7 +74,7 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
     org = small_city.organisation
     simulator = make_simulator(small_city, graph)
     start = timezone.now()
-    totals = {"placed": 0, "assigned": 0, "delivered": 0}
+    totals = {"placed": 0, "assigned": 0, "delivered": 0, "rejected": 0}
     for i in range(60):
         report = simulator.tick(start + timedelta(seconds=2 * (i + 1)))
         for key in totals:
@@ -76,6 +82,7 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
         if totals["delivered"] >= 2:
             break
     assert totals["delivered"] >= 2, totals
+    assert totals["rejected"] == 0, "the simulator placed an order the API refuses (outside the zones?)"
 
     orders = Order.objects.filter(organisation=org)
     assert orders.count() == totals["placed"] > 0
@@ -197,3 +204,22 @@ def test_api_order_placer_posts_over_http(live_server, graph):
 def test_wait_until_healthy_gives_up_on_a_dead_server():
     with httpx.Client(base_url="http://127.0.0.1:9", timeout=0.2) as client:
         assert wait_until_healthy(client, timeout_s=0.6) is False
+
+
+def test_the_simulator_places_orders_only_where_the_city_has_zones(small_city, graph):
+    """The street extract reaches beyond the zones; an order placed there would be refused."""
+    from django.contrib.gis.geos import Point
+
+    from fleet.models import Hub, Zone
+
+    simulator = make_simulator(small_city, graph)
+    zones = Zone.objects.filter(organisation=small_city.organisation)
+    hubs = list(Hub.objects.filter(organisation=small_city.organisation))
+    outside = []
+    for _ in range(300):
+        payload = simulator.order_payload(now=timezone.now(), hubs=hubs)
+        for leg in ("pickup", "dropoff"):
+            point = Point(payload[leg]["lon"], payload[leg]["lat"], srid=4326)
+            if not zones.filter(area__intersects=point).exists():
+                outside.append((leg, payload[leg]["lat"], payload[leg]["lon"]))
+    assert not outside, outside[:5]

@@ -140,6 +140,7 @@ class Command(BaseCommand):
             speed_multiplier=options["speed"],
             tick_seconds=TICK_SECONDS,
             recipient_names=[f"{f} {last}" for f in city.FIRST_NAMES for last in city.LAST_NAMES],
+            service_bbox=city.BBOX,
         )
         return simulator, client
 
