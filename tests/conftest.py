@@ -42,6 +42,18 @@ def org_admin(org):
 
 
 @pytest.fixture
+def staff_user(db):
+    return User.objects.create_superuser(username="staff", password="pw-123456-x", email="s@example.com")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """The Django test client signed in as platform staff (a superuser)."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def api_key(org):
     return create_api_key(organisation=org, name="oms")
 

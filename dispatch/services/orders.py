@@ -20,7 +20,7 @@ from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
 from core.uploads import clean_image
-from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
+from dispatch.models import DRIVER_REQUIRED_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
 from fleet.models import Driver, DriverStatus, Hub
 from identity.models import Client, Organisation
 
@@ -366,9 +366,9 @@ def force_order_status(
         raise ValidationError({"reason": "An override needs a reason."})
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     from_status = order.status
-    if to_status in DRIVER_HOLDS_STATUSES and order.driver_id is None:
+    if to_status in DRIVER_REQUIRED_STATUSES and order.driver_id is None:
         raise ValidationError({"to_status": f"{to_status} needs an assigned driver; assign one first."})
-    driver_id = order.driver_id if to_status in [*DRIVER_HOLDS_STATUSES, OrderStatus.DELIVERED] else None
+    driver_id = order.driver_id if to_status in DRIVER_REQUIRED_STATUSES else None
     updated = Order.objects.filter(id=order.id, status=from_status).update(
         status=to_status, driver_id=driver_id
     )
