@@ -2,25 +2,78 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import ReadOnlyAdmin
+from core.admin_forms import ServiceModelForm
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from fleet import services
 from fleet.models import Driver, DriverStatus, DriverStatusChange, Hub, LocationPing, Vehicle, Zone
 
 
+class FixedOrganisationMixin:
+    """A row's organisation is chosen when it is added and never moves."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["organisation"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+
+class HubForm(ServiceModelForm):
+    def check_with_service(self, instance) -> None:
+        services.check_hub(instance)
+
+
+class ZoneForm(ServiceModelForm):
+    def check_with_service(self, instance) -> None:
+        services.check_zone(instance)
+
+
+def _changes(form) -> dict:
+    return {name: form.cleaned_data[name] for name in form.changed_data}
+
+
 @admin.register(Hub)
-class HubAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
+class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+    """Saved through fleet.services, which checks the name is free in the organisation."""
+
+    form = HubForm
     list_display = ["name", "organisation", "address", "is_active"]
     list_filter = ["organisation", "is_active"]
     search_fields = ["name", "address"]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.update_hub(hub=obj, **_changes(form))
+            return
+        hub = services.create_hub(
+            organisation=obj.organisation,
+            name=obj.name,
+            address=obj.address,
+            location=obj.location,
+            is_active=obj.is_active,
+        )
+        obj.pk = hub.pk
+        obj.refresh_from_db()
+
 
 @admin.register(Zone)
-class ZoneAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
+class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+    """Saved through fleet.services, so a zone's H3 cells always follow its area."""
+
+    form = ZoneForm
     list_display = ["name", "organisation", "h3_resolution", "cell_count"]
     list_filter = ["organisation"]
     search_fields = ["name"]
     readonly_fields = ["h3_cells"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.update_zone(zone=obj, **_changes(form))
+            return
+        zone = services.create_zone(
+            organisation=obj.organisation, name=obj.name, area=obj.area, h3_resolution=obj.h3_resolution
+        )
+        obj.pk = zone.pk
+        obj.refresh_from_db()
 
     @admin.display(description="H3 cells")
     def cell_count(self, zone):

@@ -230,26 +230,33 @@ def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:
     return area
 
 
+def check_hub(hub: Hub | Zone) -> None:
+    """Everything a hub's (or zone's) save checks, without saving: its name is unique in its
+    organisation (checked first for a clear answer) and its fields are valid."""
+    model = type(hub)
+    taken = model.objects.filter(organisation=hub.organisation_id, name=hub.name)
+    if taken.exclude(pk=hub.pk).exists():
+        raise ValidationError({"name": f"A {model._meta.verbose_name} with this name already exists."})
+    hub.full_clean()
+
+
+def check_zone(zone: Zone) -> None:
+    """Everything a zone's save checks, without saving; its H3 cells follow its area and
+    resolution."""
+    zone.area = _as_multipolygon(zone.area)
+    zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
+    check_hub(zone)
+
+
 def _save_named(instance: Hub | Zone) -> Hub | Zone:
-    """Save a hub or zone whose name is unique in its organisation, naming `name` on a clash
-    (checked first for a clear answer, and caught from the constraint when two race)."""
-    model = type(instance)
-    label = model._meta.verbose_name
-    taken = model.objects.filter(organisation=instance.organisation_id, name=instance.name)
-    if taken.exclude(pk=instance.pk).exists():
-        raise ValidationError({"name": f"A {label} with this name already exists."})
-    instance.full_clean()
+    """Save a checked hub or zone, naming `name` when a concurrent save took it first."""
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError as exc:
+        label = type(instance)._meta.verbose_name
         raise ValidationError({"name": f"A {label} with this name already exists."}) from exc
     return instance
-
-
-def _save_zone(zone: Zone) -> Zone:
-    zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
-    return _save_named(zone)
 
 
 @transaction.atomic
@@ -259,7 +266,8 @@ def create_zone(
     zone = Zone(
         organisation=organisation, name=name, area=_as_multipolygon(area), h3_resolution=h3_resolution
     )
-    return _save_zone(zone)
+    check_zone(zone)
+    return _save_named(zone)
 
 
 @transaction.atomic
@@ -269,22 +277,24 @@ def update_zone(*, zone: Zone, **changes) -> Zone:
         changes["area"] = _as_multipolygon(changes["area"])
     for name, value in changes.items():
         setattr(zone, name, value)
-    return _save_zone(zone)
+    check_zone(zone)
+    return _save_named(zone)
 
 
 @transaction.atomic
 def create_hub(
     *, organisation: Organisation, name: str, address: str, location, is_active: bool = True
 ) -> Hub:
-    return _save_named(
-        Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
-    )
+    hub = Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
+    check_hub(hub)
+    return _save_named(hub)
 
 
 @transaction.atomic
 def update_hub(*, hub: Hub, **changes) -> Hub:
     for name, value in changes.items():
         setattr(hub, name, value)
+    check_hub(hub)
     return _save_named(hub)
 
 
