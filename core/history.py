@@ -14,3 +14,11 @@ def _history_user(instance=None, request=None, **kwargs):
 
 
 History = partial(HistoricalRecords, get_user=_history_user)
+
+
+def attribute_change(instance, actor, reason: str = "") -> None:
+    """Make the history row of the next save of `instance` name the person behind `actor` and
+    why (simple-history reads these): a service's change then shows who made it, in requests
+    and outside them. API keys and system rules have no user; the event log names them."""
+    instance._history_user = actor.user
+    instance._change_reason = reason or None

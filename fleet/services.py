@@ -19,6 +19,7 @@ from core.db import lock
 from core.events import record_event
 from core.exceptions import InvalidTransition
 from core.geo import coordinate_errors, make_point, point_as_dict
+from core.history import attribute_change
 from fleet.models import (
     VEHICLE_DEFAULT_CAPACITY,
     Driver,
@@ -298,6 +299,21 @@ def update_hub(*, hub: Hub, **changes) -> Hub:
     return _save_named(hub)
 
 
+def check_driver(driver: Driver) -> None:
+    """Everything a driver's save checks, without saving: their hub, home zone and sign-in
+    are the organisation's, their fields valid, their phone free in the organisation."""
+    for name in ("hub", "home_zone", "user"):
+        related = getattr(driver, name)
+        if related is not None and related.organisation_id != driver.organisation_id:
+            raise ValidationError({name: "Must be in the driver's organisation."})
+    driver.full_clean(exclude=["status"])
+
+
+def check_preferred_zones(organisation: Organisation, zones) -> None:
+    if any(zone.organisation_id != organisation.id for zone in zones):
+        raise ValidationError({"preferred_zones": "Must be in the driver's organisation."})
+
+
 @transaction.atomic
 def create_driver(
     *,
@@ -312,8 +328,10 @@ def create_driver(
     hub=None,
     home_zone: Zone | None = None,
     user=None,
+    actor: Actor,
 ) -> Driver:
-    """A new driver (an APPLICANT until onboarding approves them) with their vehicle."""
+    """A new driver (an APPLICANT until onboarding approves them) with their vehicle; recorded
+    as `driver.created`, so the audit log and webhooks know who added them."""
     driver = Driver(
         organisation=organisation,
         name=name,
@@ -324,7 +342,8 @@ def create_driver(
         home_zone=home_zone,
         user=user,
     )
-    driver.full_clean(exclude=["status"])
+    check_driver(driver)
+    attribute_change(driver, actor)
     driver.save()
     if home_zone is not None:
         driver.preferred_zones.add(home_zone)
@@ -340,6 +359,77 @@ def create_driver(
     )
     vehicle.full_clean()
     vehicle.save()
+    record_event(
+        organisation=organisation,
+        event_type="driver.created",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        payload={**driver_event_payload(driver), "vehicle_type": vehicle_type},
+    )
+    return driver
+
+
+# What may be edited about a driver outside their status decisions (fleet.services.change_
+# driver_status and force_driver_status own the status).
+DRIVER_EDITABLE_FIELDS = (
+    "name",
+    "phone",
+    "email",
+    "fleet_type",
+    "hub",
+    "home_zone",
+    "user",
+    "preferred_zones",
+)
+
+
+def _as_payload_value(value):
+    """A field value as JSON for the event: rows by id, zones as a sorted list of ids."""
+    if hasattr(value, "all"):
+        value = list(value.all())
+    if isinstance(value, list | tuple | set):
+        return sorted(str(item.pk) for item in value)
+    return str(value.pk) if hasattr(value, "pk") else value
+
+
+@transaction.atomic
+def update_driver(*, driver_id, organisation: Organisation, changes: dict, actor: Actor) -> Driver:
+    """Edit a driver's details; recorded as `driver.updated` with each field old -> new and
+    in the driver's history with who did it. Hubs and zones must be the organisation's."""
+    unknown = set(changes) - set(DRIVER_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed here."))
+    changes = dict(changes)
+    driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
+    zones = changes.pop("preferred_zones", None)
+    if zones is not None:
+        check_preferred_zones(organisation, zones)
+    diff = {}
+    for name, value in changes.items():
+        old = _as_payload_value(getattr(driver, name))
+        if old != _as_payload_value(value):
+            diff[name] = {"old": old, "new": _as_payload_value(value)}
+            setattr(driver, name, value)
+    if zones is not None:
+        old = _as_payload_value(driver.preferred_zones)
+        if old != _as_payload_value(zones):
+            diff["preferred_zones"] = {"old": old, "new": _as_payload_value(zones)}
+    if not diff:
+        return driver
+    check_driver(driver)
+    attribute_change(driver, actor)
+    driver.save()
+    if zones is not None:
+        driver.preferred_zones.set(zones)
+    record_event(
+        organisation=organisation,
+        event_type="driver.updated",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        payload={**driver_event_payload(driver), "changes": diff},
+    )
     return driver
 
 

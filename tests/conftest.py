@@ -106,6 +106,7 @@ def make_active_driver(
         fleet_type="gig",
         vehicle_type=vehicle,
         plate=plate if vehicle not in ("bicycle", "cargo_bike") else "",
+        actor=Actor.system("test-onboarding"),
     )
     fleet_services.change_driver_status(
         driver_id=driver.id,
