@@ -19,3 +19,8 @@ class DispatchConfig(AppConfig):
             }
         )
         register_event_types({"order.released": "An order was taken back from its driver; it is open again."})
+        register_event_types(
+            {
+                "order.updated": "An order's details changed, with a reason (each field old -> new in `changes`)."
+            }
+        )

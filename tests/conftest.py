@@ -79,6 +79,28 @@ def other_api(other_api_key):
     return client_for_key(other_api_key)
 
 
+def admin_form_data(response, **overrides) -> dict:
+    """The POST body that submits an admin change page's form (and empty inlines) unchanged."""
+    from django import forms
+    from django.contrib.gis.geos import GEOSGeometry
+
+    data = {}
+    for bound in response.context["adminform"].form:
+        value = bound.value()
+        if isinstance(bound.field.widget, forms.MultiWidget):
+            for index, part in enumerate(bound.field.widget.decompress(value)):
+                data[f"{bound.html_name}_{index}"] = "" if part is None else part
+        elif isinstance(value, GEOSGeometry):
+            data[bound.html_name] = value.ewkt
+        elif value not in (None, False):
+            data[bound.html_name] = value
+    for formset in response.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management[name].html_name: "0" for name in ("TOTAL_FORMS", "INITIAL_FORMS")})
+    data.update(overrides)
+    return data
+
+
 def make_hub(organisation, name="Central hub"):
     from core.geo import make_point
 

@@ -6,7 +6,7 @@ webhooks and the live map follow).
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.contrib.gis.geos import Point
@@ -19,8 +19,16 @@ from core.db import lock
 from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
+from core.history import attribute_change
 from core.uploads import clean_image
-from dispatch.models import DRIVER_REQUIRED_STATUSES, Order, OrderStatus, OrderTransition, ProofOfDelivery
+from dispatch.models import (
+    DRIVER_REQUIRED_STATUSES,
+    TERMINAL_STATUSES,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    ProofOfDelivery,
+)
 from fleet.models import Driver, DriverStatus, Hub
 from identity.models import Client, Organisation
 
@@ -85,7 +93,8 @@ CONSTRAINT_ERRORS = {
 }
 
 
-def _constraint_error(exc: IntegrityError) -> ValidationError:
+def _constraint_error(exc: Exception) -> ValidationError:
+    """Name the field of a violated table constraint, from the database's or Django's message."""
     message = str(exc)
     for name, (field_name, text) in CONSTRAINT_ERRORS.items():
         if name in message:
@@ -385,5 +394,110 @@ def force_order_status(
         actor=actor,
         reason=reason.strip(),
         is_override=True,
+    )
+    return order
+
+
+# --- editing an order's details ---------------------------------------------------------
+#
+# Which fields may change in which status, in one place. Whose order it is and what it is
+# called (organisation, client, external_ref, currency) never change. Where, when and what
+# is carried only while nobody has been offered it: a driver plans their route and vehicle on
+# them. How to reach the recipient and the notes until the order ends. Nothing once ended.
+# The status and the driver move only through transitions and overrides.
+ORDER_DETAILS_FIELDS = frozenset(
+    {
+        "hub",
+        "pickup_address",
+        "pickup_location",
+        "pickup_window_start",
+        "pickup_window_end",
+        "dropoff_address",
+        "dropoff_location",
+        "dropoff_window_start",
+        "dropoff_window_end",
+        "weight_kg",
+        "volume_litres",
+        "declared_value_minor",
+        "tip_minor",
+        "priority",
+    }
+)
+ORDER_CONTACT_FIELDS = frozenset({"recipient_name", "recipient_phone", "recipient_email", "notes"})
+EDITABLE_FIELDS_BY_STATUS = {
+    status: ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS
+    if status == OrderStatus.CREATED
+    else frozenset()
+    if status in TERMINAL_STATUSES
+    else ORDER_CONTACT_FIELDS
+    for status in OrderStatus
+}
+
+
+def _payload_value(value):
+    """A field value as JSON for the order.updated event."""
+    if isinstance(value, Point):
+        return point_as_dict(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Hub):
+        return str(value.id)
+    return value
+
+
+def check_order_details(order: Order, changed: set[str]) -> None:
+    """Everything an edit of `order` checks, without saving: the changed fields may change in
+    its status, a hub is the organisation's, the fields are valid and the table's rules hold."""
+    editable = EDITABLE_FIELDS_BY_STATUS[order.status]
+    refused = sorted(set(changed) - editable)
+    if refused:
+        raise ValidationError(dict.fromkeys(refused, f"Cannot be changed while the order is {order.status}."))
+    if "hub" in changed and order.hub is not None and order.hub.organisation_id != order.organisation_id:
+        raise ValidationError({"hub": "No such hub in the order's organisation."})
+    order.full_clean(exclude=["status"], validate_constraints=False)
+    try:
+        order.validate_constraints()
+    except ValidationError as exc:
+        raise _constraint_error(exc) from exc
+
+
+@transaction.atomic
+def update_order_details(
+    *, order_id, organisation: Organisation, changes: dict, actor: Actor, reason: str
+) -> Order:
+    """Change an order's details where its status allows (EDITABLE_FIELDS_BY_STATUS), with a
+    reason: recorded as `order.updated` (each field old -> new) and in the order's history
+    with who did it and why."""
+    if not reason.strip():
+        raise ValidationError({"reason": "A change to an order needs a reason."})
+    order = lock(Order.objects).get(id=order_id, organisation=organisation)
+    diff = {}
+    for name, value in changes.items():
+        if name not in ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS:
+            raise ValidationError({name: "Cannot be changed."})
+        old = getattr(order, name)
+        if _payload_value(old) != _payload_value(value):
+            diff[name] = {"old": _payload_value(old), "new": _payload_value(value)}
+            setattr(order, name, value)
+    if not diff:
+        return order
+    check_order_details(order, set(diff))
+    attribute_change(order, actor, reason.strip())
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError as exc:
+        raise _constraint_error(exc) from exc
+    record_event(
+        organisation=organisation,
+        client_id=order.client_id,
+        event_type="order.updated",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        reason=reason.strip(),
+        payload={**order_event_payload(order), "changes": diff},
     )
     return order
