@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from core.actors import Actor
 from core.admin_forms import ServiceModelForm
+from core.admin_history import HistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
@@ -50,7 +50,7 @@ class OrderChangeForm(ServiceModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Orders enter through the API (create_order); here their details are edited through
     update_order_details, as far as their status allows, and their status overridden."""
 
@@ -103,7 +103,7 @@ class OrderTransitionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(SimpleHistoryAdmin):
+class OfferAdmin(HistoryAdmin):
     list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name", "orders__external_ref"]

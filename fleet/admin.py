@@ -1,10 +1,10 @@
 from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from core.actors import Actor
 from core.admin import ReadOnlyAdmin
 from core.admin_forms import ServiceModelForm
+from core.admin_history import HistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from fleet import services
@@ -34,7 +34,7 @@ def _changes(form) -> dict:
 
 
 @admin.register(Hub)
-class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Saved through fleet.services, which checks the name is free in the organisation."""
 
     form = HubForm
@@ -58,7 +58,7 @@ class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, SimpleHistoryAdmin)
 
 
 @admin.register(Zone)
-class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Saved through fleet.services, so a zone's H3 cells always follow its area."""
 
     form = ZoneForm
@@ -115,7 +115,7 @@ class DriverAddForm(DriverForm):
 
 
 @admin.register(Driver)
-class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Added and edited through fleet.services (each recorded as an event with who did it);
     the status moves only through the audited override."""
 
@@ -207,7 +207,7 @@ class DriverStatusChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(SimpleHistoryAdmin):
+class VehicleAdmin(HistoryAdmin):
     list_display = [
         "__str__",
         "driver",

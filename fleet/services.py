@@ -83,6 +83,7 @@ def change_driver_status(
             current_status=from_status,
             action=action,
         ) from exc
+    attribute_change(driver, actor, f"{action}: {reason.strip()}")
     driver.save()
     return _record_status_change(
         driver=driver,
@@ -134,6 +135,7 @@ def set_driver_online(*, driver_id, organisation: Organisation, online: bool, ac
         raise ValidationError({"is_online": f"A driver who is {driver.status} cannot go online."})
     if driver.is_online != online:
         driver.is_online = online
+        attribute_change(driver, actor)
         driver.save(update_fields=["is_online", "updated_at"])
         record_event(
             organisation=organisation,
@@ -451,6 +453,8 @@ def force_driver_status(
     online = driver.is_online and to_status == DriverStatus.ACTIVE
     Driver.objects.filter(id=driver.id).update(status=to_status, is_online=online)
     driver.refresh_from_db()
+    attribute_change(driver, actor, f"override: {reason.strip()}")
+    driver.save(update_fields=["updated_at"])  # the history row of the override
     return _record_status_change(
         driver=driver,
         organisation=organisation,

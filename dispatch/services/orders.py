@@ -250,6 +250,7 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
             current_status=from_status,
             action=action,
         ) from exc
+    attribute_change(order, actor, f"{action}: {reason}" if reason else action)
     order.save()
     _record_transition(
         order=order,
@@ -385,6 +386,8 @@ def force_order_status(
         raise ConcurrentChange("The order changed while the override ran; try again.")
     previous_driver = order.driver
     order.refresh_from_db()
+    attribute_change(order, actor, f"override: {reason.strip()}")
+    order.save(update_fields=["updated_at"])  # the history row of the override
     _record_transition(
         order=order,
         organisation=organisation,

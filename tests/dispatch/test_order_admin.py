@@ -12,6 +12,7 @@ from dispatch.services.orders import (
     EDITABLE_FIELDS_BY_STATUS,
     create_order,
     force_order_status,
+    transition_order,
     update_order_details,
 )
 from tests.conftest import admin_form_data, make_active_driver, order_payload
@@ -127,3 +128,22 @@ def test_a_window_edit_that_breaks_the_table_rules_names_the_field(order, org):
             reason="Shop closes early",
         )
     assert "pickup_window_end" in refused.value.message_dict
+
+
+def test_the_order_history_page_names_who_changed_it_and_shows_no_missing_driver(
+    staff_client, order, org, dispatcher
+):
+    driver = make_active_driver(org)
+    transition_order(
+        order_id=order.pk, organisation=org, action="assign", actor=Actor.for_user(dispatcher), driver=driver
+    )
+    force_order_status(
+        order_id=order.pk, organisation=org, to_status="CANCELLED", actor=SYSTEM, reason="Shop closed"
+    )
+    rows = list(Order.history.filter(id=order.pk).order_by("history_date"))
+    assert [row.history_user for row in rows] == [None, dispatcher, None]
+    assert rows[1].history_change_reason == "assign"
+    assert rows[2].history_change_reason == "override: Shop closed; by System rule: test"
+    html = staff_client.get(reverse("admin:dispatch_order_history", args=[order.pk])).content.decode()
+    assert "pk=None" not in html
+    assert "dispatcher" in html and "Driver One" in html and "—" in html
