@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin_forms import ServiceModelForm
-from core.admin_history import HistoryAdmin
+from core.admin_history import EMPTY, HistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
@@ -126,11 +128,40 @@ class RouteAdmin(admin.ModelAdmin):
     inlines = [StopInline]
 
 
+def proof_image_link(proof: ProofOfDelivery, kind: str):
+    if not getattr(proof, kind):
+        return EMPTY
+    url = reverse("proof-image", args=[proof.pk, kind])
+    return format_html('<a href="{}" target="_blank" rel="noopener">View the {}</a>', url, kind)
+
+
 @admin.register(ProofOfDelivery)
 class ProofOfDeliveryAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
+    """The images open through the proof-image view, which checks who asks (media is not public)."""
+
     list_display = ["order", "driver", "recipient_name", "captured_at"]
     search_fields = ["order__external_ref", "driver__name", "recipient_name"]
     date_hierarchy = "captured_at"
+    fields = [
+        "order",
+        "driver",
+        "photo_link",
+        "signature_link",
+        "recipient_name",
+        "location",
+        "accuracy_m",
+        "captured_at",
+        "created_at",
+    ]
+    readonly_fields = ["photo_link", "signature_link", "created_at"]
+
+    @admin.display(description="Photo")
+    def photo_link(self, proof):
+        return proof_image_link(proof, "photo")
+
+    @admin.display(description="Signature")
+    def signature_link(self, proof):
+        return proof_image_link(proof, "signature")
 
 
 @admin.register(Stop)
