@@ -115,7 +115,7 @@ class DriverAddForm(DriverForm):
 
 
 @admin.register(Driver)
-class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
+class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Added and edited through fleet.services (each recorded as an event with who did it);
     the status moves only through the audited override."""
 
@@ -147,9 +147,6 @@ class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
             ]
         return ["organisation", *services.DRIVER_EDITABLE_FIELDS, *self.readonly_fields]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "organisation"] if obj is not None else []
-
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
@@ -161,9 +158,8 @@ class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
     def save_model(self, request, obj, form, change):
         actor = Actor.for_user(request.user)
         if change:
-            changes = {name: form.cleaned_data[name] for name in form.changed_data}
             services.update_driver(
-                driver_id=obj.pk, organisation=obj.organisation, changes=changes, actor=actor
+                driver_id=obj.pk, organisation=obj.organisation, changes=_changes(form), actor=actor
             )
             return
         driver = services.create_driver(
