@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.actors import Actor
+from core.admin_forms import add_service_errors
 from core.exceptions import ConcurrentChange
 
 
@@ -69,8 +70,7 @@ class StatusOverrideAdminMixin:
                     reason=form.cleaned_data["reason"],
                 )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
             except ConcurrentChange as exc:
                 form.add_error(None, str(exc))
             else:

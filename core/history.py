@@ -13,4 +13,17 @@ def _history_user(instance=None, request=None, **kwargs):
     return user if isinstance(user, get_user_model()) else None
 
 
+# simple-history stores the change reason in a CharField of this length.
+CHANGE_REASON_MAX = 100
+
 History = partial(HistoricalRecords, get_user=_history_user)
+
+
+def attribute_change(instance, actor, reason: str = "") -> None:
+    """Make the history row of the next save of `instance` name the person behind `actor` and
+    why (simple-history reads these): a service's change then shows who made it, in requests
+    and outside them. An API key or a system rule has no user: the reason names it instead."""
+    instance._history_user = actor.user
+    by = "" if actor.user is not None else f"by {actor.type.label}: {actor.label}"
+    text = "; ".join(part for part in (reason.strip(), by) if part)
+    instance._change_reason = text[:CHANGE_REASON_MAX] or None

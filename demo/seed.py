@@ -252,6 +252,7 @@ def seed_demo_city(
                 plate=plan.plate,
                 hub=hub,
                 home_zone=zones[_quadrant_of(lat, lon, city.BBOX)],
+                actor=SEED_ACTOR,
             )
             created["drivers"] += 1
         if driver.status == DriverStatus.APPLICANT:

@@ -1,10 +1,20 @@
+from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
+from django.urls import reverse
+from django.utils.html import format_html
 
+from core.actors import Actor
+from core.admin_forms import ServiceModelForm
+from core.admin_history import EMPTY, HistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
-from dispatch.services.orders import force_order_status
+from dispatch.services.orders import (
+    EDITABLE_FIELDS_BY_STATUS,
+    check_order_details,
+    force_order_status,
+    update_order_details,
+)
 from fleet.admin import ReadOnlyAdmin
 
 
@@ -29,8 +39,24 @@ class OrderTransitionInline(admin.TabularInline):
         return False
 
 
+class OrderChangeForm(ServiceModelForm):
+    """The fields the order's status lets change, and the reason, which is required."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required. Stored with the change in the audit log and the order's history.",
+    )
+
+    def check_with_service(self, order) -> None:
+        check_order_details(order, set(self.changed_data) - {"reason"})
+
+
 @admin.register(Order)
-class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
+    """Orders enter through the API (create_order); here their details are edited through
+    update_order_details, as far as their status allows, and their status overridden."""
+
+    form = OrderChangeForm
     list_display = ["external_ref", "organisation", "status", "driver", "priority", "created_at"]
     list_filter = ["organisation", "status", "priority"]
     search_fields = ["external_ref", "recipient_name", "pickup_address", "dropoff_address"]
@@ -39,6 +65,26 @@ class OrderAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAd
     list_select_related = ["organisation", "driver"]
     inlines = [OrderTransitionInline]
     status_choices = OrderStatus.choices
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = EDITABLE_FIELDS_BY_STATUS[obj.status] if obj is not None else frozenset()
+        fixed = [f.name for f in Order._meta.concrete_fields if f.editable and f.name not in editable]
+        return [*self.readonly_fields, *(name for name in fixed if name not in self.readonly_fields)]
+
+    def save_model(self, request, obj, form, change):
+        update_order_details(
+            order_id=obj.pk,
+            organisation=obj.organisation,
+            changes={name: form.cleaned_data[name] for name in form.changed_data if name != "reason"},
+            actor=Actor.for_user(request.user),
+            reason=form.cleaned_data["reason"],
+        )
 
     def apply_override(self, order, *, to_status, actor, reason):
         force_order_status(
@@ -59,7 +105,7 @@ class OrderTransitionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(SimpleHistoryAdmin):
+class OfferAdmin(HistoryAdmin):
     list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name", "orders__external_ref"]
@@ -82,11 +128,40 @@ class RouteAdmin(admin.ModelAdmin):
     inlines = [StopInline]
 
 
+def proof_image_link(proof: ProofOfDelivery, kind: str):
+    if not getattr(proof, kind):
+        return EMPTY
+    url = reverse("proof-image", args=[proof.pk, kind])
+    return format_html('<a href="{}" target="_blank" rel="noopener">View the {}</a>', url, kind)
+
+
 @admin.register(ProofOfDelivery)
 class ProofOfDeliveryAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
+    """The images open through the proof-image view, which checks who asks (media is not public)."""
+
     list_display = ["order", "driver", "recipient_name", "captured_at"]
     search_fields = ["order__external_ref", "driver__name", "recipient_name"]
     date_hierarchy = "captured_at"
+    fields = [
+        "order",
+        "driver",
+        "photo_link",
+        "signature_link",
+        "recipient_name",
+        "location",
+        "accuracy_m",
+        "captured_at",
+        "created_at",
+    ]
+    readonly_fields = ["photo_link", "signature_link", "created_at"]
+
+    @admin.display(description="Photo")
+    def photo_link(self, proof):
+        return proof_image_link(proof, "photo")
+
+    @admin.display(description="Signature")
+    def signature_link(self, proof):
+        return proof_image_link(proof, "signature")
 
 
 @admin.register(Stop)

@@ -22,6 +22,7 @@ class DispatchConfig(AppConfig):
             {
                 "order.released": "An order was taken back from its driver; it is open again.",
                 "order.needs_attention": "An order needs a dispatcher's decision; the reason says why.",
+                "order.updated": "An order's details changed, with a reason (each field old -> new in `changes`).",
             }
         )
 

@@ -34,6 +34,8 @@ TERMINAL_STATUSES = frozenset({S.DELIVERED, S.CANCELLED, S.RETURNED})
 CANCELLABLE_STATUSES = [S.CREATED, S.OFFERED, S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP]
 RELEASABLE_STATUSES = [S.OFFERED, S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP]
 DRIVER_HOLDS_STATUSES = [S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP, S.PICKED_UP, S.ARRIVED_DROPOFF]
+# A delivered order keeps the driver who delivered it: the table refuses one without.
+DRIVER_REQUIRED_STATUSES = [*DRIVER_HOLDS_STATUSES, S.DELIVERED]
 
 
 class Priority(models.IntegerChoices):
@@ -117,7 +119,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(name="order_priority_range", condition=Q(priority__lte=3)),
             models.CheckConstraint(
                 name="order_driver_set_while_driver_holds_it",
-                condition=Q(driver__isnull=False) | ~Q(status__in=[*DRIVER_HOLDS_STATUSES, S.DELIVERED]),
+                condition=Q(driver__isnull=False) | ~Q(status__in=DRIVER_REQUIRED_STATUSES),
             ),
         ]
         indexes = [

@@ -1,26 +1,81 @@
+from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from core.actors import Actor
 from core.admin import ReadOnlyAdmin
+from core.admin_forms import ServiceModelForm
+from core.admin_history import HistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from fleet import services
 from fleet.models import Driver, DriverStatus, DriverStatusChange, Hub, LocationPing, Vehicle, Zone
 
 
+class FixedOrganisationMixin:
+    """A row's organisation is chosen when it is added and never moves."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["organisation"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+
+class HubForm(ServiceModelForm):
+    def check_with_service(self, instance) -> None:
+        services.check_hub(instance)
+
+
+class ZoneForm(ServiceModelForm):
+    def check_with_service(self, instance) -> None:
+        services.check_zone(instance)
+
+
+def _changes(form) -> dict:
+    return {name: form.cleaned_data[name] for name in form.changed_data}
+
+
 @admin.register(Hub)
-class HubAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
+class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
+    """Saved through fleet.services, which checks the name is free in the organisation."""
+
+    form = HubForm
     list_display = ["name", "organisation", "address", "is_active"]
     list_filter = ["organisation", "is_active"]
     search_fields = ["name", "address"]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.update_hub(hub=obj, **_changes(form))
+            return
+        hub = services.create_hub(
+            organisation=obj.organisation,
+            name=obj.name,
+            address=obj.address,
+            location=obj.location,
+            is_active=obj.is_active,
+        )
+        obj.pk = hub.pk
+        obj.refresh_from_db()
+
 
 @admin.register(Zone)
-class ZoneAdmin(OfflineMapAdminMixin, SimpleHistoryAdmin):
+class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
+    """Saved through fleet.services, so a zone's H3 cells always follow its area."""
+
+    form = ZoneForm
     list_display = ["name", "organisation", "h3_resolution", "cell_count"]
     list_filter = ["organisation"]
     search_fields = ["name"]
     readonly_fields = ["h3_cells"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.update_zone(zone=obj, **_changes(form))
+            return
+        zone = services.create_zone(
+            organisation=obj.organisation, name=obj.name, area=obj.area, h3_resolution=obj.h3_resolution
+        )
+        obj.pk = zone.pk
+        obj.refresh_from_db()
 
     @admin.display(description="H3 cells")
     def cell_count(self, zone):
@@ -44,16 +99,90 @@ class DriverStatusChangeInline(admin.TabularInline):
         return False
 
 
+class DriverForm(ServiceModelForm):
+    def check_with_service(self, driver) -> None:
+        services.check_driver(driver)
+        if "preferred_zones" in self.cleaned_data:
+            services.check_preferred_zones(driver.organisation, self.cleaned_data["preferred_zones"])
+
+
+class DriverAddForm(DriverForm):
+    """A new driver comes with their first vehicle (fleet.services.create_driver)."""
+
+    vehicle_type = forms.ChoiceField(choices=Vehicle.Type.choices)
+    plate = forms.CharField(max_length=16, required=False)
+    vin = forms.CharField(max_length=17, required=False)
+
+
 @admin.register(Driver)
-class DriverAdmin(StatusOverrideAdminMixin, OfflineMapAdminMixin, SimpleHistoryAdmin):
+class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAdminMixin, HistoryAdmin):
+    """Added and edited through fleet.services (each recorded as an event with who did it);
+    the status moves only through the audited override."""
+
+    form = DriverForm
+    add_form = DriverAddForm
     list_display = ["name", "organisation", "fleet_type", "status", "is_online", "last_seen_at"]
     list_filter = ["organisation", "status", "fleet_type", "is_online"]
     search_fields = ["name", "phone", "email"]
-    readonly_fields = ["status", "override_link", "last_seen_at", "created_at"]
+    readonly_fields = ["status", "override_link", "is_online", "last_location", "last_seen_at", "created_at"]
     autocomplete_fields = ["user"]
     filter_horizontal = ["preferred_zones"]
     inlines = [VehicleInline, DriverStatusChangeInline]
     status_choices = DriverStatus.choices
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [
+                "organisation",
+                "name",
+                "phone",
+                "email",
+                "fleet_type",
+                "hub",
+                "home_zone",
+                "user",
+                "vehicle_type",
+                "plate",
+                "vin",
+            ]
+        return ["organisation", *services.DRIVER_EDITABLE_FIELDS, *self.readonly_fields]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        actor = Actor.for_user(request.user)
+        if change:
+            services.update_driver(
+                driver_id=obj.pk, organisation=obj.organisation, changes=_changes(form), actor=actor
+            )
+            return
+        driver = services.create_driver(
+            organisation=obj.organisation,
+            name=obj.name,
+            phone=obj.phone,
+            email=obj.email,
+            fleet_type=obj.fleet_type,
+            hub=obj.hub,
+            home_zone=obj.home_zone,
+            user=obj.user,
+            vehicle_type=form.cleaned_data["vehicle_type"],
+            plate=form.cleaned_data["plate"],
+            vin=form.cleaned_data["vin"],
+            actor=actor,
+        )
+        obj.pk = driver.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        # The preferred zones were saved by the service; only the inlines are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def apply_override(self, driver, *, to_status, actor, reason):
         services.force_driver_status(
@@ -74,7 +203,7 @@ class DriverStatusChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(SimpleHistoryAdmin):
+class VehicleAdmin(HistoryAdmin):
     list_display = [
         "__str__",
         "driver",

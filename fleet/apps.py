@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 
 DRIVER_EVENT_TYPES = {
+    "driver.created": "A driver was added (an applicant until approved).",
+    "driver.updated": "A driver's details changed (each field old -> new in `changes`).",
     "driver.status_changed": "A decision changed what a driver may do (approved, suspended...), with its reason.",
     "driver.online": "A driver went online.",
     "driver.offline": "A driver went offline.",

@@ -19,6 +19,7 @@ from core.db import lock
 from core.events import record_event
 from core.exceptions import InvalidTransition
 from core.geo import coordinate_errors, make_point, point_as_dict
+from core.history import attribute_change
 from fleet.models import (
     VEHICLE_DEFAULT_CAPACITY,
     Driver,
@@ -82,6 +83,7 @@ def change_driver_status(
             current_status=from_status,
             action=action,
         ) from exc
+    attribute_change(driver, actor, f"{action}: {reason.strip()}")
     driver.save()
     return _record_status_change(
         driver=driver,
@@ -133,6 +135,7 @@ def set_driver_online(*, driver_id, organisation: Organisation, online: bool, ac
         raise ValidationError({"is_online": f"A driver who is {driver.status} cannot go online."})
     if driver.is_online != online:
         driver.is_online = online
+        attribute_change(driver, actor)
         driver.save(update_fields=["is_online", "updated_at"])
         record_event(
             organisation=organisation,
@@ -242,26 +245,33 @@ def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:
     return area
 
 
+def check_hub(hub: Hub | Zone) -> None:
+    """Everything a hub's (or zone's) save checks, without saving: its name is unique in its
+    organisation (checked first for a clear answer) and its fields are valid."""
+    model = type(hub)
+    taken = model.objects.filter(organisation=hub.organisation_id, name=hub.name)
+    if taken.exclude(pk=hub.pk).exists():
+        raise ValidationError({"name": f"A {model._meta.verbose_name} with this name already exists."})
+    hub.full_clean()
+
+
+def check_zone(zone: Zone) -> None:
+    """Everything a zone's save checks, without saving; its H3 cells follow its area and
+    resolution."""
+    zone.area = _as_multipolygon(zone.area)
+    zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
+    check_hub(zone)
+
+
 def _save_named(instance: Hub | Zone) -> Hub | Zone:
-    """Save a hub or zone whose name is unique in its organisation, naming `name` on a clash
-    (checked first for a clear answer, and caught from the constraint when two race)."""
-    model = type(instance)
-    label = model._meta.verbose_name
-    taken = model.objects.filter(organisation=instance.organisation_id, name=instance.name)
-    if taken.exclude(pk=instance.pk).exists():
-        raise ValidationError({"name": f"A {label} with this name already exists."})
-    instance.full_clean()
+    """Save a checked hub or zone, naming `name` when a concurrent save took it first."""
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError as exc:
+        label = type(instance)._meta.verbose_name
         raise ValidationError({"name": f"A {label} with this name already exists."}) from exc
     return instance
-
-
-def _save_zone(zone: Zone) -> Zone:
-    zone.h3_cells = h3_cells_for(zone.area, zone.h3_resolution)
-    return _save_named(zone)
 
 
 @transaction.atomic
@@ -271,7 +281,8 @@ def create_zone(
     zone = Zone(
         organisation=organisation, name=name, area=_as_multipolygon(area), h3_resolution=h3_resolution
     )
-    return _save_zone(zone)
+    check_zone(zone)
+    return _save_named(zone)
 
 
 @transaction.atomic
@@ -281,23 +292,40 @@ def update_zone(*, zone: Zone, **changes) -> Zone:
         changes["area"] = _as_multipolygon(changes["area"])
     for name, value in changes.items():
         setattr(zone, name, value)
-    return _save_zone(zone)
+    check_zone(zone)
+    return _save_named(zone)
 
 
 @transaction.atomic
 def create_hub(
     *, organisation: Organisation, name: str, address: str, location, is_active: bool = True
 ) -> Hub:
-    return _save_named(
-        Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
-    )
+    hub = Hub(organisation=organisation, name=name, address=address, location=location, is_active=is_active)
+    check_hub(hub)
+    return _save_named(hub)
 
 
 @transaction.atomic
 def update_hub(*, hub: Hub, **changes) -> Hub:
     for name, value in changes.items():
         setattr(hub, name, value)
+    check_hub(hub)
     return _save_named(hub)
+
+
+def check_driver(driver: Driver) -> None:
+    """Everything a driver's save checks, without saving: their hub, home zone and sign-in
+    are the organisation's, their fields valid, their phone free in the organisation."""
+    for name in ("hub", "home_zone", "user"):
+        related = getattr(driver, name)
+        if related is not None and related.organisation_id != driver.organisation_id:
+            raise ValidationError({name: "Must be in the driver's organisation."})
+    driver.full_clean(exclude=["status"])
+
+
+def check_preferred_zones(organisation: Organisation, zones) -> None:
+    if any(zone.organisation_id != organisation.id for zone in zones):
+        raise ValidationError({"preferred_zones": "Must be in the driver's organisation."})
 
 
 @transaction.atomic
@@ -314,8 +342,10 @@ def create_driver(
     hub=None,
     home_zone: Zone | None = None,
     user=None,
+    actor: Actor,
 ) -> Driver:
-    """A new driver (an APPLICANT until onboarding approves them) with their vehicle."""
+    """A new driver (an APPLICANT until onboarding approves them) with their vehicle; recorded
+    as `driver.created`, so the audit log and webhooks know who added them."""
     driver = Driver(
         organisation=organisation,
         name=name,
@@ -326,7 +356,8 @@ def create_driver(
         home_zone=home_zone,
         user=user,
     )
-    driver.full_clean(exclude=["status"])
+    check_driver(driver)
+    attribute_change(driver, actor)
     driver.save()
     if home_zone is not None:
         driver.preferred_zones.add(home_zone)
@@ -342,6 +373,77 @@ def create_driver(
     )
     vehicle.full_clean()
     vehicle.save()
+    record_event(
+        organisation=organisation,
+        event_type="driver.created",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        payload={**driver_event_payload(driver), "vehicle_type": vehicle_type},
+    )
+    return driver
+
+
+# What may be edited about a driver outside their status decisions (fleet.services.change_
+# driver_status and force_driver_status own the status).
+DRIVER_EDITABLE_FIELDS = (
+    "name",
+    "phone",
+    "email",
+    "fleet_type",
+    "hub",
+    "home_zone",
+    "user",
+    "preferred_zones",
+)
+
+
+def _as_payload_value(value):
+    """A field value as JSON for the event: rows by id, zones as a sorted list of ids."""
+    if hasattr(value, "all"):
+        value = list(value.all())
+    if isinstance(value, list | tuple | set):
+        return sorted(str(item.pk) for item in value)
+    return str(value.pk) if hasattr(value, "pk") else value
+
+
+@transaction.atomic
+def update_driver(*, driver_id, organisation: Organisation, changes: dict, actor: Actor) -> Driver:
+    """Edit a driver's details; recorded as `driver.updated` with each field old -> new and
+    in the driver's history with who did it. Hubs and zones must be the organisation's."""
+    unknown = set(changes) - set(DRIVER_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed here."))
+    changes = dict(changes)
+    driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
+    zones = changes.pop("preferred_zones", None)
+    if zones is not None:
+        check_preferred_zones(organisation, zones)
+    diff = {}
+    for name, value in changes.items():
+        old = _as_payload_value(getattr(driver, name))
+        if old != _as_payload_value(value):
+            diff[name] = {"old": old, "new": _as_payload_value(value)}
+            setattr(driver, name, value)
+    if zones is not None:
+        old = _as_payload_value(driver.preferred_zones)
+        if old != _as_payload_value(zones):
+            diff["preferred_zones"] = {"old": old, "new": _as_payload_value(zones)}
+    if not diff:
+        return driver
+    check_driver(driver)
+    attribute_change(driver, actor)
+    driver.save()
+    if zones is not None:
+        driver.preferred_zones.set(zones)
+    record_event(
+        organisation=organisation,
+        event_type="driver.updated",
+        subject_type="driver",
+        subject_id=driver.id,
+        actor=actor,
+        payload={**driver_event_payload(driver), "changes": diff},
+    )
     return driver
 
 
@@ -363,6 +465,8 @@ def force_driver_status(
     online = driver.is_online and to_status == DriverStatus.ACTIVE
     Driver.objects.filter(id=driver.id).update(status=to_status, is_online=online)
     driver.refresh_from_db()
+    attribute_change(driver, actor, f"override: {reason.strip()}")
+    driver.save(update_fields=["updated_at"])  # the history row of the override
     return _record_status_change(
         driver=driver,
         organisation=organisation,

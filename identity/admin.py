@@ -2,14 +2,14 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_history import HistoryAdmin
 from identity import services
 from identity.models import ApiKey, Client, Organisation, User
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(SimpleHistoryAdmin):
+class OrganisationAdmin(HistoryAdmin):
     list_display = ["name", "slug", "kind", "currency", "created_at"]
     list_filter = ["kind", "currency"]
     search_fields = ["name", "slug"]
@@ -29,7 +29,7 @@ class FleetUserAdmin(UserAdmin):
 
 
 @admin.register(Client)
-class ClientAdmin(SimpleHistoryAdmin):
+class ClientAdmin(HistoryAdmin):
     list_display = ["name", "slug", "organisation", "is_active", "created_at"]
     list_filter = ["organisation", "is_active"]
     search_fields = ["name", "slug"]
@@ -37,7 +37,7 @@ class ClientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(SimpleHistoryAdmin):
+class ApiKeyAdmin(HistoryAdmin):
     """Keys are created here or with `manage.py create_api_key`; the key is shown once."""
 
     list_display = [

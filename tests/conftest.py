@@ -42,6 +42,18 @@ def org_admin(org):
 
 
 @pytest.fixture
+def staff_user(db):
+    return User.objects.create_superuser(username="staff", password="pw-123456-x", email="s@example.com")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """The Django test client signed in as platform staff (a superuser)."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def api_key(org):
     return create_api_key(organisation=org, name="oms")
 
@@ -65,6 +77,28 @@ def api(api_key):
 @pytest.fixture
 def other_api(other_api_key):
     return client_for_key(other_api_key)
+
+
+def admin_form_data(response, **overrides) -> dict:
+    """The POST body that submits an admin change page's form (and empty inlines) unchanged."""
+    from django import forms
+    from django.contrib.gis.geos import GEOSGeometry
+
+    data = {}
+    for bound in response.context["adminform"].form:
+        value = bound.value()
+        if isinstance(bound.field.widget, forms.MultiWidget):
+            for index, part in enumerate(bound.field.widget.decompress(value)):
+                data[f"{bound.html_name}_{index}"] = "" if part is None else part
+        elif isinstance(value, GEOSGeometry):
+            data[bound.html_name] = value.ewkt
+        elif value not in (None, False):
+            data[bound.html_name] = value
+    for formset in response.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management[name].html_name: "0" for name in ("TOTAL_FORMS", "INITIAL_FORMS")})
+    data.update(overrides)
+    return data
 
 
 def make_hub(organisation, name="Central hub"):
@@ -94,6 +128,7 @@ def make_active_driver(
         fleet_type="gig",
         vehicle_type=vehicle,
         plate=plate if vehicle not in ("bicycle", "cargo_bike") else "",
+        actor=Actor.system("test-onboarding"),
     )
     fleet_services.change_driver_status(
         driver_id=driver.id,

@@ -6,7 +6,7 @@ webhooks and the live map follow).
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.contrib.gis.geos import Point
@@ -20,9 +20,11 @@ from core.db import lock
 from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
+from core.history import attribute_change
 from core.uploads import clean_image
 from dispatch.models import (
     DRIVER_HOLDS_STATUSES,
+    DRIVER_REQUIRED_STATUSES,
     RELEASABLE_STATUSES,
     TERMINAL_STATUSES,
     Offer,
@@ -99,7 +101,8 @@ CONSTRAINT_ERRORS = {
 }
 
 
-def _constraint_error(exc: IntegrityError) -> ValidationError:
+def _constraint_error(exc: Exception) -> ValidationError:
+    """Name the field of a violated table constraint, from the database's or Django's message."""
     message = str(exc)
     for name, (field_name, text) in CONSTRAINT_ERRORS.items():
         if name in message:
@@ -147,7 +150,13 @@ def create_order(
         hub = Hub.objects.filter(organisation=organisation, id=data.hub_id).first()
         if hub is None:
             raise ValidationError({"hub_id": "No such hub in your organisation."})
-    _refuse_impossible(organisation, data, pickup_at_hub=hub is not None)
+    _refuse_impossible(
+        organisation.id,
+        dropoff_window_end=data.dropoff_window_end,
+        pickup_location=data.pickup_location,
+        dropoff_location=data.dropoff_location,
+        pickup_at_hub=hub is not None,
+    )
     order = Order(
         organisation=organisation,
         client_id=client_id,
@@ -177,6 +186,7 @@ def create_order(
     # Field validation here; the table's constraints are checked by the database on insert
     # (checking each one first would cost a query apiece) and named below if one fails.
     order.full_clean(exclude=["status"], validate_constraints=False)
+    attribute_change(order, actor, "created")
     try:
         with transaction.atomic():
             order.save()
@@ -194,18 +204,20 @@ def create_order(
     return order
 
 
-def _refuse_impossible(organisation: Organisation, data: OrderInput, *, pickup_at_hub: bool) -> None:
+def _refuse_impossible(
+    organisation_id, *, dropoff_window_end, pickup_location, dropoff_location, pickup_at_hub: bool
+) -> None:
     """Refuse an order nobody could carry: its drop-off window has closed, or a place lies
     outside every service zone of an organisation that has zones (a pickup at one of its
     hubs is always served)."""
-    if data.dropoff_window_end <= timezone.now():
+    if dropoff_window_end <= timezone.now():
         raise ValidationError({"dropoff_window_end": "The drop-off window has already closed."})
-    zones = Zone.objects.filter(organisation=organisation)
+    zones = Zone.objects.filter(organisation_id=organisation_id)
     if not zones.exists():
         return
-    places = [("dropoff_location", data.dropoff_location)]
+    places = [("dropoff_location", dropoff_location)]
     if not pickup_at_hub:
-        places.insert(0, ("pickup_location", data.pickup_location))
+        places.insert(0, ("pickup_location", pickup_location))
     outside = {
         field: "Outside every service zone of your organisation."
         for field, point in places
@@ -279,6 +291,7 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
         ) from exc
     if order.attention_reason and (order.driver != previous_driver or order.status in ATTENTION_ENDS_IN):
         order.attention_reason, order.attention_raised_at = "", None
+    attribute_change(order, actor, f"{action}: {reason}" if reason else action)
     order.save()
     _record_transition(
         order=order,
@@ -404,9 +417,9 @@ def force_order_status(
         raise ValidationError({"reason": "An override needs a reason."})
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     from_status = order.status
-    if to_status in DRIVER_HOLDS_STATUSES and order.driver_id is None:
+    if to_status in DRIVER_REQUIRED_STATUSES and order.driver_id is None:
         raise ValidationError({"to_status": f"{to_status} needs an assigned driver; assign one first."})
-    driver_id = order.driver_id if to_status in [*DRIVER_HOLDS_STATUSES, OrderStatus.DELIVERED] else None
+    driver_id = order.driver_id if to_status in DRIVER_REQUIRED_STATUSES else None
     updated = Order.objects.filter(id=order.id, status=from_status).update(
         status=to_status, driver_id=driver_id
     )
@@ -414,6 +427,8 @@ def force_order_status(
         raise ConcurrentChange("The order changed while the override ran; try again.")
     previous_driver = order.driver
     order.refresh_from_db()
+    attribute_change(order, actor, f"override: {reason.strip()}")
+    order.save(update_fields=["updated_at"])  # the history row of the override
     _record_transition(
         order=order,
         organisation=organisation,
@@ -468,6 +483,7 @@ def take_work_from_unavailable_driver(*, driver_id, organisation_id, driver_stat
 
 def _flag_for_dispatcher(order: Order, *, actor: Actor, reason: str) -> None:
     order.attention_reason, order.attention_raised_at = reason, timezone.now()
+    attribute_change(order, actor, reason)
     order.save(update_fields=["attention_reason", "attention_raised_at", "updated_at"])
     record_event(
         organisation=order.organisation_id,
@@ -479,3 +495,116 @@ def _flag_for_dispatcher(order: Order, *, actor: Actor, reason: str) -> None:
         reason=reason,
         payload={**order_event_payload(order), "attention_reason": reason},
     )
+
+
+# --- editing an order's details ---------------------------------------------------------
+#
+# Which fields may change in which status, in one place. Whose order it is and what it is
+# called (organisation, client, external_ref, currency) never change. Where, when and what
+# is carried only while nobody has been offered it: a driver plans their route and vehicle on
+# them. How to reach the recipient and the notes until the order ends. Nothing once ended.
+# The status and the driver move only through transitions and overrides.
+ORDER_DETAILS_FIELDS = frozenset(
+    {
+        "hub",
+        "pickup_address",
+        "pickup_location",
+        "pickup_window_start",
+        "pickup_window_end",
+        "dropoff_address",
+        "dropoff_location",
+        "dropoff_window_start",
+        "dropoff_window_end",
+        "weight_kg",
+        "volume_litres",
+        "declared_value_minor",
+        "tip_minor",
+        "priority",
+    }
+)
+ORDER_CONTACT_FIELDS = frozenset({"recipient_name", "recipient_phone", "recipient_email", "notes"})
+EDITABLE_FIELDS_BY_STATUS = {
+    status: ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS
+    if status == OrderStatus.CREATED
+    else frozenset()
+    if status in TERMINAL_STATUSES
+    else ORDER_CONTACT_FIELDS
+    for status in OrderStatus
+}
+
+
+def _payload_value(value):
+    """A field value as JSON for the order.updated event."""
+    if isinstance(value, Point):
+        return point_as_dict(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Hub):
+        return str(value.id)
+    return value
+
+
+def check_order_details(order: Order, changed: set[str]) -> None:
+    """Everything an edit of `order` checks, without saving: the changed fields may change in
+    its status, a hub is the organisation's, the fields are valid and the table's rules hold."""
+    editable = EDITABLE_FIELDS_BY_STATUS[order.status]
+    refused = sorted(set(changed) - editable)
+    if refused:
+        raise ValidationError(dict.fromkeys(refused, f"Cannot be changed while the order is {order.status}."))
+    if "hub" in changed and order.hub is not None and order.hub.organisation_id != order.organisation_id:
+        raise ValidationError({"hub": "No such hub in the order's organisation."})
+    if changed & {"dropoff_window_end", "pickup_location", "dropoff_location", "hub"}:
+        _refuse_impossible(
+            order.organisation_id,
+            dropoff_window_end=order.dropoff_window_end,
+            pickup_location=order.pickup_location,
+            dropoff_location=order.dropoff_location,
+            pickup_at_hub=order.hub_id is not None,
+        )
+    order.full_clean(exclude=["status"], validate_constraints=False)
+    try:
+        order.validate_constraints()
+    except ValidationError as exc:
+        raise _constraint_error(exc) from exc
+
+
+@transaction.atomic
+def update_order_details(
+    *, order_id, organisation: Organisation, changes: dict, actor: Actor, reason: str
+) -> Order:
+    """Change an order's details where its status allows (EDITABLE_FIELDS_BY_STATUS), with a
+    reason: recorded as `order.updated` (each field old -> new) and in the order's history
+    with who did it and why."""
+    if not reason.strip():
+        raise ValidationError({"reason": "A change to an order needs a reason."})
+    order = lock(Order.objects).get(id=order_id, organisation=organisation)
+    diff = {}
+    for name, value in changes.items():
+        if name not in ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS:
+            raise ValidationError({name: "Cannot be changed."})
+        old = getattr(order, name)
+        if _payload_value(old) != _payload_value(value):
+            diff[name] = {"old": _payload_value(old), "new": _payload_value(value)}
+            setattr(order, name, value)
+    if not diff:
+        return order
+    check_order_details(order, set(diff))
+    attribute_change(order, actor, reason.strip())
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError as exc:
+        raise _constraint_error(exc) from exc
+    record_event(
+        organisation=organisation,
+        client_id=order.client_id,
+        event_type="order.updated",
+        subject_type="order",
+        subject_id=order.id,
+        actor=actor,
+        reason=reason.strip(),
+        payload={**order_event_payload(order), "changes": diff},
+    )
+    return order

@@ -1,9 +1,16 @@
+import mimetypes
+import os
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
 
 from dispatch.live import map_features, service_area_bbox
+from dispatch.models import ProofOfDelivery
+
+PROOF_IMAGES = ("photo", "signature")
 
 # Base map tiles and a streets overlay are optional settings: with neither, the map still
 # shows zones, hubs, drivers and orders (it needs no internet access).
@@ -32,3 +39,33 @@ def live_map(request):
         "dispatch/live.html",
         {"organisation": request.user.organisation, "map_config": map_config},
     )
+
+
+def may_view_proof(user, proof: ProofOfDelivery) -> bool:
+    """Staff allowed to view proofs of delivery, or the order's organisation's dispatch."""
+    if user.is_staff and user.has_perm("dispatch.view_proofofdelivery"):
+        return True
+    return user.runs_dispatch and user.organisation_id == proof.order.organisation_id
+
+
+@login_required
+def proof_image(request, proof_id: int, kind: str):
+    """A proof-of-delivery photo or signature, for those who may see it; MEDIA_ROOT itself is
+    never served. Anyone else gets 404, so another organisation cannot learn a proof exists."""
+    if kind not in PROOF_IMAGES:
+        raise Http404
+    proof = get_object_or_404(ProofOfDelivery.objects.select_related("order"), pk=proof_id)
+    image = getattr(proof, kind)
+    if not may_view_proof(request.user, proof) or not image:
+        raise Http404
+    try:
+        stream = image.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    content_type = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
+    response = FileResponse(
+        stream, content_type=content_type, as_attachment=False, filename=os.path.basename(image.name)
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -9,18 +9,8 @@ from core.actors import Actor
 from dispatch.models import Order, OrderTransition
 from dispatch.services.orders import create_order
 from fleet.models import Driver, DriverStatusChange
-from identity.models import Role, User
 from tests.conftest import make_active_driver, make_hub, make_zone, order_payload
 from tests.dispatch.factories import order_input
-
-
-@pytest.fixture
-def staff_client(client, db):
-    staff = User.objects.create_superuser(
-        username="staff", password="pw-123456-x", email="s@example.com", role=Role.PLATFORM_STAFF
-    )
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture
@@ -95,3 +85,13 @@ def test_org_users_cannot_use_admin(client, dispatcher):
     client.force_login(dispatcher)
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_forcing_delivered_on_an_order_without_a_driver_is_refused_on_the_form(staff_client, populated):
+    order = populated["order"]
+    url = reverse("admin:dispatch_order_override_status", args=[order.pk])
+    response = staff_client.post(url, {"to_status": "DELIVERED", "reason": "Courier says it was left"})
+    assert response.status_code == 200
+    assert "DELIVERED needs an assigned driver" in response.content.decode()
+    assert Order.objects.get(pk=order.pk).status == "CREATED"
+    assert not OrderTransition.objects.filter(order=order).exists()

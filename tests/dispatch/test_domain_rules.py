@@ -17,7 +17,7 @@ from core.actors import Actor
 from core.db import lock
 from core.models import DomainEvent
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition
-from dispatch.services.orders import create_order, transition_order
+from dispatch.services.orders import create_order, transition_order, update_order_details
 from fleet.models import Driver, DriverStatus
 from fleet.services import change_driver_status, create_zone, force_driver_status
 from tests.api.conftest import error_of
@@ -318,3 +318,31 @@ def test_lock_sets_the_timeout_for_its_transaction_only(org, settings):
         with connection.cursor() as cursor:
             cursor.execute("SHOW lock_timeout")
             assert cursor.fetchone()[0] == "0"
+
+
+def test_an_edit_cannot_move_an_order_out_of_the_zones_or_into_the_past(org):
+    make_zone(org)
+    order = new_order(org, "EDIT-1")
+    with pytest.raises(ValidationError) as caught:
+        update_order_details(
+            order_id=order.id,
+            organisation=org,
+            changes={"dropoff_location": Point(23.761, 61.4978, srid=4326)},
+            actor=SYSTEM,
+            reason="Customer moved.",
+        )
+    assert "dropoff_location" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        update_order_details(
+            order_id=order.id,
+            organisation=org,
+            changes={
+                "dropoff_window_start": datetime(2020, 1, 1, 12, tzinfo=UTC),
+                "dropoff_window_end": datetime(2020, 1, 1, 13, tzinfo=UTC),
+            },
+            actor=SYSTEM,
+            reason="Typo.",
+        )
+    assert "dropoff_window_end" in caught.value.message_dict
+    order.refresh_from_db()
+    assert order.dropoff_window_end.year == 2030

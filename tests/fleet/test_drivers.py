@@ -61,7 +61,12 @@ def test_another_organisation_cannot_touch_a_driver(org, other_org):
 
 def test_override_reverses_a_denial_and_is_audited(org, org_admin):
     driver = services.create_driver(
-        organisation=org, name="Applicant", phone="+358409999999", fleet_type="gig", vehicle_type="bicycle"
+        organisation=org,
+        name="Applicant",
+        phone="+358409999999",
+        fleet_type="gig",
+        vehicle_type="bicycle",
+        actor=RULE,
     )
     services.change_driver_status(
         driver_id=driver.id, organisation=org, action="deny_access", actor=RULE, reason="ID expired."
@@ -85,6 +90,7 @@ def test_only_active_drivers_go_online(org):
         fleet_type="gig",
         vehicle_type="scooter",
         plate="SC-1",
+        actor=RULE,
     )
     with pytest.raises(ValidationError) as caught:
         services.set_driver_online(driver_id=applicant.id, organisation=org, online=True, actor=RULE)

@@ -189,13 +189,24 @@ def test_every_order_transition_emits_its_event_to_matching_subscriptions(api, o
 
 
 def test_every_driver_status_change_emits_its_event_to_matching_subscriptions(org, subscriptions):
-    watch = EventWatcher(subscriptions)
     driver = fleet_services.create_driver(
-        organisation=org, name="Dee", phone="+358401000009", fleet_type="gig", vehicle_type="bicycle"
+        organisation=org,
+        name="Dee",
+        phone="+358401000009",
+        fleet_type="gig",
+        vehicle_type="bicycle",
+        actor=SYSTEM,
     )
     applicant = fleet_services.create_driver(
-        organisation=org, name="Ann", phone="+358401000010", fleet_type="gig", vehicle_type="bicycle"
+        organisation=org,
+        name="Ann",
+        phone="+358401000010",
+        fleet_type="gig",
+        vehicle_type="bicycle",
+        actor=SYSTEM,
     )
+
+    watch = EventWatcher(subscriptions)
 
     def change(driver_id, action):
         return lambda: fleet_services.change_driver_status(
