@@ -4,8 +4,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import ReadOnlyAdmin
 from core.exceptions import ConcurrentChange
+from integrations import services
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from integrations.webhooks.delivery import replay
 
 
 @admin.register(WebhookSubscription)
@@ -49,7 +49,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         queued, refused = 0, []
         for delivery in queryset.select_related("subscription"):
             try:
-                replay(delivery=delivery)
+                services.replay_delivery(delivery=delivery)
                 queued += 1
             except (ValidationError, ConcurrentChange) as exc:  # in flight, or subscription off
                 reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)

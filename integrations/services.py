@@ -1,4 +1,4 @@
-"""Writes for integrations: webhook subscriptions."""
+"""Writes for integrations: webhook subscriptions and delivery replays."""
 
 import secrets
 from urllib.parse import urlsplit
@@ -6,11 +6,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from core import events
+from core.exceptions import ConcurrentChange
 from identity.models import Organisation
-from integrations.models import WebhookSubscription
-from integrations.webhooks.delivery import is_public_address
+from integrations import tasks
+from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.webhooks.delivery import STALE_CLAIM_AFTER, is_public_address
 
 
 def new_webhook_secret() -> str:
@@ -87,3 +91,27 @@ def update_webhook_subscription(*, subscription: WebhookSubscription, **changes)
     subscription.full_clean()
     subscription.save()
     return subscription
+
+
+@transaction.atomic
+def replay_delivery(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (manual replay), whatever its outcome: due now, attempts go on.
+
+    Refused while a try is in flight (it would be sent twice at once) and while the
+    subscription is inactive or deleted (it would never be sent).
+    """
+    if delivery.subscription is None or not delivery.subscription.is_active:
+        raise ValidationError({"subscription": "The subscription is inactive; activate it first."})
+    now = timezone.now()
+    in_flight = Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__gt=now - STALE_CLAIM_AFTER)
+    updated = (
+        WebhookDelivery.objects.filter(id=delivery.id)
+        .exclude(in_flight)
+        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
+    )
+    if not updated:
+        raise ConcurrentChange("This delivery is being sent right now; replay it once that try is logged.")
+    delivery.refresh_from_db()
+    if settings.BACKGROUND_JOBS == "celery":
+        transaction.on_commit(lambda: tasks.enqueue_deliveries([delivery.id]))
+    return delivery

@@ -4,6 +4,8 @@ The delivery rows are an outbox written in the same transaction as the event; a 
 task sends whatever is due, so nothing is lost if a worker or the broker restarts. A
 delivery is claimed with a conditional UPDATE, so two workers never send it at once, and
 its outcome is written only while that claim still holds.
+
+This module knows nothing of Celery: `integrations.tasks` calls it, never the reverse.
 """
 
 import ipaddress
@@ -17,12 +19,10 @@ from datetime import timedelta
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.exceptions import ConcurrentChange
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.signing import SIGNATURE_HEADER, sign
 
@@ -262,29 +262,3 @@ def due_delivery_ids(limit: int = 100) -> list:
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )
-
-
-@transaction.atomic
-def replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (manual replay), whatever its outcome: due now, attempts go on.
-
-    Refused while a try is in flight (it would be sent twice at once) and while the
-    subscription is inactive (it would never be sent).
-    """
-    if not delivery.subscription.is_active:
-        raise ValidationError({"subscription": "The subscription is inactive; activate it first."})
-    now = timezone.now()
-    in_flight = Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__gt=now - STALE_CLAIM_AFTER)
-    updated = (
-        WebhookDelivery.objects.filter(id=delivery.id)
-        .exclude(in_flight)
-        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
-    )
-    if not updated:
-        raise ConcurrentChange("This delivery is being sent right now; replay it once that try is logged.")
-    delivery.refresh_from_db()
-    if settings.BACKGROUND_JOBS == "celery":
-        from integrations.tasks import enqueue_deliveries
-
-        transaction.on_commit(lambda: enqueue_deliveries([delivery.id]))
-    return delivery
