@@ -204,6 +204,8 @@ def attempt(delivery_id) -> WebhookDelivery | None:
         "Accept-Encoding": "identity",
         "Fleetroot-Event-Id": str(delivery.event_id),
         "Fleetroot-Event-Type": delivery.event.event_type,
+        # Numbered per organisation without gaps: a receiver sees a gap or a replay from it.
+        "Fleetroot-Event-Sequence": str(delivery.event.sequence),
         "Fleetroot-Delivery-Id": str(delivery.id),
         "Fleetroot-Attempt": str(delivery.attempts),
         SIGNATURE_HEADER: sign(subscription.secret, body, int(time.time())),
