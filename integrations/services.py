@@ -1,7 +1,6 @@
 """Writes for integrations: webhook subscriptions and delivery replays."""
 
 import secrets
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,7 +13,8 @@ from core.exceptions import ConcurrentChange
 from identity.models import Organisation
 from integrations import tasks
 from integrations.models import WebhookDelivery, WebhookSubscription
-from integrations.webhooks.delivery import STALE_CLAIM_AFTER, is_public_address
+from integrations.webhooks.delivery import STALE_CLAIM_AFTER
+from integrations.webhooks.targets import TargetRefused, check_url
 
 
 def new_webhook_secret() -> str:
@@ -33,27 +33,14 @@ def validate_event_types(event_types: list[str]) -> list[str]:
 
 
 def validate_target_url(url: str) -> None:
-    """An http(s) URL; an address of our own network is refused here unless allowed.
+    """The rules of integrations.webhooks.targets, as a field error.
 
     Host names are checked again (resolved) at every delivery: DNS can change.
     """
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        host = None
-    if host is None or parts.scheme not in ("http", "https"):
-        raise ValidationError({"url": "Use an http:// or https:// URL."})
-    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return
-    if host == "localhost" or host.endswith(".localhost"):
-        raise ValidationError({"url": "Webhooks cannot be sent to this server's own network."})
-    try:
-        public = is_public_address(host)
-    except ValueError:  # a name, not an address literal
-        return
-    if not public:
-        raise ValidationError({"url": "Webhooks cannot be sent to a private or local address."})
+        check_url(url)
+    except TargetRefused as exc:
+        raise ValidationError({"url": str(exc)}) from exc
 
 
 @transaction.atomic

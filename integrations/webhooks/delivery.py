@@ -8,7 +8,6 @@ its outcome is written only while that claim still holds.
 This module knows nothing of Celery: `integrations.tasks` calls it, never the reverse.
 """
 
-import ipaddress
 import json
 import logging
 import random
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.signing import SIGNATURE_HEADER, sign
+from integrations.webhooks.targets import TargetRefused, check_address, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +61,6 @@ def event_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
-def is_public_address(address: str) -> bool:
-    """Globally routable unicast: not loopback, private, link-local (cloud metadata), CGNAT..."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-class TargetRefused(Exception):
-    """The URL's host cannot be resolved, or resolves where webhooks may not go (SSRF)."""
-
-
 def target_addresses(host: str, port: int) -> list[str]:
     """The addresses to connect to, each one checked; the connection is pinned to them.
 
@@ -84,10 +72,8 @@ def target_addresses(host: str, port: int) -> list[str]:
     except (OSError, UnicodeError) as exc:
         raise TargetRefused(f"Cannot resolve host '{host}': {exc}.") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        private = [address for address in addresses if not is_public_address(address)]
-        if private:
-            raise TargetRefused(f"Host '{host}' resolves to a private address ({private[0]}); refused.")
+    for address in addresses:
+        check_address(host, address)
     return addresses
 
 
@@ -141,11 +127,9 @@ def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, s
 def send(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     """POST once; every failure comes back as an Outcome with an error, never raises."""
     try:
+        target = check_url(url)  # the rules of subscription time, again: settings may have changed
         parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            return Outcome(error=f"Not an http(s) URL: '{url}'.")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        addresses = target_addresses(parsed.raw_host.decode("ascii"), port)
+        addresses = target_addresses(parsed.raw_host.decode("ascii"), target.port)
         error = ""
         for address in addresses:
             try:

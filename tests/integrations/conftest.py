@@ -131,12 +131,15 @@ def receiver():
 
 @pytest.fixture(autouse=True)
 def in_process_jobs(settings):
-    """Deliveries are sent only when a test sends them, whatever REDIS_URL says.
+    """Deliveries are sent only when a test sends them, whatever REDIS_URL says, to the
+    local receiver (http, 127.0.0.1).
 
-    Tests of the Celery path switch BACKGROUND_JOBS back themselves.
+    Tests of the Celery path switch BACKGROUND_JOBS back themselves; tests of the SSRF
+    guard switch the target settings off.
     """
     settings.BACKGROUND_JOBS = "in-process"
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.WEBHOOK_ALLOW_HTTP = True  # the local receiver speaks plain http
 
 
 def subscribe(organisation, receiver, event_types=("order.*",), **extra):

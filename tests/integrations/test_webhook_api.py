@@ -61,6 +61,10 @@ def test_create_needs_an_idempotency_key_and_a_retry_creates_nothing_new(api, re
         ({"url": "not a url", "event_types": ["*"]}, "url"),
         ({"url": "ftp://example.com/hook", "event_types": ["*"]}, "url"),
         ({"url": "javascript:alert(1)", "event_types": ["*"]}, "url"),
+        ({"url": "https://oms.example:0/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://oms.example:65536/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://user:pw@oms.example/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://[::127.0.0.1]/hook", "event_types": ["*"]}, "url"),
         ({"event_types": ["*"]}, "url"),
         ({"url": "https://example.com/hook", "event_types": []}, "event_types"),
         ({"url": "https://example.com/hook"}, "event_types"),
@@ -73,7 +77,8 @@ def test_create_needs_an_idempotency_key_and_a_retry_creates_nothing_new(api, re
         ({"url": "https://example.com/hook", "event_types": ["*"], "description": "x" * 201}, "description"),
     ],
 )
-def test_invalid_subscriptions_are_refused_naming_the_field(api, body, field):
+def test_invalid_subscriptions_are_refused_naming_the_field(api, settings, body, field):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     response = post(api, SUBSCRIPTIONS, body)
     assert field in error_fields(response)
     assert not WebhookSubscription.objects.exists()
