@@ -102,3 +102,21 @@ def replay_delivery(*, delivery: WebhookDelivery) -> WebhookDelivery:
     if settings.BACKGROUND_JOBS == "celery":
         transaction.on_commit(lambda: tasks.enqueue_deliveries([delivery.id]))
     return delivery
+
+
+@transaction.atomic
+def delete_webhook_subscription(*, subscription: WebhookSubscription) -> None:
+    """Delete a subscription; its delivery log stays (organisation, client and URL on each row).
+
+    Deliveries not yet succeeded or given up are cancelled with the reason, so they are never
+    sent and the log says why. A try already in flight still logs its attempt.
+    """
+    WebhookDelivery.objects.filter(
+        subscription=subscription,
+        status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.SENDING],
+    ).update(
+        status=WebhookDelivery.Status.CANCELLED,
+        next_attempt_at=None,
+        last_error="Cancelled: the subscription was deleted.",
+    )
+    subscription.delete()

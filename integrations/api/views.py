@@ -66,6 +66,9 @@ class WebhookSubscriptionViewSet(
         )
         return Response(WebhookSubscriptionSerializer(subscription).data)
 
+    def perform_destroy(self, instance):
+        services.delete_webhook_subscription(subscription=instance)
+
 
 @extend_schema_view(
     list=extend_schema(tags=["webhooks"]),

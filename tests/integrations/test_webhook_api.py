@@ -132,6 +132,46 @@ def test_delete_removes_the_subscription(api, receiver):
     assert not WebhookSubscription.objects.exists()
 
 
+def test_delete_keeps_the_delivery_log_and_cancels_what_was_not_sent(api, receiver):
+    created = create_subscription(api, receiver.url)
+    receiver.secrets.append(created["secret"])
+    assert post(api, "/api/v1/orders", order_payload("ORD-SENT")).status_code == 201
+    assert send_due_webhooks() == 1
+    receiver.wait_for(1)
+    assert post(api, "/api/v1/orders", order_payload("ORD-WAITING")).status_code == 201
+    sent, waiting = WebhookDelivery.objects.order_by("created_at")
+    assert (sent.status, waiting.status) == ("succeeded", "pending")
+
+    assert api.delete(f"{SUBSCRIPTIONS}/{created['id']}").status_code == 204
+
+    sent.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (sent.status, sent.subscription_id, sent.url) == ("succeeded", None, receiver.url)
+    assert (waiting.status, waiting.subscription_id, waiting.next_attempt_at) == ("cancelled", None, None)
+    assert "subscription was deleted" in waiting.last_error
+    assert send_due_webhooks() == 0
+    assert len(receiver.requests) == 1  # the cancelled one is never sent
+    logged = api.get(f"{DELIVERIES}/{waiting.id}")
+    assert logged.status_code == 200 and logged.json()["status"] == "cancelled"
+    replay = post(api, f"{DELIVERIES}/{waiting.id}/replay", None)
+    assert "subscription" in error_fields(replay)
+
+
+def test_the_secret_never_goes_into_the_history_table(api, receiver):
+    created = create_subscription(api, receiver.url)
+    api.patch(f"{SUBSCRIPTIONS}/{created['id']}", {"description": "changed"}, format="json")
+    api.delete(f"{SUBSCRIPTIONS}/{created['id']}")
+    history = WebhookSubscription.history.model
+    assert "secret" not in {field.name for field in history._meta.get_fields()}
+    rows = list(history.objects.values())
+    assert [row["history_type"] for row in sorted(rows, key=lambda row: row["history_date"])] == [
+        "+",
+        "~",
+        "-",
+    ]
+    assert all(created["secret"] not in str(row) for row in rows)
+
+
 @pytest.fixture
 def delivered(api, receiver):
     """An order event delivered on the second try: 500, then 200."""
