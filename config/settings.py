@@ -319,6 +319,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# Active subscriptions per organisation: each adds a delivery per event to the shared sweeps.
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG", default=10)
 # Plain http:// targets: development only (signed, but readable and alterable on the way).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 

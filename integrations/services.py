@@ -9,8 +9,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import events
+from core.db import lock
 from core.exceptions import ConcurrentChange
-from identity.models import Organisation
+from identity.models import Client, Organisation
 from integrations import tasks
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.webhooks.delivery import STALE_CLAIM_AFTER
@@ -43,6 +44,31 @@ def validate_target_url(url: str) -> None:
         raise ValidationError({"url": str(exc)}) from exc
 
 
+def validate_room_for_an_active_subscription(organisation: Organisation, *, other_than=None) -> None:
+    """At most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG active subscriptions per organisation.
+
+    Every active subscription adds a delivery per event: the cap keeps one tenant from
+    filling the sweeps that every tenant shares.
+    """
+    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG
+    active = WebhookSubscription.objects.filter(organisation=organisation, is_active=True)
+    if other_than is not None:
+        active = active.exclude(pk=other_than.pk)
+    if active.count() >= limit:
+        message = f"An organisation can have at most {limit} active subscriptions; deactivate or delete one."
+        raise ValidationError({"is_active": message})
+
+
+def validate_client(organisation: Organisation, client_id) -> None:
+    if client_id is not None and not Client.objects.filter(id=client_id, organisation=organisation).exists():
+        raise ValidationError({"client": "Not a client of this organisation."})
+
+
+def _lock_organisation(organisation: Organisation) -> None:
+    """Counting active subscriptions and adding one happen one writer at a time per organisation."""
+    lock(Organisation.objects.filter(pk=organisation.pk)).first()
+
+
 @transaction.atomic
 def create_webhook_subscription(
     *,
@@ -51,15 +77,25 @@ def create_webhook_subscription(
     event_types: list[str],
     description: str = "",
     client_id=None,
+    is_active: bool = True,
 ) -> WebhookSubscription:
-    """A subscription of the organisation, or of one client (then it hears only that client's)."""
+    """A subscription of the organisation, or of one client (then it hears only that client's).
+
+    Its signing secret is made here and only here; callers show it once.
+    """
     validate_target_url(url)
+    event_types = validate_event_types(event_types)
+    validate_client(organisation, client_id)
+    if is_active:
+        _lock_organisation(organisation)
+        validate_room_for_an_active_subscription(organisation)
     subscription = WebhookSubscription(
         organisation=organisation,
         client_id=client_id,
         url=url,
-        event_types=validate_event_types(event_types),
+        event_types=event_types,
         description=description,
+        is_active=is_active,
         secret=new_webhook_secret(),
     )
     subscription.full_clean()
@@ -69,10 +105,16 @@ def create_webhook_subscription(
 
 @transaction.atomic
 def update_webhook_subscription(*, subscription: WebhookSubscription, **changes) -> WebhookSubscription:
+    """Change url, description, event_types or is_active, checked as at creation."""
     if "event_types" in changes:
         changes["event_types"] = validate_event_types(changes["event_types"])
     if "url" in changes:
         validate_target_url(changes["url"])
+    # Read from the database: the caller's instance may already carry the change (admin form).
+    was_active = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).exists()
+    if changes.get("is_active") and not was_active:
+        _lock_organisation(subscription.organisation)
+        validate_room_for_an_active_subscription(subscription.organisation, other_than=subscription)
     for name, value in changes.items():
         setattr(subscription, name, value)
     subscription.full_clean()

@@ -289,3 +289,26 @@ def test_managing_webhooks_needs_the_webhooks_scope(org, receiver):
     response = post(reader, SUBSCRIPTIONS, {"url": receiver.url, "event_types": ["*"]})
     assert response.status_code == 403
     assert not WebhookSubscription.objects.exists()
+
+
+def test_an_organisation_has_at_most_the_capped_number_of_active_subscriptions(
+    api, other_api, settings, receiver
+):
+    settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = 3
+    created = [create_subscription(api, f"{receiver.url}/{n}") for n in range(3)]
+    refused = post(api, SUBSCRIPTIONS, {"url": f"{receiver.url}/4", "event_types": ["*"]})
+    assert "at most 3 active" in error_fields(refused)["is_active"][0]
+    assert WebhookSubscription.objects.count() == 3
+    create_subscription(other_api, receiver.url)  # another organisation has its own room
+
+    # An inactive one does not count, and activating it again is checked too.
+    assert (
+        api.patch(f"{SUBSCRIPTIONS}/{created[0]['id']}", {"is_active": False}, format="json").status_code
+        == 200
+    )
+    fourth = create_subscription(api, f"{receiver.url}/4")
+    reactivate = api.patch(f"{SUBSCRIPTIONS}/{created[0]['id']}", {"is_active": True}, format="json")
+    assert "is_active" in error_fields(reactivate)
+    assert not WebhookSubscription.objects.get(id=created[0]["id"]).is_active
+    # Changing an active one is not adding one.
+    assert api.patch(f"{SUBSCRIPTIONS}/{fourth['id']}", {"is_active": True}, format="json").status_code == 200
