@@ -23,6 +23,8 @@ def new_webhook_secret() -> str:
 
 
 def validate_event_types(event_types: list[str]) -> list[str]:
+    if not isinstance(event_types, list) or not all(isinstance(pattern, str) for pattern in event_types):
+        raise ValidationError({"event_types": 'A list of event types, e.g. ["order.*"].'})
     if not event_types:
         raise ValidationError({"event_types": "Name at least one event type, or '*'."})
     unknown = [pattern for pattern in event_types if not events.is_known_pattern(pattern)]
