@@ -8,10 +8,12 @@ its outcome is written only while that claim still holds.
 This module knows nothing of Celery: `integrations.tasks` calls it, never the reverse.
 """
 
+import contextlib
 import json
 import logging
 import random
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,20 +63,82 @@ def event_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
-def target_addresses(host: str, port: int) -> list[str]:
+class DeadlineExceeded(Exception):
+    """The try ran out of its WEBHOOK_ATTEMPT_DEADLINE_SECONDS."""
+
+
+def _resolve(host: str, port: int, deadline: float) -> list:
+    """getaddrinfo under the try's deadline: it has no timeout of its own (the resolver's
+    retries can take many seconds), so it runs in a daemon thread that is left behind if slow."""
+    found: dict = {}
+
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            found["error"] = exc
+
+    thread = threading.Thread(target=lookup, name="webhook-dns", daemon=True)
+    thread.start()
+    thread.join(max(deadline - time.monotonic(), 0))
+    if thread.is_alive():
+        raise DeadlineExceeded(f"resolving '{host}'")
+    if "error" in found:
+        raise TargetRefused(f"Cannot resolve host '{host}': {found['error']}.")
+    return found["infos"]
+
+
+def target_addresses(host: str, port: int, deadline: float) -> list[str]:
     """The addresses to connect to, each one checked; the connection is pinned to them.
 
     Resolving once and connecting to what was checked defeats DNS rebinding (a name that
     resolves to a public address for the check and to 127.0.0.1 for the request).
     """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"Cannot resolve host '{host}': {exc}.") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(info[4][0] for info in _resolve(host, port, deadline)))
     for address in addresses:
         check_address(host, address)
     return addresses
+
+
+class _Watchdog:
+    """Shuts the try's sockets down at its deadline, so a connect, send or read blocked on a
+    receiver that trickles or never answers fails then: socket timeouts bound one operation
+    each, not their sum. It learns the sockets from httpcore's `trace` request extension."""
+
+    def __init__(self, deadline: float) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._expired = False
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._sockets.append(sock)
+            if self._expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake whatever is blocked on the socket; the client closes it as usual."""
+    with contextlib.suppress(OSError):  # already closed, or handed over to TLS
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -94,23 +158,39 @@ def _storable(text: str) -> str:
 
 
 def _read_capped(response: httpx.Response, deadline: float) -> str:
-    """At most RESPONSE_BODY_LOG_LIMIT bytes of the body: a receiver cannot flood us."""
+    """At most RESPONSE_BODY_LOG_LIMIT bytes of the body: a receiver cannot flood us.
+
+    The status line has answered already: a body cut at the deadline is logged as far as it came.
+    """
     received = bytearray()
-    for chunk in response.iter_bytes():
-        received += chunk
-        if len(received) >= RESPONSE_BODY_LOG_LIMIT or time.monotonic() > deadline:
-            break
+    try:
+        for chunk in response.iter_bytes():
+            received += chunk
+            if len(received) >= RESPONSE_BODY_LOG_LIMIT or time.monotonic() > deadline:
+                break
+    except httpx.TransportError:
+        if time.monotonic() < deadline:
+            raise
     return bytes(received[:RESPONSE_BODY_LOG_LIMIT]).decode(response.encoding or "utf-8", errors="replace")
 
 
-def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+def _post_pinned(
+    url: httpx.URL, address: str, body: bytes, headers: dict[str, str], deadline: float
+) -> Outcome:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DeadlineExceeded("connecting")
+    timeout = min(settings.WEBHOOK_TIMEOUT_SECONDS, remaining)  # per operation; the watchdog bounds the sum
     host = url.raw_host.decode("ascii")
+    watchdog = _Watchdog(deadline)
     # Connect to the checked address; Host header and TLS (SNI, certificate) keep the name.
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    extensions = {"trace": watchdog.trace}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
     request_headers = {**headers, "Host": url.netloc.decode("ascii")}
     # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name again.
     with (
+        watchdog,
         httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
         client.stream(
             "POST",
@@ -120,29 +200,44 @@ def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, s
             extensions=extensions,
         ) as response,
     ):
-        text = _read_capped(response, deadline=time.monotonic() + timeout)
+        text = _read_capped(response, deadline=min(deadline, time.monotonic() + timeout))
     return Outcome(status_code=response.status_code, response_text=text)
 
 
 def send(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST once; every failure comes back as an Outcome with an error, never raises."""
+    """POST once; every failure comes back as an Outcome with an error, never raises.
+
+    The whole try (resolving, connecting, sending, reading the answer) ends by
+    WEBHOOK_ATTEMPT_DEADLINE_SECONDS: a receiver that never answers holds a worker that long
+    at most, whatever it trickles.
+    """
+    allowed = settings.WEBHOOK_ATTEMPT_DEADLINE_SECONDS
+    deadline = time.monotonic() + allowed
     try:
         target = check_url(url)  # the rules of subscription time, again: settings may have changed
         parsed = httpx.URL(url)
-        addresses = target_addresses(parsed.raw_host.decode("ascii"), target.port)
+        addresses = target_addresses(parsed.raw_host.decode("ascii"), target.port, deadline)
         error = ""
         for address in addresses:
             try:
-                return _post_pinned(parsed, address, body, headers)
+                return _post_pinned(parsed, address, body, headers, deadline)
             except httpx.ConnectError as exc:
+                if time.monotonic() >= deadline:
+                    raise
                 # Nothing was sent, so the host's next address is safe to try.
                 error = f"{type(exc).__name__}: {exc} ({address})"
         return Outcome(error=error)
+    except DeadlineExceeded as exc:
+        return Outcome(error=f"Deadline exceeded: the try took over {allowed:g} s ({exc}).")
     except TargetRefused as exc:
         return Outcome(error=str(exc))
     except httpx.InvalidURL as exc:
         return Outcome(error=f"Invalid URL: {exc}")
     except httpx.HTTPError as exc:
+        if time.monotonic() >= deadline:  # the watchdog cut the connection
+            return Outcome(
+                error=f"Deadline exceeded: the try took over {allowed:g} s ({type(exc).__name__})."
+            )
         return Outcome(error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         # A bad URL in an old row, an odd codec...: logged as this try's error. Raising would
