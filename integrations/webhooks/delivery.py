@@ -256,15 +256,16 @@ def claim(delivery_id) -> WebhookDelivery | None:
     # inner read PostgreSQL does not re-check after waiting for a concurrent claim's row lock,
     # and both claims would win.
     active = WebhookSubscription.objects.filter(is_active=True).values("id")
-    claimed = WebhookDelivery.objects.filter(_due(now), id=delivery_id, subscription_id__in=active).update(
-        status=WebhookDelivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now
-    )
+    claimed = WebhookDelivery.objects.filter(
+        due_filter(now), id=delivery_id, subscription_id__in=active
+    ).update(status=WebhookDelivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("subscription", "event__organisation").get(id=delivery_id)
 
 
-def _due(now) -> Q:
+def due_filter(now) -> Q:
+    """Pending and due, or SENDING under a claim gone stale (its worker died)."""
     return Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
         status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now - STALE_CLAIM_AFTER
     )
@@ -335,11 +336,3 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, headers: dict, duration
     if still_ours:
         for name, value in changes.items():
             setattr(delivery, name, value)
-
-
-def due_delivery_ids(limit: int = 100) -> list:
-    return list(
-        WebhookDelivery.objects.filter(_due(timezone.now()), subscription__is_active=True)
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
-    )
