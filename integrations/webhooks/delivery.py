@@ -101,9 +101,10 @@ def target_addresses(host: str, port: int, deadline: float) -> list[str]:
 
 
 class _Watchdog:
-    """Shuts the try's sockets down at its deadline, so a connect, send or read blocked on a
-    receiver that trickles or never answers fails then: socket timeouts bound one operation
-    each, not their sum. It learns the sockets from httpcore's `trace` request extension."""
+    """Shuts the try's connection down at its deadline, so a connect, send or read blocked on
+    a receiver that trickles or never answers fails then: socket timeouts bound one operation
+    each, not their sum. It learns the socket from httpcore's `trace` request extension and
+    keeps a duplicate of it (TLS takes the original over)."""
 
     def __init__(self, deadline: float) -> None:
         self._sockets: list[socket.socket] = []
@@ -118,11 +119,14 @@ class _Watchdog:
 
     def __exit__(self, *exc_info) -> None:
         self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
 
     def trace(self, event: str, info: dict) -> None:
-        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+        if event != "connection.connect_tcp.complete":
             return
-        sock = info["return_value"].get_extra_info("socket")
+        sock = info["return_value"].get_extra_info("socket").dup()
         with self._lock:
             self._sockets.append(sock)
             if self._expired:
@@ -137,7 +141,7 @@ class _Watchdog:
 
 def _shut(sock: socket.socket) -> None:
     """Wake whatever is blocked on the socket; the client closes it as usual."""
-    with contextlib.suppress(OSError):  # already closed, or handed over to TLS
+    with contextlib.suppress(OSError):  # the peer has closed it already
         sock.shutdown(socket.SHUT_RDWR)
 
 

@@ -17,10 +17,16 @@ def deadline(settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 2.0
 
 
-@pytest.fixture
-def trickler():
-    """A receiver that reads the request, then answers one byte every 0.2 s for 4 s: every
-    read returns within the socket timeout, so only a total deadline ends the try sooner."""
+# An HTTP answer, and the start of a TLS record (a handshake message 16 KiB long).
+TRICKLED = {"http": b"HTTP/1.1 200 OK\r\nX-Slow: aaaa", "https": b"\x16\x03\x03\x40\x00" + b"\x02" * 15}
+
+
+@pytest.fixture(params=["http", "https"])
+def trickler(request):
+    """A receiver that answers one byte every 0.2 s for 4 s (after reading the request, or
+    the TLS ClientHello): every read returns within the socket timeout, so only a total
+    deadline ends the try sooner."""
+    scheme = request.param
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -33,7 +39,7 @@ def trickler():
                 continue
             with connection:
                 connection.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: aaaa"[:20]:
+                for byte in TRICKLED[scheme][:20]:
                     if stop.wait(0.2):
                         return
                     try:
@@ -43,7 +49,7 @@ def trickler():
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/hooks"
+    yield f"{scheme}://127.0.0.1:{server.getsockname()[1]}/hooks"
     stop.set()
     thread.join(5)
     server.close()
