@@ -316,9 +316,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Webhooks -------------------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# The whole of one try: resolving the host, connecting, sending and reading the answer.
+WEBHOOK_ATTEMPT_DEADLINE_SECONDS = env.float("WEBHOOK_ATTEMPT_DEADLINE_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# A sweep sends at most this many due deliveries of one organisation, interleaved with the
+# others'; in-process (no Celery) on this many threads (integrations.webhooks.sweep).
+WEBHOOK_SWEEP_PER_ORG = env.int("WEBHOOK_SWEEP_PER_ORG", default=4)
+WEBHOOK_SWEEP_WORKERS = env.int("WEBHOOK_SWEEP_WORKERS", default=8)
+# Active subscriptions per organisation: each adds a delivery per event to the shared sweeps.
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG", default=10)
+# Plain http:// targets: development only (signed, but readable and alterable on the way).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 
 # --- Live map ---------------------------------------------------------------------------------
 # Base tiles (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, which needs internet access)

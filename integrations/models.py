@@ -57,6 +57,8 @@ class WebhookDelivery(models.Model):
         SENDING = "sending", "Sending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed (gave up)"
+        # Its subscription was deleted before it succeeded: never sent (again).
+        CANCELLED = "cancelled", "Cancelled (subscription deleted)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")

@@ -6,6 +6,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from core.events import event_recorded
+from integrations import tasks
 from integrations.models import WebhookDelivery, WebhookSubscription
 
 
@@ -31,7 +32,5 @@ def create_webhook_deliveries(sender, event, **kwargs) -> None:
     WebhookDelivery.objects.bulk_create(deliveries)
     if settings.BACKGROUND_JOBS == "celery":
         # Sent after the commit, so a worker never looks for a row it cannot see yet.
-        from integrations.tasks import enqueue_deliveries
-
         ids = [delivery.id for delivery in deliveries]
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
+        transaction.on_commit(lambda: tasks.enqueue_deliveries(ids))

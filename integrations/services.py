@@ -1,16 +1,21 @@
-"""Writes for integrations: webhook subscriptions."""
+"""Writes for integrations: webhook subscriptions and delivery replays."""
 
 import secrets
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from core import events
-from identity.models import Organisation
-from integrations.models import WebhookSubscription
-from integrations.webhooks.delivery import is_public_address
+from core.db import lock
+from core.exceptions import ConcurrentChange
+from identity.models import Client, Organisation
+from integrations import tasks
+from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.webhooks.delivery import STALE_CLAIM_AFTER
+from integrations.webhooks.targets import TargetRefused, check_url
 
 
 def new_webhook_secret() -> str:
@@ -18,6 +23,8 @@ def new_webhook_secret() -> str:
 
 
 def validate_event_types(event_types: list[str]) -> list[str]:
+    if not isinstance(event_types, list) or not all(isinstance(pattern, str) for pattern in event_types):
+        raise ValidationError({"event_types": 'A list of event types, e.g. ["order.*"].'})
     if not event_types:
         raise ValidationError({"event_types": "Name at least one event type, or '*'."})
     unknown = [pattern for pattern in event_types if not events.is_known_pattern(pattern)]
@@ -29,27 +36,39 @@ def validate_event_types(event_types: list[str]) -> list[str]:
 
 
 def validate_target_url(url: str) -> None:
-    """An http(s) URL; an address of our own network is refused here unless allowed.
+    """The rules of integrations.webhooks.targets, as a field error.
 
     Host names are checked again (resolved) at every delivery: DNS can change.
     """
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        host = None
-    if host is None or parts.scheme not in ("http", "https"):
-        raise ValidationError({"url": "Use an http:// or https:// URL."})
-    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        return
-    if host == "localhost" or host.endswith(".localhost"):
-        raise ValidationError({"url": "Webhooks cannot be sent to this server's own network."})
-    try:
-        public = is_public_address(host)
-    except ValueError:  # a name, not an address literal
-        return
-    if not public:
-        raise ValidationError({"url": "Webhooks cannot be sent to a private or local address."})
+        check_url(url)
+    except TargetRefused as exc:
+        raise ValidationError({"url": str(exc)}) from exc
+
+
+def validate_room_for_an_active_subscription(organisation: Organisation, *, other_than=None) -> None:
+    """At most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG active subscriptions per organisation.
+
+    Every active subscription adds a delivery per event: the cap keeps one tenant from
+    filling the sweeps that every tenant shares.
+    """
+    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG
+    active = WebhookSubscription.objects.filter(organisation=organisation, is_active=True)
+    if other_than is not None:
+        active = active.exclude(pk=other_than.pk)
+    if active.count() >= limit:
+        message = f"An organisation can have at most {limit} active subscriptions; deactivate or delete one."
+        raise ValidationError({"is_active": message})
+
+
+def validate_client(organisation: Organisation, client_id) -> None:
+    if client_id is not None and not Client.objects.filter(id=client_id, organisation=organisation).exists():
+        raise ValidationError({"client": "Not a client of this organisation."})
+
+
+def _lock_organisation(organisation: Organisation) -> None:
+    """Counting active subscriptions and adding one happen one writer at a time per organisation."""
+    lock(Organisation.objects.filter(pk=organisation.pk)).first()
 
 
 @transaction.atomic
@@ -60,15 +79,25 @@ def create_webhook_subscription(
     event_types: list[str],
     description: str = "",
     client_id=None,
+    is_active: bool = True,
 ) -> WebhookSubscription:
-    """A subscription of the organisation, or of one client (then it hears only that client's)."""
+    """A subscription of the organisation, or of one client (then it hears only that client's).
+
+    Its signing secret is made here and only here; callers show it once.
+    """
     validate_target_url(url)
+    event_types = validate_event_types(event_types)
+    validate_client(organisation, client_id)
+    if is_active:
+        _lock_organisation(organisation)
+        validate_room_for_an_active_subscription(organisation)
     subscription = WebhookSubscription(
         organisation=organisation,
         client_id=client_id,
         url=url,
-        event_types=validate_event_types(event_types),
+        event_types=event_types,
         description=description,
+        is_active=is_active,
         secret=new_webhook_secret(),
     )
     subscription.full_clean()
@@ -78,12 +107,60 @@ def create_webhook_subscription(
 
 @transaction.atomic
 def update_webhook_subscription(*, subscription: WebhookSubscription, **changes) -> WebhookSubscription:
+    """Change url, description, event_types or is_active, checked as at creation."""
     if "event_types" in changes:
         changes["event_types"] = validate_event_types(changes["event_types"])
     if "url" in changes:
         validate_target_url(changes["url"])
+    # Read from the database: the caller's instance may already carry the change (admin form).
+    was_active = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).exists()
+    if changes.get("is_active") and not was_active:
+        _lock_organisation(subscription.organisation)
+        validate_room_for_an_active_subscription(subscription.organisation, other_than=subscription)
     for name, value in changes.items():
         setattr(subscription, name, value)
     subscription.full_clean()
     subscription.save()
     return subscription
+
+
+@transaction.atomic
+def replay_delivery(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (manual replay), whatever its outcome: due now, attempts go on.
+
+    Refused while a try is in flight (it would be sent twice at once) and while the
+    subscription is inactive or deleted (it would never be sent).
+    """
+    if delivery.subscription is None or not delivery.subscription.is_active:
+        raise ValidationError({"subscription": "The subscription is inactive; activate it first."})
+    now = timezone.now()
+    in_flight = Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__gt=now - STALE_CLAIM_AFTER)
+    updated = (
+        WebhookDelivery.objects.filter(id=delivery.id)
+        .exclude(in_flight)
+        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
+    )
+    if not updated:
+        raise ConcurrentChange("This delivery is being sent right now; replay it once that try is logged.")
+    delivery.refresh_from_db()
+    if settings.BACKGROUND_JOBS == "celery":
+        transaction.on_commit(lambda: tasks.enqueue_deliveries([delivery.id]))
+    return delivery
+
+
+@transaction.atomic
+def delete_webhook_subscription(*, subscription: WebhookSubscription) -> None:
+    """Delete a subscription; its delivery log stays (organisation, client and URL on each row).
+
+    Deliveries not yet succeeded or given up are cancelled with the reason, so they are never
+    sent and the log says why. A try already in flight still logs its attempt.
+    """
+    WebhookDelivery.objects.filter(
+        subscription=subscription,
+        status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.SENDING],
+    ).update(
+        status=WebhookDelivery.Status.CANCELLED,
+        next_attempt_at=None,
+        last_error="Cancelled: the subscription was deleted.",
+    )
+    subscription.delete()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from celery import shared_task
 from django.conf import settings
 
-from integrations.webhooks import delivery
+from integrations.webhooks import delivery, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,13 @@ def enqueue_deliveries(delivery_ids: Iterable) -> None:
 
 @shared_task(name="integrations.send_due_webhooks", ignore_result=True)
 def send_due_webhooks() -> int:
-    """Beat task: send every delivery whose next attempt is due (first tries and retries)."""
-    ids = delivery.due_delivery_ids()
+    """Beat task: send what is due (first tries and retries), fairly between organisations.
+
+    With Celery the fair order is the queue's order; in-process, sweep.send_fairly sends.
+    """
+    due = sweep.due_deliveries()
     if settings.BACKGROUND_JOBS == "celery":
-        enqueue_deliveries(ids)
+        enqueue_deliveries([delivery_id for delivery_id, _ in due])
     else:
-        for delivery_id in ids:
-            delivery.attempt(delivery_id)
-    return len(ids)
+        sweep.send_fairly(due)
+    return len(due)

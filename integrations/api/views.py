@@ -16,7 +16,6 @@ from integrations.api.serializers import (
     WebhookSubscriptionUpdateSerializer,
 )
 from integrations.models import WebhookDelivery, WebhookSubscription
-from integrations.webhooks import delivery as webhook_delivery
 
 
 @extend_schema_view(
@@ -67,6 +66,9 @@ class WebhookSubscriptionViewSet(
         )
         return Response(WebhookSubscriptionSerializer(subscription).data)
 
+    def perform_destroy(self, instance):
+        services.delete_webhook_subscription(subscription=instance)
+
 
 @extend_schema_view(
     list=extend_schema(tags=["webhooks"]),
@@ -92,5 +94,5 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, O
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
         with transaction.atomic():
-            delivery = webhook_delivery.replay(delivery=self.get_object())
+            delivery = services.replay_delivery(delivery=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

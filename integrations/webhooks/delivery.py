@@ -4,27 +4,29 @@ The delivery rows are an outbox written in the same transaction as the event; a 
 task sends whatever is due, so nothing is lost if a worker or the broker restarts. A
 delivery is claimed with a conditional UPDATE, so two workers never send it at once, and
 its outcome is written only while that claim still holds.
+
+This module knows nothing of Celery: `integrations.tasks` calls it, never the reverse.
 """
 
-import ipaddress
+import contextlib
 import json
 import logging
 import random
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.exceptions import ConcurrentChange
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.signing import SIGNATURE_HEADER, sign
+from integrations.webhooks.targets import TargetRefused, check_address, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -61,34 +63,86 @@ def event_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
-def is_public_address(address: str) -> bool:
-    """Globally routable unicast: not loopback, private, link-local (cloud metadata), CGNAT..."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+class DeadlineExceeded(Exception):
+    """The try ran out of its WEBHOOK_ATTEMPT_DEADLINE_SECONDS."""
 
 
-class TargetRefused(Exception):
-    """The URL's host cannot be resolved, or resolves where webhooks may not go (SSRF)."""
+def _resolve(host: str, port: int, deadline: float) -> list:
+    """getaddrinfo under the try's deadline: it has no timeout of its own (the resolver's
+    retries can take many seconds), so it runs in a daemon thread that is left behind if slow."""
+    found: dict = {}
+
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            found["error"] = exc
+
+    thread = threading.Thread(target=lookup, name="webhook-dns", daemon=True)
+    thread.start()
+    thread.join(max(deadline - time.monotonic(), 0))
+    if thread.is_alive():
+        raise DeadlineExceeded(f"resolving '{host}'")
+    if "error" in found:
+        raise TargetRefused(f"Cannot resolve host '{host}': {found['error']}.")
+    return found["infos"]
 
 
-def target_addresses(host: str, port: int) -> list[str]:
+def target_addresses(host: str, port: int, deadline: float) -> list[str]:
     """The addresses to connect to, each one checked; the connection is pinned to them.
 
     Resolving once and connecting to what was checked defeats DNS rebinding (a name that
     resolves to a public address for the check and to 127.0.0.1 for the request).
     """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"Cannot resolve host '{host}': {exc}.") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        private = [address for address in addresses if not is_public_address(address)]
-        if private:
-            raise TargetRefused(f"Host '{host}' resolves to a private address ({private[0]}); refused.")
+    addresses = list(dict.fromkeys(info[4][0] for info in _resolve(host, port, deadline)))
+    for address in addresses:
+        check_address(host, address)
     return addresses
+
+
+class _Watchdog:
+    """Shuts the try's connection down at its deadline, so a connect, send or read blocked on
+    a receiver that trickles or never answers fails then: socket timeouts bound one operation
+    each, not their sum. It learns the socket from httpcore's `trace` request extension and
+    keeps a duplicate of it (TLS takes the original over)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._expired = False
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+    def trace(self, event: str, info: dict) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        sock = info["return_value"].get_extra_info("socket").dup()
+        with self._lock:
+            self._sockets.append(sock)
+            if self._expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake whatever is blocked on the socket; the client closes it as usual."""
+    with contextlib.suppress(OSError):  # the peer has closed it already
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -108,23 +162,39 @@ def _storable(text: str) -> str:
 
 
 def _read_capped(response: httpx.Response, deadline: float) -> str:
-    """At most RESPONSE_BODY_LOG_LIMIT bytes of the body: a receiver cannot flood us."""
+    """At most RESPONSE_BODY_LOG_LIMIT bytes of the body: a receiver cannot flood us.
+
+    The status line has answered already: a body cut at the deadline is logged as far as it came.
+    """
     received = bytearray()
-    for chunk in response.iter_bytes():
-        received += chunk
-        if len(received) >= RESPONSE_BODY_LOG_LIMIT or time.monotonic() > deadline:
-            break
+    try:
+        for chunk in response.iter_bytes():
+            received += chunk
+            if len(received) >= RESPONSE_BODY_LOG_LIMIT or time.monotonic() > deadline:
+                break
+    except httpx.TransportError:
+        if time.monotonic() < deadline:
+            raise
     return bytes(received[:RESPONSE_BODY_LOG_LIMIT]).decode(response.encoding or "utf-8", errors="replace")
 
 
-def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+def _post_pinned(
+    url: httpx.URL, address: str, body: bytes, headers: dict[str, str], deadline: float
+) -> Outcome:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DeadlineExceeded("connecting")
+    timeout = min(settings.WEBHOOK_TIMEOUT_SECONDS, remaining)  # per operation; the watchdog bounds the sum
     host = url.raw_host.decode("ascii")
+    watchdog = _Watchdog(deadline)
     # Connect to the checked address; Host header and TLS (SNI, certificate) keep the name.
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    extensions = {"trace": watchdog.trace}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
     request_headers = {**headers, "Host": url.netloc.decode("ascii")}
     # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name again.
     with (
+        watchdog,
         httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
         client.stream(
             "POST",
@@ -134,31 +204,44 @@ def _post_pinned(url: httpx.URL, address: str, body: bytes, headers: dict[str, s
             extensions=extensions,
         ) as response,
     ):
-        text = _read_capped(response, deadline=time.monotonic() + timeout)
+        text = _read_capped(response, deadline=min(deadline, time.monotonic() + timeout))
     return Outcome(status_code=response.status_code, response_text=text)
 
 
 def send(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST once; every failure comes back as an Outcome with an error, never raises."""
+    """POST once; every failure comes back as an Outcome with an error, never raises.
+
+    The whole try (resolving, connecting, sending, reading the answer) ends by
+    WEBHOOK_ATTEMPT_DEADLINE_SECONDS: a receiver that never answers holds a worker that long
+    at most, whatever it trickles.
+    """
+    allowed = settings.WEBHOOK_ATTEMPT_DEADLINE_SECONDS
+    deadline = time.monotonic() + allowed
     try:
+        target = check_url(url)  # the rules of subscription time, again: settings may have changed
         parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            return Outcome(error=f"Not an http(s) URL: '{url}'.")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        addresses = target_addresses(parsed.raw_host.decode("ascii"), port)
+        addresses = target_addresses(parsed.raw_host.decode("ascii"), target.port, deadline)
         error = ""
         for address in addresses:
             try:
-                return _post_pinned(parsed, address, body, headers)
+                return _post_pinned(parsed, address, body, headers, deadline)
             except httpx.ConnectError as exc:
+                if time.monotonic() >= deadline:
+                    raise
                 # Nothing was sent, so the host's next address is safe to try.
                 error = f"{type(exc).__name__}: {exc} ({address})"
         return Outcome(error=error)
+    except DeadlineExceeded as exc:
+        return Outcome(error=f"Deadline exceeded: the try took over {allowed:g} s ({exc}).")
     except TargetRefused as exc:
         return Outcome(error=str(exc))
     except httpx.InvalidURL as exc:
         return Outcome(error=f"Invalid URL: {exc}")
     except httpx.HTTPError as exc:
+        if time.monotonic() >= deadline:  # the watchdog cut the connection
+            return Outcome(
+                error=f"Deadline exceeded: the try took over {allowed:g} s ({type(exc).__name__})."
+            )
         return Outcome(error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         # A bad URL in an old row, an odd codec...: logged as this try's error. Raising would
@@ -177,15 +260,16 @@ def claim(delivery_id) -> WebhookDelivery | None:
     # inner read PostgreSQL does not re-check after waiting for a concurrent claim's row lock,
     # and both claims would win.
     active = WebhookSubscription.objects.filter(is_active=True).values("id")
-    claimed = WebhookDelivery.objects.filter(_due(now), id=delivery_id, subscription_id__in=active).update(
-        status=WebhookDelivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now
-    )
+    claimed = WebhookDelivery.objects.filter(
+        due_filter(now), id=delivery_id, subscription_id__in=active
+    ).update(status=WebhookDelivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("subscription", "event__organisation").get(id=delivery_id)
 
 
-def _due(now) -> Q:
+def due_filter(now) -> Q:
+    """Pending and due, or SENDING under a claim gone stale (its worker died)."""
     return Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
         status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now - STALE_CLAIM_AFTER
     )
@@ -204,6 +288,8 @@ def attempt(delivery_id) -> WebhookDelivery | None:
         "Accept-Encoding": "identity",
         "Fleetroot-Event-Id": str(delivery.event_id),
         "Fleetroot-Event-Type": delivery.event.event_type,
+        # Numbered per organisation without gaps: a receiver sees a gap or a replay from it.
+        "Fleetroot-Event-Sequence": str(delivery.event.sequence),
         "Fleetroot-Delivery-Id": str(delivery.id),
         "Fleetroot-Attempt": str(delivery.attempts),
         SIGNATURE_HEADER: sign(subscription.secret, body, int(time.time())),
@@ -254,37 +340,3 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, headers: dict, duration
     if still_ours:
         for name, value in changes.items():
             setattr(delivery, name, value)
-
-
-def due_delivery_ids(limit: int = 100) -> list:
-    return list(
-        WebhookDelivery.objects.filter(_due(timezone.now()), subscription__is_active=True)
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
-    )
-
-
-@transaction.atomic
-def replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (manual replay), whatever its outcome: due now, attempts go on.
-
-    Refused while a try is in flight (it would be sent twice at once) and while the
-    subscription is inactive (it would never be sent).
-    """
-    if not delivery.subscription.is_active:
-        raise ValidationError({"subscription": "The subscription is inactive; activate it first."})
-    now = timezone.now()
-    in_flight = Q(status=WebhookDelivery.Status.SENDING, next_attempt_at__gt=now - STALE_CLAIM_AFTER)
-    updated = (
-        WebhookDelivery.objects.filter(id=delivery.id)
-        .exclude(in_flight)
-        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
-    )
-    if not updated:
-        raise ConcurrentChange("This delivery is being sent right now; replay it once that try is logged.")
-    delivery.refresh_from_db()
-    if settings.BACKGROUND_JOBS == "celery":
-        from integrations.tasks import enqueue_deliveries
-
-        transaction.on_commit(lambda: enqueue_deliveries([delivery.id]))
-    return delivery

@@ -3,7 +3,8 @@
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -29,6 +30,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     signature_valid: bool | None
+    received_at: float = field(default_factory=time.monotonic)
 
     def header(self, name: str) -> str | None:
         return {key.lower(): value for key, value in self.headers.items()}.get(name.lower())
@@ -113,8 +115,8 @@ class _Server(ThreadingHTTPServer):
     receiver: WebhookReceiver
 
 
-@pytest.fixture
-def receiver():
+@contextmanager
+def running_receiver():
     server = _Server(("127.0.0.1", 0), _Handler)
     server.receiver = WebhookReceiver()
     server.receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/fleetroot"
@@ -129,14 +131,32 @@ def receiver():
         thread.join(5)
 
 
+@pytest.fixture
+def receiver():
+    with running_receiver() as started:
+        yield started
+
+
+@pytest.fixture
+def second_receiver():
+    with running_receiver() as started:
+        yield started
+
+
 @pytest.fixture(autouse=True)
 def in_process_jobs(settings):
-    """Deliveries are sent only when a test sends them, whatever REDIS_URL says.
+    """Deliveries are sent only when a test sends them, whatever REDIS_URL says, to the
+    local receiver (http, 127.0.0.1).
 
-    Tests of the Celery path switch BACKGROUND_JOBS back themselves.
+    Tests of the Celery path switch BACKGROUND_JOBS back themselves; tests of the SSRF
+    guard switch the target settings off.
     """
     settings.BACKGROUND_JOBS = "in-process"
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.WEBHOOK_ALLOW_HTTP = True  # the local receiver speaks plain http
+    # Sweeps send on the test's own thread: other threads cannot see a test's uncommitted
+    # rows. The fairness tests (transactional) turn the worker threads back on.
+    settings.WEBHOOK_SWEEP_WORKERS = 1
 
 
 def subscribe(organisation, receiver, event_types=("order.*",), **extra):

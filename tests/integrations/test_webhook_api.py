@@ -61,6 +61,10 @@ def test_create_needs_an_idempotency_key_and_a_retry_creates_nothing_new(api, re
         ({"url": "not a url", "event_types": ["*"]}, "url"),
         ({"url": "ftp://example.com/hook", "event_types": ["*"]}, "url"),
         ({"url": "javascript:alert(1)", "event_types": ["*"]}, "url"),
+        ({"url": "https://oms.example:0/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://oms.example:65536/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://user:pw@oms.example/hook", "event_types": ["*"]}, "url"),
+        ({"url": "https://[::127.0.0.1]/hook", "event_types": ["*"]}, "url"),
         ({"event_types": ["*"]}, "url"),
         ({"url": "https://example.com/hook", "event_types": []}, "event_types"),
         ({"url": "https://example.com/hook"}, "event_types"),
@@ -73,7 +77,8 @@ def test_create_needs_an_idempotency_key_and_a_retry_creates_nothing_new(api, re
         ({"url": "https://example.com/hook", "event_types": ["*"], "description": "x" * 201}, "description"),
     ],
 )
-def test_invalid_subscriptions_are_refused_naming_the_field(api, body, field):
+def test_invalid_subscriptions_are_refused_naming_the_field(api, settings, body, field):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     response = post(api, SUBSCRIPTIONS, body)
     assert field in error_fields(response)
     assert not WebhookSubscription.objects.exists()
@@ -125,6 +130,46 @@ def test_delete_removes_the_subscription(api, receiver):
     assert api.delete(f"{SUBSCRIPTIONS}/{created['id']}").status_code == 204
     assert api.get(f"{SUBSCRIPTIONS}/{created['id']}").status_code == 404
     assert not WebhookSubscription.objects.exists()
+
+
+def test_delete_keeps_the_delivery_log_and_cancels_what_was_not_sent(api, receiver):
+    created = create_subscription(api, receiver.url)
+    receiver.secrets.append(created["secret"])
+    assert post(api, "/api/v1/orders", order_payload("ORD-SENT")).status_code == 201
+    assert send_due_webhooks() == 1
+    receiver.wait_for(1)
+    assert post(api, "/api/v1/orders", order_payload("ORD-WAITING")).status_code == 201
+    sent, waiting = WebhookDelivery.objects.order_by("created_at")
+    assert (sent.status, waiting.status) == ("succeeded", "pending")
+
+    assert api.delete(f"{SUBSCRIPTIONS}/{created['id']}").status_code == 204
+
+    sent.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (sent.status, sent.subscription_id, sent.url) == ("succeeded", None, receiver.url)
+    assert (waiting.status, waiting.subscription_id, waiting.next_attempt_at) == ("cancelled", None, None)
+    assert "subscription was deleted" in waiting.last_error
+    assert send_due_webhooks() == 0
+    assert len(receiver.requests) == 1  # the cancelled one is never sent
+    logged = api.get(f"{DELIVERIES}/{waiting.id}")
+    assert logged.status_code == 200 and logged.json()["status"] == "cancelled"
+    replay = post(api, f"{DELIVERIES}/{waiting.id}/replay", None)
+    assert "subscription" in error_fields(replay)
+
+
+def test_the_secret_never_goes_into_the_history_table(api, receiver):
+    created = create_subscription(api, receiver.url)
+    api.patch(f"{SUBSCRIPTIONS}/{created['id']}", {"description": "changed"}, format="json")
+    api.delete(f"{SUBSCRIPTIONS}/{created['id']}")
+    history = WebhookSubscription.history.model
+    assert "secret" not in {field.name for field in history._meta.get_fields()}
+    rows = list(history.objects.values())
+    assert [row["history_type"] for row in sorted(rows, key=lambda row: row["history_date"])] == [
+        "+",
+        "~",
+        "-",
+    ]
+    assert all(created["secret"] not in str(row) for row in rows)
 
 
 @pytest.fixture
@@ -244,3 +289,26 @@ def test_managing_webhooks_needs_the_webhooks_scope(org, receiver):
     response = post(reader, SUBSCRIPTIONS, {"url": receiver.url, "event_types": ["*"]})
     assert response.status_code == 403
     assert not WebhookSubscription.objects.exists()
+
+
+def test_an_organisation_has_at_most_the_capped_number_of_active_subscriptions(
+    api, other_api, settings, receiver
+):
+    settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = 3
+    created = [create_subscription(api, f"{receiver.url}/{n}") for n in range(3)]
+    refused = post(api, SUBSCRIPTIONS, {"url": f"{receiver.url}/4", "event_types": ["*"]})
+    assert "at most 3 active" in error_fields(refused)["is_active"][0]
+    assert WebhookSubscription.objects.count() == 3
+    create_subscription(other_api, receiver.url)  # another organisation has its own room
+
+    # An inactive one does not count, and activating it again is checked too.
+    assert (
+        api.patch(f"{SUBSCRIPTIONS}/{created[0]['id']}", {"is_active": False}, format="json").status_code
+        == 200
+    )
+    fourth = create_subscription(api, f"{receiver.url}/4")
+    reactivate = api.patch(f"{SUBSCRIPTIONS}/{created[0]['id']}", {"is_active": True}, format="json")
+    assert "is_active" in error_fields(reactivate)
+    assert not WebhookSubscription.objects.get(id=created[0]["id"]).is_active
+    # Changing an active one is not adding one.
+    assert api.patch(f"{SUBSCRIPTIONS}/{fourth['id']}", {"is_active": True}, format="json").status_code == 200

@@ -1,5 +1,6 @@
 """Sending deliveries to a real local receiver: retries, back-off, errors, claims, SSRF."""
 
+import json
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.events import record_event
+from integrations import services
 from integrations.models import WebhookAttempt, WebhookDelivery
 from integrations.tasks import send_due_webhooks
 from integrations.webhooks import delivery as webhook_delivery
@@ -380,3 +382,27 @@ def test_a_broker_outage_fails_neither_the_request_nor_the_delivery(api, org, re
     settings.BACKGROUND_JOBS = "in-process"  # the sweep, as the beat would run it
     assert send_due_webhooks() == 1
     assert receiver.wait_for(1)[0].signature_valid is True
+
+
+# --- the event sequence header --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_each_delivery_carries_the_events_sequence_so_a_receiver_sees_gaps_and_repeats(org, receiver):
+    subscribe(org, receiver, ["order.created"])
+    emit(org)
+    emit(org, "order.cancelled")  # numbered too, though this subscription does not hear it
+    emit(org)
+    assert send_due_webhooks() == 2
+    received = sorted(
+        receiver.wait_for(2), key=lambda request: int(request.header("Fleetroot-Event-Sequence"))
+    )
+    assert [request.header("Fleetroot-Event-Sequence") for request in received] == ["1", "3"]
+    assert [json.loads(request.body)["sequence"] for request in received] == [1, 3]
+
+    replayed = WebhookDelivery.objects.get(event__sequence=3)
+    services.replay_delivery(delivery=replayed)
+    assert send_due_webhooks() == 1
+    again = receiver.wait_for(3)[2]
+    assert again.header("Fleetroot-Event-Sequence") == "3"  # a repeat: same number, same event id
+    assert again.header("Fleetroot-Event-Id") == received[1].header("Fleetroot-Event-Id")

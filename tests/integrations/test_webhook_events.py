@@ -54,9 +54,11 @@ def test_an_order_created_over_the_api_is_posted_signed_to_the_subscriber(api, o
     assert request.header("Fleetroot-Event-Type") == "order.created"
     assert request.header("Fleetroot-Delivery-Id") == str(delivery.id)
     assert request.header("Fleetroot-Attempt") == "1"
+    assert request.header("Fleetroot-Event-Sequence") == str(delivery.event.sequence)
 
     body = json.loads(request.body)
     assert body["id"] == str(delivery.event_id)
+    assert body["sequence"] == delivery.event.sequence
     assert body["type"] == "order.created"
     assert body["organisation"] == "acme"
     assert body["data"]["order_id"] == response.json()["id"]
