@@ -331,7 +331,9 @@ def check_unused(place: Hub | Zone) -> None:
 
 @transaction.atomic
 def delete_hub_or_zone(place: Hub | Zone) -> None:
-    """Delete a hub or zone nothing uses any more."""
+    """Delete a hub or zone nothing uses any more. Its row is locked first: a driver or order
+    taking it up meanwhile waits, then fails, instead of being quietly unassigned."""
+    place = lock(type(place).objects.filter(pk=place.pk)).get()
     check_unused(place)
     place.delete()
 
