@@ -73,6 +73,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The admin's history pages only show old versions: a "Revert" would save the old row without
+# the services' rules (core.admin_history.HistoryAdmin also refuses the POST).
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None

@@ -3,10 +3,10 @@ from django.contrib import admin
 from core.models import DomainEvent, EventCounter, IdempotencyRecord
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs and history rows: inspected, never edited in admin."""
+class ReadOnlyMixin:
+    """Rows the admin only shows: logs, history, and models no service writes for the admin."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -16,8 +16,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Logs and history rows: inspected, never edited in admin."""
+
+
+class FixedOrganisationMixin:
+    """A row's organisation is chosen when it is added and never moves."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["organisation"] if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+
 @admin.register(DomainEvent)
-class DomainEventAdmin(admin.ModelAdmin):
+class DomainEventAdmin(ReadOnlyAdmin):
     """The audit log: read-only, searchable, filterable."""
 
     list_display = [
@@ -34,15 +46,6 @@ class DomainEventAdmin(admin.ModelAdmin):
     search_fields = ["subject_id", "actor_label", "reason", "event_type"]
     date_hierarchy = "occurred_at"
     list_select_related = ["organisation"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(IdempotencyRecord)

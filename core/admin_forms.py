@@ -33,3 +33,8 @@ class ServiceModelForm(forms.ModelForm):
             self.check_with_service(self.instance)
         except ValidationError as exc:
             add_service_errors(self, exc)
+
+
+def changed_values(form: forms.BaseForm) -> dict:
+    """The fields the user changed and their new values: what an update service takes."""
+    return {name: form.cleaned_data[name] for name in form.changed_data}

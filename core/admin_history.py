@@ -1,8 +1,11 @@
-"""The admin's change-history pages (django-simple-history), readable."""
+"""The admin's change-history pages (django-simple-history), readable and read-only."""
 
+from django.http import HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
+
+from core.admin import ReadOnlyMixin
 
 EMPTY = "—"
 
@@ -17,7 +20,18 @@ class HistoryContextHelper(HistoricalRecordContextHelper):
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
-    """SimpleHistoryAdmin whose history page shows empty references as "—"."""
+    """SimpleHistoryAdmin whose history page shows empty references as "—" and whose old
+    versions are only shown: a revert would save the old row around the services (the
+    setting SIMPLE_HISTORY_REVERT_DISABLED hides the button; this refuses the POST)."""
 
     def get_historical_record_context_helper(self, request, historical_record):
         return HistoryContextHelper(self.model, historical_record)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ReadOnlyHistoryAdmin(ReadOnlyMixin, HistoryAdmin):
+    """A model no service writes for the admin yet: its rows and their history, shown."""

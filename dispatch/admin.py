@@ -4,8 +4,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.actors import Actor
+from core.admin import ReadOnlyAdmin, ReadOnlyMixin
 from core.admin_forms import ServiceModelForm
-from core.admin_history import EMPTY, HistoryAdmin
+from core.admin_history import EMPTY, HistoryAdmin, ReadOnlyHistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
@@ -15,13 +16,11 @@ from dispatch.services.orders import (
     force_order_status,
     update_order_details,
 )
-from fleet.admin import ReadOnlyAdmin
 
 
-class OrderTransitionInline(admin.TabularInline):
+class OrderTransitionInline(ReadOnlyMixin, admin.TabularInline):
     model = OrderTransition
     extra = 0
-    can_delete = False
     fields = [
         "occurred_at",
         "action",
@@ -34,9 +33,6 @@ class OrderTransitionInline(admin.TabularInline):
         "is_override",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class OrderChangeForm(ServiceModelForm):
@@ -105,26 +101,28 @@ class OrderTransitionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(HistoryAdmin):
+class OfferAdmin(ReadOnlyHistoryAdmin):
+    """Shown only: offers are made and answered by dispatch, not edited here."""
+
     list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name", "orders__external_ref"]
-    autocomplete_fields = ["driver", "orders"]
 
 
-class StopInline(admin.TabularInline):
+class StopInline(ReadOnlyMixin, admin.TabularInline):
     model = Stop
     extra = 0
     fields = ["sequence", "kind", "order", "planned_arrival_at", "arrived_at", "completed_at"]
-    autocomplete_fields = ["order"]
+    readonly_fields = fields
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(ReadOnlyAdmin):
+    """Shown only: routes and their stops are planned by dispatch, not edited here."""
+
     list_display = ["id", "organisation", "driver", "status", "created_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name"]
-    autocomplete_fields = ["driver"]
     inlines = [StopInline]
 
 
@@ -165,8 +163,7 @@ class ProofOfDeliveryAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
 
 
 @admin.register(Stop)
-class StopAdmin(OfflineMapAdminMixin, admin.ModelAdmin):
+class StopAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
     list_filter = ["kind", "route__organisation"]
     search_fields = ["order__external_ref"]
-    autocomplete_fields = ["route", "order"]

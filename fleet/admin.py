@@ -1,22 +1,15 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from core.actors import Actor
-from core.admin import ReadOnlyAdmin
-from core.admin_forms import ServiceModelForm
-from core.admin_history import HistoryAdmin
+from core.admin import FixedOrganisationMixin, ReadOnlyAdmin, ReadOnlyMixin
+from core.admin_forms import ServiceModelForm, changed_values
+from core.admin_history import HistoryAdmin, ReadOnlyHistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from fleet import services
 from fleet.models import Driver, DriverStatus, DriverStatusChange, Hub, LocationPing, Vehicle, Zone
-
-
-class FixedOrganisationMixin:
-    """A row's organisation is chosen when it is added and never moves."""
-
-    def get_readonly_fields(self, request, obj=None):
-        fixed = ["organisation"] if obj is not None else []
-        return [*super().get_readonly_fields(request, obj), *fixed]
 
 
 class HubForm(ServiceModelForm):
@@ -29,12 +22,29 @@ class ZoneForm(ServiceModelForm):
         services.check_zone(instance)
 
 
-def _changes(form) -> dict:
-    return {name: form.cleaned_data[name] for name in form.changed_data}
+class DeleteUnusedMixin:
+    """Deleted through fleet.services, only when nothing uses it: the service's refusal shows
+    on Django's own "cannot delete" page, for one row and for the bulk action."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for place in objs:
+            try:
+                services.check_unused(place)
+            except ValidationError as exc:
+                protected.extend(f"{place}: {message}" for message in exc.messages)
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.delete_hub_or_zone(obj)
+
+    def delete_queryset(self, request, queryset):
+        for place in queryset:
+            services.delete_hub_or_zone(place)
 
 
 @admin.register(Hub)
-class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
+class HubAdmin(DeleteUnusedMixin, FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Saved through fleet.services, which checks the name is free in the organisation."""
 
     form = HubForm
@@ -44,7 +54,7 @@ class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.update_hub(hub=obj, **_changes(form))
+            services.update_hub(hub=obj, **changed_values(form))
             return
         hub = services.create_hub(
             organisation=obj.organisation,
@@ -58,7 +68,7 @@ class HubAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
 
 
 @admin.register(Zone)
-class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
+class ZoneAdmin(DeleteUnusedMixin, FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
     """Saved through fleet.services, so a zone's H3 cells always follow its area."""
 
     form = ZoneForm
@@ -69,7 +79,7 @@ class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.update_zone(zone=obj, **_changes(form))
+            services.update_zone(zone=obj, **changed_values(form))
             return
         zone = services.create_zone(
             organisation=obj.organisation, name=obj.name, area=obj.area, h3_resolution=obj.h3_resolution
@@ -82,21 +92,20 @@ class ZoneAdmin(FixedOrganisationMixin, OfflineMapAdminMixin, HistoryAdmin):
         return len(zone.h3_cells)
 
 
-class VehicleInline(admin.TabularInline):
+class VehicleInline(ReadOnlyMixin, admin.TabularInline):
+    """Shown only: no service changes a vehicle yet (a new driver's first one comes with them)."""
+
     model = Vehicle
     extra = 0
     fields = ["type", "capacity_kg", "capacity_litres", "plate", "vin", "is_active"]
-
-
-class DriverStatusChangeInline(admin.TabularInline):
-    model = DriverStatusChange
-    extra = 0
-    can_delete = False
-    fields = ["occurred_at", "from_status", "to_status", "actor_type", "actor_label", "reason", "is_override"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+class DriverStatusChangeInline(ReadOnlyMixin, admin.TabularInline):
+    model = DriverStatusChange
+    extra = 0
+    fields = ["occurred_at", "from_status", "to_status", "actor_type", "actor_label", "reason", "is_override"]
+    readonly_fields = fields
 
 
 class DriverForm(ServiceModelForm):
@@ -147,6 +156,10 @@ class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAd
             ]
         return ["organisation", *services.DRIVER_EDITABLE_FIELDS, *self.readonly_fields]
 
+    def has_delete_permission(self, request, obj=None):
+        # A driver with a past is offboarded (status), never deleted.
+        return False
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
@@ -159,7 +172,7 @@ class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAd
         actor = Actor.for_user(request.user)
         if change:
             services.update_driver(
-                driver_id=obj.pk, organisation=obj.organisation, changes=_changes(form), actor=actor
+                driver_id=obj.pk, organisation=obj.organisation, changes=changed_values(form), actor=actor
             )
             return
         driver = services.create_driver(
@@ -180,7 +193,8 @@ class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAd
         obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
-        # The preferred zones were saved by the service; only the inlines are left.
+        # The service saved the preferred zones; the (read-only) inlines save nothing but
+        # must run for the admin's change message.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
@@ -203,7 +217,7 @@ class DriverStatusChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(HistoryAdmin):
+class VehicleAdmin(ReadOnlyHistoryAdmin):
     list_display = [
         "__str__",
         "driver",
@@ -215,7 +229,6 @@ class VehicleAdmin(HistoryAdmin):
     ]
     list_filter = ["organisation", "type", "is_active"]
     search_fields = ["plate", "vin", "driver__name"]
-    autocomplete_fields = ["driver"]
 
 
 @admin.register(LocationPing)

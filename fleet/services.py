@@ -313,6 +313,31 @@ def update_hub(*, hub: Hub, **changes) -> Hub:
     return _save_named(hub)
 
 
+def check_unused(place: Hub | Zone) -> None:
+    """A hub or zone that drivers or orders name stays (deactivate or redraw it instead):
+    deleting it would quietly unassign them."""
+    if isinstance(place, Hub):
+        users = {"drivers": place.drivers.count(), "orders": place.orders.count()}
+    else:
+        users = {
+            "drivers living in it": place.home_drivers.count(),
+            "drivers preferring it": place.preferring_drivers.count(),
+        }
+    named = [f"{count} {what}" for what, count in users.items() if count]
+    if named:
+        label = place._meta.verbose_name
+        raise ValidationError({label: f"This {label} is used by {', '.join(named)}."})
+
+
+@transaction.atomic
+def delete_hub_or_zone(place: Hub | Zone) -> None:
+    """Delete a hub or zone nothing uses any more. Its row is locked first: a driver or order
+    taking it up meanwhile waits, then fails, instead of being quietly unassigned."""
+    place = lock(type(place).objects.filter(pk=place.pk)).get()
+    check_unused(place)
+    place.delete()
+
+
 def check_driver(driver: Driver) -> None:
     """Everything a driver's save checks, without saving: their hub, home zone and sign-in
     are the organisation's, their fields valid, their phone free in the organisation."""

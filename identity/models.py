@@ -93,7 +93,13 @@ ROLE_SCOPES = {
 
 
 class FleetrootUserManager(UserManager):
-    """`createsuperuser` makes platform staff: they belong to no organisation."""
+    """`createsuperuser` makes platform staff: they belong to no organisation. Every user it
+    makes has a role, organisation and client that agree (User.clean)."""
+
+    def _create_user_object(self, username, email, password, **extra_fields):
+        user = super()._create_user_object(username, email, password, **extra_fields)
+        user.clean()
+        return user
 
     def create_superuser(self, username, email=None, password=None, **extra_fields):
         extra_fields.setdefault("role", Role.PLATFORM_STAFF)

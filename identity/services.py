@@ -1,6 +1,7 @@
-"""Writes for identity and access: clients and API keys."""
+"""Writes for identity and access: organisations, clients, users and API keys."""
 
 import secrets
+import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from identity.authentication import KEY_PREFIX, hash_secret
-from identity.models import ALL_SCOPES, CLIENT_SCOPES, ApiKey, Client, Organisation
+from identity.models import ALL_SCOPES, CLIENT_SCOPES, ApiKey, Client, Organisation, User
 
 
 @dataclass(frozen=True)
@@ -67,26 +68,102 @@ def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-@transaction.atomic
-def create_client(*, organisation: Organisation, slug: str, name: str) -> Client:
-    """A retailer the organisation delivers for; its slug is unique in the organisation."""
-    client = Client(organisation=organisation, slug=slug, name=name)
-    client.full_clean(validate_constraints=False)
-    if Client.objects.filter(organisation=organisation, slug=slug).exists():
-        raise ValidationError({"slug": "A client with this slug already exists."})
+def _refuse_fixed(changes: dict, fixed: tuple[str, ...], what: str) -> None:
+    """Who a row belongs to and the slug others refer to it by never change once it exists."""
+    for name in fixed:
+        if name in changes:
+            raise ValidationError({name: f"A {what}'s {name} is fixed once it is created."})
+
+
+def _save_slugged(instance: Organisation | Client) -> None:
+    """Save a checked row, naming `slug` when a concurrent save took it first."""
     try:
         with transaction.atomic():
-            client.save()
+            instance.save()
     except IntegrityError as exc:
-        raise ValidationError({"slug": "A client with this slug already exists."}) from exc
+        raise ValidationError(
+            {"slug": f"A {instance._meta.verbose_name} with this slug already exists."}
+        ) from exc
+
+
+ORGANISATION_FIXED_FIELDS = ("slug",)
+
+
+def check_organisation(organisation: Organisation) -> None:
+    """Everything an organisation's save checks, without saving: a free slug, an ISO 4217
+    currency (the model's validator) and a known time zone."""
+    taken = Organisation.objects.filter(slug=organisation.slug).exclude(pk=organisation.pk)
+    if taken.exists():
+        raise ValidationError({"slug": "An organisation with this slug already exists."})
+    organisation.full_clean(validate_unique=False)
+    if organisation.timezone not in zoneinfo.available_timezones():
+        raise ValidationError({"timezone": "An IANA time zone, e.g. Europe/Helsinki."})
+
+
+@transaction.atomic
+def create_organisation(
+    *,
+    slug: str,
+    name: str,
+    kind: str = Organisation.Kind.RETAILER,
+    currency: str = "EUR",
+    timezone: str = "UTC",
+) -> Organisation:
+    """A new tenant; its slug is unique and, once created, fixed."""
+    organisation = Organisation(slug=slug, name=name, kind=kind, currency=currency, timezone=timezone)
+    check_organisation(organisation)
+    _save_slugged(organisation)
+    return organisation
+
+
+@transaction.atomic
+def update_organisation(*, organisation: Organisation, **changes) -> Organisation:
+    """Rename an organisation or change its kind, currency or time zone; never its slug."""
+    _refuse_fixed(changes, ORGANISATION_FIXED_FIELDS, "organisation")
+    for name, value in changes.items():
+        setattr(organisation, name, value)
+    check_organisation(organisation)
+    organisation.save(update_fields=[*changes])
+    return organisation
+
+
+CLIENT_FIXED_FIELDS = ("organisation", "slug")
+
+
+def check_client(client: Client) -> None:
+    """Everything a client's save checks, without saving: its fields are valid and its slug
+    is free in its organisation."""
+    client.full_clean(validate_constraints=False)
+    taken = Client.objects.filter(organisation=client.organisation_id, slug=client.slug).exclude(pk=client.pk)
+    if taken.exists():
+        raise ValidationError({"slug": "A client with this slug already exists."})
+
+
+@transaction.atomic
+def create_client(*, organisation: Organisation, slug: str, name: str, is_active: bool = True) -> Client:
+    """A retailer the organisation delivers for; its slug is unique in the organisation."""
+    client = Client(organisation=organisation, slug=slug, name=name, is_active=is_active)
+    check_client(client)
+    _save_slugged(client)
     return client
 
 
 @transaction.atomic
 def update_client(*, client: Client, **changes) -> Client:
-    """Rename a client or pause it (a paused client's orders are refused)."""
+    """Rename a client or pause it (a paused client's orders are refused); its organisation
+    and slug stay."""
+    _refuse_fixed(changes, CLIENT_FIXED_FIELDS, "client")
     for name, value in changes.items():
         setattr(client, name, value)
-    client.full_clean(validate_constraints=False)
+    check_client(client)
     client.save(update_fields=[*changes])
     return client
+
+
+@transaction.atomic
+def save_user(*, user: User) -> User:
+    """Save a user edited field by field (the admin): their role, organisation and client must
+    agree (User.clean), as in `create_user` and `createsuperuser`."""
+    user.clean()
+    user.save()
+    return user
