@@ -5,9 +5,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyMixin
+from core.admin_history import HistoryAdmin
 from core.exceptions import ConcurrentChange
 from integrations import services
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -42,7 +42,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(SimpleHistoryAdmin):
+class WebhookSubscriptionAdmin(HistoryAdmin):
     """Adds, changes and deletes go through integrations.services, as the API's do.
 
     The signing secret is made by the service and shown once, on the page answering the add;
@@ -97,15 +97,11 @@ class WebhookSubscriptionAdmin(SimpleHistoryAdmin):
             services.delete_webhook_subscription(subscription=subscription)
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
-    can_delete = False
     fields = ["number", "attempted_at", "response_status", "error", "duration_ms", "response_body"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)
