@@ -6,14 +6,18 @@ transaction; it numbers the event in its organisation and tells the receivers of
 `event_recorded` (webhook fan-out, domain reactions) in that same transaction.
 """
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from core.actors import Actor
+from core.geo import point_as_dict
 from core.models import DomainEvent, EventCounter
 
 # Sent inside the recording transaction, so receivers write atomically with the change
@@ -46,6 +50,22 @@ def pattern_matches(pattern: str, event_type: str) -> bool:
 def is_known_pattern(pattern: str) -> bool:
     """A pattern that matches at least one registered event type."""
     return any(pattern_matches(pattern, event_type) for event_type in _EVENT_TYPES)
+
+
+def payload_value(value: Any) -> Any:
+    """A field's value as an event payload holds it (JSON): places as lat/lon, times in UTC,
+    decimals as strings, rows by id, many rows as a sorted list of ids."""
+    if hasattr(value, "all"):  # a related manager
+        value = list(value.all())
+    if isinstance(value, list | tuple | set):
+        return sorted(str(getattr(item, "pk", item)) for item in value)
+    if isinstance(value, Point):
+        return point_as_dict(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value.pk) if hasattr(value, "pk") else value
 
 
 def _next_sequence(organisation_id) -> int:

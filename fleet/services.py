@@ -16,7 +16,7 @@ from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
 from core.db import lock
-from core.events import record_event
+from core.events import payload_value, record_event
 from core.exceptions import InvalidTransition
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.history import attribute_change
@@ -423,15 +423,6 @@ DRIVER_EDITABLE_FIELDS = (
 )
 
 
-def _as_payload_value(value):
-    """A field value as JSON for the event: rows by id, zones as a sorted list of ids."""
-    if hasattr(value, "all"):
-        value = list(value.all())
-    if isinstance(value, list | tuple | set):
-        return sorted(str(item.pk) for item in value)
-    return str(value.pk) if hasattr(value, "pk") else value
-
-
 @transaction.atomic
 def update_driver(*, driver_id, organisation: Organisation, changes: dict, actor: Actor) -> Driver:
     """Edit a driver's details; recorded as `driver.updated` with each field old -> new and
@@ -446,14 +437,14 @@ def update_driver(*, driver_id, organisation: Organisation, changes: dict, actor
         check_preferred_zones(organisation, zones)
     diff = {}
     for name, value in changes.items():
-        old = _as_payload_value(getattr(driver, name))
-        if old != _as_payload_value(value):
-            diff[name] = {"old": old, "new": _as_payload_value(value)}
+        old = payload_value(getattr(driver, name))
+        if old != payload_value(value):
+            diff[name] = {"old": old, "new": payload_value(value)}
             setattr(driver, name, value)
     if zones is not None:
-        old = _as_payload_value(driver.preferred_zones)
-        if old != _as_payload_value(zones):
-            diff["preferred_zones"] = {"old": old, "new": _as_payload_value(zones)}
+        old = payload_value(driver.preferred_zones)
+        if old != payload_value(zones):
+            diff["preferred_zones"] = {"old": old, "new": payload_value(zones)}
     if not diff:
         return driver
     check_driver(driver)

@@ -6,7 +6,7 @@ webhooks and the live map follow).
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.gis.geos import Point
@@ -17,7 +17,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
 from core.db import lock
-from core.events import record_event
+from core.events import payload_value, record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
 from core.history import attribute_change
@@ -186,22 +186,31 @@ def create_order(
     # Field validation here; the table's constraints are checked by the database on insert
     # (checking each one first would cost a query apiece) and named below if one fails.
     order.full_clean(exclude=["status"], validate_constraints=False)
-    attribute_change(order, actor, "created")
+    _save_and_record(order, actor=actor, event_type="order.created", reason="", extra_payload={})
+    return order
+
+
+def _save_and_record(
+    order: Order, *, actor: Actor, event_type: str, reason: str, extra_payload: dict
+) -> None:
+    """Save a new or edited order (a broken table rule named by its field) with its history
+    row and its event."""
+    attribute_change(order, actor, reason or event_type.removeprefix("order."))
     try:
         with transaction.atomic():
             order.save()
     except IntegrityError as exc:
         raise _constraint_error(exc) from exc
     record_event(
-        organisation=organisation,
+        organisation=order.organisation_id,
         client_id=order.client_id,
-        event_type="order.created",
+        event_type=event_type,
         subject_type="order",
         subject_id=order.id,
         actor=actor,
-        payload=order_event_payload(order),
+        reason=reason,
+        payload={**order_event_payload(order), **extra_payload},
     )
-    return order
 
 
 def _refuse_impossible(
@@ -533,19 +542,6 @@ EDITABLE_FIELDS_BY_STATUS = {
 }
 
 
-def _payload_value(value):
-    """A field value as JSON for the order.updated event."""
-    if isinstance(value, Point):
-        return point_as_dict(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Hub):
-        return str(value.id)
-    return value
-
-
 def check_order_details(order: Order, changed: set[str]) -> None:
     """Everything an edit of `order` checks, without saving: the changed fields may change in
     its status, a hub is the organisation's, the fields are valid and the table's rules hold."""
@@ -585,26 +581,13 @@ def update_order_details(
         if name not in ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
         old = getattr(order, name)
-        if _payload_value(old) != _payload_value(value):
-            diff[name] = {"old": _payload_value(old), "new": _payload_value(value)}
+        if payload_value(old) != payload_value(value):
+            diff[name] = {"old": payload_value(old), "new": payload_value(value)}
             setattr(order, name, value)
     if not diff:
         return order
     check_order_details(order, set(diff))
-    attribute_change(order, actor, reason.strip())
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError as exc:
-        raise _constraint_error(exc) from exc
-    record_event(
-        organisation=organisation,
-        client_id=order.client_id,
-        event_type="order.updated",
-        subject_type="order",
-        subject_id=order.id,
-        actor=actor,
-        reason=reason.strip(),
-        payload={**order_event_payload(order), "changes": diff},
+    _save_and_record(
+        order, actor=actor, event_type="order.updated", reason=reason.strip(), extra_payload={"changes": diff}
     )
     return order
