@@ -140,20 +140,9 @@ class DriverAdmin(FixedOrganisationMixin, StatusOverrideAdminMixin, OfflineMapAd
     status_choices = DriverStatus.choices
 
     def get_fields(self, request, obj=None):
-        if obj is None:
-            return [
-                "organisation",
-                "name",
-                "phone",
-                "email",
-                "fleet_type",
-                "hub",
-                "home_zone",
-                "user",
-                "vehicle_type",
-                "plate",
-                "vin",
-            ]
+        if obj is None:  # the editable details (preferred zones come later), and a first vehicle
+            details = [name for name in services.DRIVER_EDITABLE_FIELDS if name != "preferred_zones"]
+            return ["organisation", *details, "vehicle_type", "plate", "vin"]
         return ["organisation", *services.DRIVER_EDITABLE_FIELDS, *self.readonly_fields]
 
     def has_delete_permission(self, request, obj=None):
