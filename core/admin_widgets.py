@@ -7,9 +7,17 @@ needs no tile server: with LIVE_MAP_TILE_URL unset the map has no base layer and
 moves and edits shapes.
 """
 
+import math
+
 from django.conf import settings
 from django.contrib.gis.admin.options import GeoModelAdminMixin
 from django.contrib.gis.forms.widgets import OpenLayersWidget
+
+from core.geo import WGS84, coordinate_errors
+
+WEB_MERCATOR = 3857
+# The edge of the Web Mercator world, in metres from its centre, on both axes.
+WEB_MERCATOR_LIMIT = 20037508.342789244
 
 
 class OfflineMapWidget(OpenLayersWidget):
@@ -21,6 +29,24 @@ class OfflineMapWidget(OpenLayersWidget):
         extend = False  # not the parent's CDN files
         css = {"all": ("vendor/ol/ol.css", "gis/css/ol3.css")}
         js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js", "core/admin_map.js")
+
+    def deserialize(self, value):
+        """The drawn (or typed) shape, or None (an "invalid geometry" error on the field) when
+        a coordinate lies off the map: projecting such a number back to lon/lat can run for
+        ever, inside the admin's transaction."""
+        geometry = super().deserialize(value)
+        if geometry is None or geometry.empty:
+            return geometry
+        if not all(math.isfinite(v) for v in geometry.extent):
+            return None
+        west, south, east, north = geometry.extent
+        if geometry.srid in (None, WEB_MERCATOR):
+            inside = max(abs(west), abs(south), abs(east), abs(north)) <= WEB_MERCATOR_LIMIT
+        elif geometry.srid == WGS84:
+            inside = not (coordinate_errors(lat=south, lon=west) or coordinate_errors(lat=north, lon=east))
+        else:
+            inside = False  # the map speaks only its own and WGS84 coordinates
+        return geometry if inside else None
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)

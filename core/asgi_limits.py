@@ -50,6 +50,9 @@ async def _answer(send: Send, status: int, code: str, message: str, field: str) 
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                # Answered before Django's middleware: the headers every other answer has.
+                (b"x-content-type-options", b"nosniff"),
+                (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
             ],
         }
     )

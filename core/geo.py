@@ -16,7 +16,7 @@ def coordinate_errors(*, lat, lon) -> dict[str, str]:
     for name, value, bound in (("lat", lat, 90), ("lon", lon, 180)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             errors[name] = "Must be a number."
-        elif not math.isfinite(value) or not -bound <= value <= bound:
+        elif (isinstance(value, float) and not math.isfinite(value)) or not -bound <= value <= bound:
             errors[name] = f"Must be between -{bound} and {bound}."
     return errors
 

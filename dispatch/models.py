@@ -9,6 +9,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.history import History
 from core.models import ActorFields
+from core.validators import e164_phone
 from fleet.models import Driver, Hub
 from identity.models import Client, Organisation
 
@@ -84,7 +85,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
         choices=Priority.choices, default=Priority.NORMAL, validators=[MaxValueValidator(3)]
     )
     recipient_name = models.CharField(max_length=200)
-    recipient_phone = models.CharField(max_length=20, blank=True)
+    recipient_phone = models.CharField(max_length=20, blank=True, validators=[e164_phone])
     recipient_email = models.EmailField(blank=True)
     notes = models.TextField(blank=True, max_length=2000)
     # Set when the order needs a dispatcher's decision (its driver was suspended while carrying

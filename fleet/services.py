@@ -221,7 +221,15 @@ def h3_cells_for(area: MultiPolygon, resolution: int) -> list[str]:
                 f"{MAX_ZONE_CELLS}. Use a smaller area or a coarser resolution."
             }
         )
-    return sorted(h3.geo_to_cells(json.loads(area.geojson), resolution))
+    cells = sorted(h3.geo_to_cells(json.loads(area.geojson), resolution))
+    if not cells:
+        # Demand, supply and matching read a zone by its cells: one with none would be invisible.
+        raise ValidationError(
+            {
+                "area": f"Covers no H3 cell at resolution {resolution}; use a larger area or a finer resolution."
+            }
+        )
+    return cells
 
 
 def _as_multipolygon(area: Polygon | MultiPolygon) -> MultiPolygon:

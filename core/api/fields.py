@@ -43,9 +43,13 @@ class NumberField(serializers.FloatField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
-        if not math.isfinite(data):
+        try:
+            number = float(data)  # a JSON integer may be too large for a float
+        except OverflowError:
             self.fail("not_finite")
-        return super().to_internal_value(data)
+        if not math.isfinite(number):
+            self.fail("not_finite")
+        return super().to_internal_value(number)
 
 
 class LatLonField(StrictSerializer):

@@ -3,6 +3,7 @@ the exact field (e.g. `pickup.window.end`)."""
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,6 +14,32 @@ from dispatch.models import Order, OrderStatus, OrderTransition, Priority
 from dispatch.services.orders import OrderInput
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
+
+# The order services name the model's fields; the API names the place in the body instead.
+API_PATH_OF_ORDER_FIELD = {
+    **{
+        f"{leg}_{part}": f"{leg}{path}"
+        for leg in ("pickup", "dropoff")
+        for part, path in (
+            ("location", ""),  # the place as a whole: lat and lon together
+            ("address", ".address"),
+            ("window_start", ".window.start"),
+            ("window_end", ".window.end"),
+        )
+    },
+    **{f"recipient_{part}": f"recipient.{part}" for part in ("name", "phone", "email")},
+    "client": "client_id",
+    "hub": "hub_id",
+}
+
+
+def with_api_paths(error: DjangoValidationError) -> DjangoValidationError:
+    """A service's refusal of an order, its fields renamed to the body's dotted paths."""
+    if not hasattr(error, "error_dict"):
+        return error
+    return DjangoValidationError(
+        {API_PATH_OF_ORDER_FIELD.get(name, name): messages for name, messages in error.message_dict.items()}
+    )
 
 
 class PlaceInSerializer(StrictSerializer):

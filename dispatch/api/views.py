@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -13,6 +14,7 @@ from dispatch.api.serializers import (
     OrderCreateSerializer,
     OrderDetailSerializer,
     OrderSerializer,
+    with_api_paths,
 )
 from dispatch.models import Order
 from dispatch.services.orders import create_order, transition_order
@@ -55,12 +57,15 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organisatio
     def create(self, request):
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = create_order(
-            organisation=self.organisation,
-            actor=Actor.from_request(request),
-            data=serializer.to_order_input(),
-            limited_to_client_id=self.client_id,
-        )
+        try:
+            order = create_order(
+                organisation=self.organisation,
+                actor=Actor.from_request(request),
+                data=serializer.to_order_input(),
+                limited_to_client_id=self.client_id,
+            )
+        except DjangoValidationError as exc:
+            raise with_api_paths(exc) from exc
         return self._detail(order.id, status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])

@@ -22,6 +22,7 @@ from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
 from core.history import attribute_change
 from core.uploads import clean_image
+from dispatch.engine.geo import haversine_m
 from dispatch.models import (
     DRIVER_HOLDS_STATUSES,
     DRIVER_REQUIRED_STATUSES,
@@ -79,6 +80,9 @@ class OrderInput:
     hub_id: object = None
     client_id: object = None
 
+
+# A pickup this close to one of the organisation's hubs is at that hub (its door, its yard).
+HUB_PICKUP_RADIUS_M = 150
 
 # An order flagged for a dispatcher stops needing them once it has ended or left its driver.
 ATTENTION_ENDS_IN = frozenset({*TERMINAL_STATUSES, OrderStatus.FAILED, OrderStatus.CREATED})
@@ -155,7 +159,7 @@ def create_order(
         dropoff_window_end=data.dropoff_window_end,
         pickup_location=data.pickup_location,
         dropoff_location=data.dropoff_location,
-        pickup_at_hub=hub is not None,
+        hub=hub,
     )
     order = Order(
         organisation=organisation,
@@ -214,17 +218,21 @@ def _save_and_record(
 
 
 def _refuse_impossible(
-    organisation_id, *, dropoff_window_end, pickup_location, dropoff_location, pickup_at_hub: bool
+    organisation_id, *, dropoff_window_end, pickup_location, dropoff_location, hub: Hub | None
 ) -> None:
     """Refuse an order nobody could carry: its drop-off window has closed, or a place lies
-    outside every service zone of an organisation that has zones (a pickup at one of its
-    hubs is always served)."""
+    outside every service zone of an organisation that has zones (a pickup at the order's
+    hub, within HUB_PICKUP_RADIUS_M of it, is always served)."""
     if dropoff_window_end <= timezone.now():
         raise ValidationError({"dropoff_window_end": "The drop-off window has already closed."})
     zones = Zone.objects.filter(organisation_id=organisation_id)
     if not zones.exists():
         return
     places = [("dropoff_location", dropoff_location)]
+    pickup_at_hub = hub is not None and (
+        haversine_m(hub.location.y, hub.location.x, pickup_location.y, pickup_location.x)
+        <= HUB_PICKUP_RADIUS_M
+    )
     if not pickup_at_hub:
         places.insert(0, ("pickup_location", pickup_location))
     outside = {
@@ -557,7 +565,7 @@ def check_order_details(order: Order, changed: set[str]) -> None:
             dropoff_window_end=order.dropoff_window_end,
             pickup_location=order.pickup_location,
             dropoff_location=order.dropoff_location,
-            pickup_at_hub=order.hub_id is not None,
+            hub=order.hub,
         )
     order.full_clean(exclude=["status"], validate_constraints=False)
     try:

@@ -68,6 +68,9 @@ def test_an_over_limit_content_length_is_refused_without_reading_a_byte():
     assert probe.run() == 413
     assert probe.received == 0
     assert probe.error["code"] == "body_too_large" and list(probe.error["fields"]) == ["body"]
+    headers = dict(probe.sent[0]["headers"])
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert headers[b"content-security-policy"].startswith(b"default-src 'none'")
 
 
 @pytest.mark.parametrize("declared", ["-1", "12abc", "½"])

@@ -19,7 +19,7 @@ from core.models import DomainEvent
 from dispatch.models import Offer, Order, OrderStatus, OrderTransition
 from dispatch.services.orders import create_order, transition_order, update_order_details
 from fleet.models import Driver, DriverStatus
-from fleet.services import change_driver_status, create_zone, force_driver_status
+from fleet.services import change_driver_status, create_hub, create_zone, force_driver_status
 from tests.api.conftest import error_of
 from tests.conftest import make_active_driver, make_hub, make_zone, order_payload, post
 from tests.dispatch.factories import order_input
@@ -190,7 +190,7 @@ def test_an_order_whose_dropoff_window_has_closed_is_refused(org, api):
     body["dropoff"]["window"] = {"start": past.isoformat(), "end": (past + timedelta(hours=2)).isoformat()}
     response = post(api, "/api/v1/orders", body)
     assert response.status_code == 400
-    assert "dropoff_window_end" in error_of(response)["fields"]
+    assert "dropoff.window.end" in error_of(response)["fields"]  # the body's path, not the column
     assert not Order.objects.filter(external_ref="OLD-1").exists()
 
 
@@ -203,19 +203,48 @@ def test_places_outside_every_zone_are_refused_when_the_organisation_has_zones(o
     make_zone(org)
     response = post(api, "/api/v1/orders", order_payload(ref="FAR-2", dropoff={**body["dropoff"]}))
     assert response.status_code == 400
-    assert set(error_of(response)["fields"]) == {"dropoff_location"}
+    assert set(error_of(response)["fields"]) == {"dropoff"}
     far_pickup = order_payload(ref="FAR-3")
     far_pickup["pickup"].update(far)
-    assert set(error_of(post(api, "/api/v1/orders", far_pickup))["fields"]) == {"pickup_location"}
+    assert set(error_of(post(api, "/api/v1/orders", far_pickup))["fields"]) == {"pickup"}
     assert post(api, "/api/v1/orders", order_payload(ref="NEAR-1")).status_code == 201
 
 
-def test_a_pickup_at_one_of_the_organisations_hubs_is_served_wherever_the_hub_is(org, api):
+def test_a_pickup_at_the_orders_hub_is_served_wherever_the_hub_is(org, api):
     make_zone(org)
-    hub = make_hub(org, name="Airport hub")
+    airport = {"lat": 60.3172, "lon": 24.9633}  # outside the zone
+    hub = create_hub(
+        organisation=org,
+        name="Airport hub",
+        address="Lentoasemantie 1",
+        location=Point(airport["lon"], airport["lat"], srid=4326),
+    )
     body = order_payload(ref="HUB-1", hub_id=str(hub.id))
-    body["pickup"].update({"lat": 60.3172, "lon": 24.9633})  # the airport, outside the zone
+    body["pickup"].update({"lat": airport["lat"] + 0.0005, "lon": airport["lon"]})  # ~55 m away
     assert post(api, "/api/v1/orders", body).status_code == 201
+
+
+def test_naming_a_hub_does_not_waive_the_zones_for_a_pickup_elsewhere(org, api):
+    make_zone(org)
+    hub = make_hub(org)
+    body = order_payload(ref="HUB-2", hub_id=str(hub.id))
+    body["pickup"].update({"lat": 0.0, "lon": 0.0})
+    response = post(api, "/api/v1/orders", body)
+    assert response.status_code == 400
+    assert set(error_of(response)["fields"]) == {"pickup"}
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_integers_too_large_for_a_float_are_refused_not_a_500(org, api, value):
+    body = order_payload(ref="HUGE-1")
+    body["pickup"]["lat"] = value
+    response = post(api, "/api/v1/orders", body)
+    assert response.status_code == 400 and "pickup.lat" in error_of(response)["fields"]
+    hub = post(api, "/api/v1/hubs", {"name": "H", "address": "a", "location": {"lat": 60.1, "lon": value}})
+    assert hub.status_code == 400 and "location.lon" in error_of(hub)["fields"]
+    area = {"type": "Polygon", "coordinates": [[[24.9, 60.1], [value, 60.1], [24.95, 60.2], [24.9, 60.1]]]}
+    zone = post(api, "/api/v1/zones", {"name": "Z", "area": area})
+    assert zone.status_code == 400 and "area" in error_of(zone)["fields"]
 
 
 @pytest.mark.parametrize("value", [True, False, "60.1", None, [60.1], {"v": 1}])
@@ -346,3 +375,24 @@ def test_an_edit_cannot_move_an_order_out_of_the_zones_or_into_the_past(org):
     assert "dropoff_window_end" in caught.value.message_dict
     order.refresh_from_db()
     assert order.dropoff_window_end.year == 2030
+
+
+def test_a_zone_that_covers_no_h3_cell_is_refused(org):
+    with pytest.raises(ValidationError) as caught:
+        create_zone(
+            organisation=org, name="Speck", area=square(24.9400, 60.1700, 24.9401, 60.1701), h3_resolution=7
+        )
+    assert "no H3 cell" in caught.value.message_dict["area"][0]
+
+
+def test_the_admin_and_the_api_share_the_recipient_phone_rule(org):
+    order = new_order(org, "PHONE-1")
+    with pytest.raises(ValidationError) as caught:
+        update_order_details(
+            order_id=order.id,
+            organisation=org,
+            changes={"recipient_phone": "123"},
+            actor=SYSTEM,
+            reason="Typo.",
+        )
+    assert "recipient_phone" in caught.value.message_dict

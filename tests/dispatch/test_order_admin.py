@@ -146,3 +146,26 @@ def test_the_order_history_page_names_who_changed_it_and_shows_no_missing_driver
     html = staff_client.get(reverse("admin:dispatch_order_history", args=[order.pk])).content.decode()
     assert "pk=None" not in html
     assert "dispatcher" in html and "Driver One" in html and "—" in html
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '{"type": "Point", "coordinates": [1e30, 60]}',
+        '{"type": "Point", "coordinates": [1' + "0" * 400 + ", 60]}",
+        '{"type": "Point", "coordinates": [2778000, 1e300]}',
+        "SRID=4326;POINT(500 60)",
+        "SRID=2393;POINT(3385000 6672000)",
+    ],
+    ids=["1e30", "400-digit", "1e300", "lon-500", "foreign-srid"],
+)
+def test_a_place_off_the_map_is_a_form_error_not_a_hang(staff_client, order, typed):
+    """Projecting such numbers back to lon/lat never finished, inside the admin's transaction."""
+    url = reverse("admin:dispatch_order_change", args=[order.pk])
+    data = admin_form_data(staff_client.get(url))
+    data.update(pickup_location=typed, reason="Moved")
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert "pickup_location" in response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert order.pickup_location.x == pytest.approx(24.941)
