@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin
 
 from core.models import DomainEvent, EventCounter, IdempotencyRecord
@@ -50,9 +52,38 @@ class DomainEventAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "organisation", "caller", "key", "state", "response_status"]
+    """Keys and their outcome, never the stored answer: it may hold a secret shown once (a new
+    webhook subscription's signing secret), so only its status code and size are shown."""
+
+    list_display = [
+        "created_at",
+        "organisation",
+        "caller",
+        "key",
+        "state",
+        "response_status",
+        "response_size",
+    ]
     list_filter = ["state", "organisation"]
     search_fields = ["key", "caller"]
+    fields = [
+        "organisation",
+        "caller",
+        "key",
+        "request_fingerprint",
+        "state",
+        "lease_expires_at",
+        "response_status",
+        "response_size",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="response size")
+    def response_size(self, record) -> str:
+        if record.response_body is None:
+            return "—"
+        return f"{len(json.dumps(record.response_body, separators=(',', ':')))} bytes"
 
 
 @admin.register(EventCounter)
