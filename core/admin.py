@@ -2,6 +2,7 @@ import json
 
 from django.contrib import admin
 
+from core.admin_forms import JSON_FORMFIELD_OVERRIDES
 from core.models import DomainEvent, EventCounter, IdempotencyRecord
 
 
@@ -20,6 +21,8 @@ class ReadOnlyMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Logs and history rows: inspected, never edited in admin."""
+
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
 
 
 class FixedOrganisationMixin:
