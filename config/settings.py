@@ -334,6 +334,8 @@ WEBHOOK_SWEEP_PER_ORG = env.int("WEBHOOK_SWEEP_PER_ORG", default=4)
 WEBHOOK_SWEEP_WORKERS = env.int("WEBHOOK_SWEEP_WORKERS", default=8)
 # Active subscriptions per organisation: each adds a delivery per event to the shared sweeps.
 WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG", default=10)
+# Of those, at most this many for one client (a client's key cannot take all the slots).
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT", default=3)
 # Plain http:// targets: development only (signed, but readable and alterable on the way).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 
