@@ -3,6 +3,7 @@
 import math
 from datetime import UTC
 
+from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -54,7 +55,8 @@ class StrictTypesMixin:
     by json_type_error before DRF's coercing fields see the values."""
 
     def to_internal_value(self, data):
-        if isinstance(data, dict):
+        # A form-encoded body (QueryDict) is all strings by nature: the rule is about JSON.
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
             errors = json_type_errors(self._writable_fields, data)
             if errors:
                 raise serializers.ValidationError(errors)

@@ -64,3 +64,19 @@ def test_null_stays_governed_by_allow_null_and_right_types_pass(api, org):
     assert post(api, "/api/v1/orders", order_payload(hub_id=None)).status_code == 201
     assert post(api, "/api/v1/hubs", {**HUB, "is_active": False}).status_code == 201
     assert refused(post(api, "/api/v1/hubs", {**HUB, "name": "Other", "is_active": None}), "is_active")
+
+
+def test_the_rule_is_about_json_a_form_encoded_body_keeps_drfs_parsing():
+    from django.http import QueryDict
+    from rest_framework import serializers
+
+    from core.api.fields import StrictSerializer
+
+    class Form(StrictSerializer):
+        count = serializers.IntegerField()
+        flag = serializers.BooleanField()
+
+    form = Form(data=QueryDict("count=3&flag=true"))
+    assert form.is_valid(), form.errors
+    assert form.validated_data == {"count": 3, "flag": True}
+    assert not Form(data={"count": "3", "flag": True}).is_valid()
