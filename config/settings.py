@@ -189,9 +189,12 @@ LOGIN_LOCKOUT_BASE = timedelta(seconds=env.int("LOGIN_LOCKOUT_BASE_SECONDS", def
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind a proxy, set AXES_IPWARE_PROXY_COUNT (and the proxy's X-Forwarded-For) so the client's
-# address is the one counted.
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+# The address counted is the connection's own (REMOTE_ADDR): X-Forwarded-For is the client's
+# to write, so trusting it unasked lets anyone dodge the lockout or aim it at someone else.
+# Behind N reverse proxies that each append to X-Forwarded-For, set TRUSTED_PROXY_COUNT=N
+# (core.auth.client_ip reads the N-th address from the right).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -331,6 +334,8 @@ WEBHOOK_SWEEP_PER_ORG = env.int("WEBHOOK_SWEEP_PER_ORG", default=4)
 WEBHOOK_SWEEP_WORKERS = env.int("WEBHOOK_SWEEP_WORKERS", default=8)
 # Active subscriptions per organisation: each adds a delivery per event to the shared sweeps.
 WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG", default=10)
+# Of those, at most this many for one client (a client's key cannot take all the slots).
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT", default=3)
 # Plain http:// targets: development only (signed, but readable and alterable on the way).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 

@@ -1,5 +1,8 @@
+import json
+
 from django.contrib import admin
 
+from core.admin_forms import JSON_FORMFIELD_OVERRIDES
 from core.models import DomainEvent, EventCounter, IdempotencyRecord
 
 
@@ -18,6 +21,8 @@ class ReadOnlyMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Logs and history rows: inspected, never edited in admin."""
+
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
 
 
 class FixedOrganisationMixin:
@@ -50,9 +55,38 @@ class DomainEventAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "organisation", "caller", "key", "state", "response_status"]
+    """Keys and their outcome, never the stored answer: it may hold a secret shown once (a new
+    webhook subscription's signing secret), so only its status code and size are shown."""
+
+    list_display = [
+        "created_at",
+        "organisation",
+        "caller",
+        "key",
+        "state",
+        "response_status",
+        "response_size",
+    ]
     list_filter = ["state", "organisation"]
     search_fields = ["key", "caller"]
+    fields = [
+        "organisation",
+        "caller",
+        "key",
+        "request_fingerprint",
+        "state",
+        "lease_expires_at",
+        "response_status",
+        "response_size",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="response size")
+    def response_size(self, record) -> str:
+        if record.response_body is None:
+            return "—"
+        return f"{len(json.dumps(record.response_body, separators=(',', ':')))} bytes"
 
 
 @admin.register(EventCounter)

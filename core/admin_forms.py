@@ -3,6 +3,10 @@ services: their errors show on the form, next to the field they name, before any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
+
+from core.api.parsers import MAX_JSON_DEPTH, json_depth
 
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -38,3 +42,37 @@ class ServiceModelForm(forms.ModelForm):
 def changed_values(form: forms.BaseForm) -> dict:
     """The fields the user changed and their new values: what an update service takes."""
     return {name: form.cleaned_data[name] for name in form.changed_data}
+
+
+class BoundedJSONField(forms.JSONField):
+    """An admin JSON field that refuses text too long or nested too deep before parsing it:
+    Python's json module recurses once per level, so `[[[...]]]` 100,000 deep would be a 500
+    (RecursionError) instead of a form error. The depth rule is the API's (core.api.parsers)."""
+
+    max_chars = 65_536
+    default_error_messages = {
+        "too_long": f"Enter at most {max_chars:,} characters of JSON.",
+        "too_deep": f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted.",
+    }
+
+    def _refusal(self, value) -> str | None:
+        if self.disabled or not isinstance(value, str):
+            return None
+        if len(value) > self.max_chars:
+            return "too_long"
+        return "too_deep" if json_depth(value) > MAX_JSON_DEPTH else None
+
+    def to_python(self, value):
+        if code := self._refusal(value):
+            raise ValidationError(self.error_messages[code], code=code)
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        # The form shown again with its error parses the text too: keep it as typed.
+        if self._refusal(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+
+# For ModelAdmin.formfield_overrides: every JSON field an admin form edits is bounded.
+JSON_FORMFIELD_OVERRIDES = {models.JSONField: {"form_class": BoundedJSONField}}

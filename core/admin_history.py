@@ -6,6 +6,7 @@ from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from core.admin import ReadOnlyMixin
+from core.admin_forms import JSON_FORMFIELD_OVERRIDES
 
 EMPTY = "—"
 
@@ -23,6 +24,8 @@ class HistoryAdmin(SimpleHistoryAdmin):
     """SimpleHistoryAdmin whose history page shows empty references as "—" and whose old
     versions are only shown: a revert would save the old row around the services (the
     setting SIMPLE_HISTORY_REVERT_DISABLED hides the button; this refuses the POST)."""
+
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
 
     def get_historical_record_context_helper(self, request, historical_record):
         return HistoryContextHelper(self.model, historical_record)

@@ -25,19 +25,29 @@ from core.models import DomainEvent, EventCounter
 event_recorded = Signal()
 
 _EVENT_TYPES: dict[str, str] = {}
+# The types recorded with a client (record_event's client_id): the only ones a client's
+# webhook subscription can hear.
+_CLIENT_SCOPED: set[str] = set()
 
 
-def register_event_types(types: dict[str, str]) -> None:
-    """Declare event types (name -> what it means) that a domain records."""
+def register_event_types(types: dict[str, str], *, client_scoped: bool = False) -> None:
+    """Declare event types (name -> what it means) that a domain records; `client_scoped` when
+    they are about one client's rows (orders), so a client's subscription may hear them."""
     for name, meaning in types.items():
         if "." not in name or name.endswith(".*"):
             raise ValueError(f"Event type '{name}' must look like 'subject.verb'.")
         _EVENT_TYPES[name] = meaning
+        if client_scoped:
+            _CLIENT_SCOPED.add(name)
 
 
-def event_types() -> dict[str, str]:
-    """Every registered event type with its meaning."""
-    return dict(_EVENT_TYPES)
+def event_types(*, client_scoped_only: bool = False) -> dict[str, str]:
+    """Every registered event type with its meaning (only a client's, if asked)."""
+    return {name: meaning for name, meaning in _EVENT_TYPES.items() if _heard(name, client_scoped_only)}
+
+
+def _heard(event_type: str, client_scoped_only: bool) -> bool:
+    return not client_scoped_only or event_type in _CLIENT_SCOPED
 
 
 def pattern_matches(pattern: str, event_type: str) -> bool:
@@ -47,9 +57,13 @@ def pattern_matches(pattern: str, event_type: str) -> bool:
     return pattern.endswith(".*") and event_type.startswith(pattern[:-1])
 
 
-def is_known_pattern(pattern: str) -> bool:
-    """A pattern that matches at least one registered event type."""
-    return any(pattern_matches(pattern, event_type) for event_type in _EVENT_TYPES)
+def is_known_pattern(pattern: str, *, client_scoped_only: bool = False) -> bool:
+    """A pattern that matches at least one registered event type (one a client hears, if asked:
+    a client's subscription to 'driver.*' would never be sent anything)."""
+    return any(
+        pattern_matches(pattern, event_type)
+        for event_type in event_types(client_scoped_only=client_scoped_only)
+    )
 
 
 def payload_value(value: Any) -> Any:

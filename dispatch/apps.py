@@ -16,14 +16,16 @@ class DispatchConfig(AppConfig):
             {
                 f"order.{status.value.lower()}": f"An order became {status.label.lower()}."
                 for status in OrderStatus
-            }
+            },
+            client_scoped=True,
         )
         register_event_types(
             {
                 "order.released": "An order was taken back from its driver; it is open again.",
                 "order.needs_attention": "An order needs a dispatcher's decision; the reason says why.",
                 "order.updated": "An order's details changed, with a reason (each field old -> new in `changes`).",
-            }
+            },
+            client_scoped=True,
         )
 
         from dispatch import receivers  # noqa: F401  (connects the reactions to other domains' events)

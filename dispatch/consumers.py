@@ -6,9 +6,14 @@ the right to see: it closes with
 - 4403 when the person may no longer watch (deactivated, or no longer a dispatcher or
   organisation admin of that organisation).
 The page tells the person to sign in again and does not reconnect on these codes.
+
+The map only listens: any frame the client sends (text, JSON or not, or binary) closes the
+socket with 1003 (unsupported data) rather than being parsed, so a stray or hostile frame
+cannot crash the connection. The push task ends with the connection however it ends.
 """
 
 import asyncio
+import logging
 from importlib import import_module
 
 from channels.db import database_sync_to_async
@@ -22,6 +27,10 @@ from dispatch.live import live_snapshot
 REFRESH_SECONDS = 2.0
 SESSION_ENDED = 4401
 NOT_ALLOWED = 4403
+UNSUPPORTED_DATA = 1003
+PUSH_FAILED = 1011
+
+logger = logging.getLogger(__name__)
 
 
 def may_watch(user, organisation_id) -> bool:
@@ -56,12 +65,35 @@ class LiveMapConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.pusher = asyncio.create_task(self.push_forever())
 
+    async def receive(self, text_data=None, bytes_data=None):
+        """Clients send nothing: refuse any frame before it is decoded."""
+        await self.close(code=UNSUPPORTED_DATA)
+
     async def disconnect(self, code):
+        self.stop_pushing()
+
+    async def __call__(self, scope, receive, send):
+        # disconnect() is skipped when the consumer ends by an error: stop the pushes anyway.
+        try:
+            return await super().__call__(scope, receive, send)
+        finally:
+            self.stop_pushing()
+
+    def stop_pushing(self) -> None:
         pusher = getattr(self, "pusher", None)
         if pusher:
             pusher.cancel()
 
     async def push_forever(self):
+        try:
+            await self.push_until_closed()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Live map pushes failed; closing the socket")
+            await self.close(code=PUSH_FAILED)
+
+    async def push_until_closed(self):
         while True:
             closing = await database_sync_to_async(watcher_state)(
                 self.session_key, self.user_id, self.organisation_id

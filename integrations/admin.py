@@ -25,17 +25,21 @@ class WebhookSubscriptionForm(forms.ModelForm):
         # The instance still holds the saved values here: the form writes into it after clean.
         subscription = None if self.instance._state.adding else self.instance
         organisation = subscription.organisation if subscription else data.get("organisation")
+        client_id = subscription.client_id if subscription else getattr(data.get("client"), "pk", None)
         try:
             if "url" in data:
                 services.validate_target_url(data["url"])
             if "event_types" in data:
-                data["event_types"] = services.validate_event_types(data["event_types"] or [])
+                data["event_types"] = services.validate_event_types(
+                    data["event_types"] or [], for_client=client_id is not None
+                )
             if organisation is not None:
                 if subscription is None:
-                    client = data.get("client")
-                    services.validate_client(organisation, client.pk if client else None)
+                    services.validate_client(organisation, client_id)
                 if data.get("is_active") and not (subscription and subscription.is_active):
-                    services.validate_room_for_an_active_subscription(organisation, other_than=subscription)
+                    services.validate_room_for_an_active_subscription(
+                        organisation, client_id=client_id, other_than=subscription
+                    )
         except ValidationError as exc:
             self.add_error(None, exc)
         return data

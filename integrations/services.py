@@ -22,7 +22,9 @@ def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def validate_event_types(event_types: list[str]) -> list[str]:
+def validate_event_types(event_types: list[str], *, for_client: bool = False) -> list[str]:
+    """Known patterns, deduplicated; for a client's subscription only patterns matching an
+    event a client hears (its orders'), since anything else would never be sent."""
     if not isinstance(event_types, list) or not all(isinstance(pattern, str) for pattern in event_types):
         raise ValidationError({"event_types": 'A list of event types, e.g. ["order.*"].'})
     if not event_types:
@@ -31,6 +33,16 @@ def validate_event_types(event_types: list[str]) -> list[str]:
     if unknown:
         known = ", ".join(sorted(events.event_types()))
         message = f"Unknown event type '{unknown[0]}'. Use '*', 'order.*', 'driver.*' or one of: {known}."
+        raise ValidationError({"event_types": message})
+    unheard = [
+        p for p in event_types if for_client and not events.is_known_pattern(p, client_scoped_only=True)
+    ]
+    if unheard:
+        known = ", ".join(sorted(events.event_types(client_scoped_only=True)))
+        message = (
+            f"A client's subscription never hears '{unheard[0]}': it hears only its orders' events. "
+            f"Use '*', 'order.*' or one of: {known}."
+        )
         raise ValidationError({"event_types": message})
     return sorted(set(event_types))
 
@@ -46,18 +58,26 @@ def validate_target_url(url: str) -> None:
         raise ValidationError({"url": str(exc)}) from exc
 
 
-def validate_room_for_an_active_subscription(organisation: Organisation, *, other_than=None) -> None:
-    """At most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG active subscriptions per organisation.
+def validate_room_for_an_active_subscription(
+    organisation: Organisation, *, client_id=None, other_than=None
+) -> None:
+    """At most WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG active subscriptions per organisation, and at
+    most WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT of them for one client.
 
-    Every active subscription adds a delivery per event: the cap keeps one tenant from
-    filling the sweeps that every tenant shares.
+    Every active subscription adds a delivery per event: the caps keep one tenant from
+    filling the sweeps that every tenant shares, and one client's key from taking all of its
+    organisation's slots.
     """
-    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG
     active = WebhookSubscription.objects.filter(organisation=organisation, is_active=True)
     if other_than is not None:
         active = active.exclude(pk=other_than.pk)
+    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_ORG
     if active.count() >= limit:
         message = f"An organisation can have at most {limit} active subscriptions; deactivate or delete one."
+        raise ValidationError({"is_active": message})
+    client_limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_CLIENT
+    if client_id is not None and active.filter(client_id=client_id).count() >= client_limit:
+        message = f"A client can have at most {client_limit} active subscriptions; deactivate or delete one."
         raise ValidationError({"is_active": message})
 
 
@@ -86,11 +106,11 @@ def create_webhook_subscription(
     Its signing secret is made here and only here; callers show it once.
     """
     validate_target_url(url)
-    event_types = validate_event_types(event_types)
+    event_types = validate_event_types(event_types, for_client=client_id is not None)
     validate_client(organisation, client_id)
     if is_active:
         _lock_organisation(organisation)
-        validate_room_for_an_active_subscription(organisation)
+        validate_room_for_an_active_subscription(organisation, client_id=client_id)
     subscription = WebhookSubscription(
         organisation=organisation,
         client_id=client_id,
@@ -109,14 +129,17 @@ def create_webhook_subscription(
 def update_webhook_subscription(*, subscription: WebhookSubscription, **changes) -> WebhookSubscription:
     """Change url, description, event_types or is_active, checked as at creation."""
     if "event_types" in changes:
-        changes["event_types"] = validate_event_types(changes["event_types"])
+        for_client = subscription.client_id is not None
+        changes["event_types"] = validate_event_types(changes["event_types"], for_client=for_client)
     if "url" in changes:
         validate_target_url(changes["url"])
     # Read from the database: the caller's instance may already carry the change (admin form).
     was_active = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).exists()
     if changes.get("is_active") and not was_active:
         _lock_organisation(subscription.organisation)
-        validate_room_for_an_active_subscription(subscription.organisation, other_than=subscription)
+        validate_room_for_an_active_subscription(
+            subscription.organisation, client_id=subscription.client_id, other_than=subscription
+        )
     for name, value in changes.items():
         setattr(subscription, name, value)
     subscription.full_clean()

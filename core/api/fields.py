@@ -3,13 +3,69 @@
 import math
 from datetime import UTC
 
+from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from core.geo import coordinate_errors, make_point, point_as_dict
 
 
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is an error rather than silently ignored."""
+def json_type_error(field: serializers.Field, value) -> str | None:
+    """The one rule for JSON types in request bodies: DRF would turn "4999" or 1.0 into 4999,
+    "yes" or 1 into True and 5 into "5"; a client that sends the wrong type is told instead.
+
+    Integers must be JSON integers (not true, 1.0 or "1"), booleans true or false, text fields
+    (CharField and its kinds, UUIDs) strings. Decimals (numbers or "2.50") and choices keep
+    DRF's own checks; null is left to allow_null. Lists are checked item by item.
+    """
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole else "Must be a whole number (a JSON integer, not a string or 1.0)."
+    if isinstance(field, serializers.CharField | serializers.UUIDField):
+        return None if isinstance(value, str) else "Must be a string."
+    return None
+
+
+def json_type_errors(fields, data) -> dict:
+    """json_type_error for each writable field present in `data`, as DRF shapes its errors."""
+    errors: dict = {}
+    for field in fields:
+        value = data.get(field.field_name, empty)
+        if value is empty:
+            continue
+        if isinstance(field, serializers.ListField) and isinstance(value, list):
+            items = {
+                index: [error]
+                for index, item in enumerate(value)
+                if (error := json_type_error(field.child, item))
+            }
+            if items:
+                errors[field.field_name] = items
+        elif error := json_type_error(field, value):
+            errors[field.field_name] = [error]
+    return errors
+
+
+class StrictTypesMixin:
+    """For any Serializer (ModelSerializers too) taking a request body: JSON types are checked
+    by json_type_error before DRF's coercing fields see the values."""
+
+    def to_internal_value(self, data):
+        # A form-encoded body (QueryDict) is all strings by nature: the rule is about JSON.
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
+            errors = json_type_errors(self._writable_fields, data)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(StrictTypesMixin, serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error rather than silently ignored,
+    and values of the wrong JSON type (StrictTypesMixin)."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -13,8 +13,10 @@ from rest_framework.parsers import JSONParser
 MAX_JSON_DEPTH = 32
 
 
-def json_depth(raw: bytes) -> int:
+def json_depth(raw: bytes | str) -> int:
     """The deepest nesting of arrays and objects in a JSON text (strings are skipped)."""
+    if isinstance(raw, str):
+        raw = raw.encode()
     depth = deepest = 0
     in_string = escaped = False
     for byte in raw:

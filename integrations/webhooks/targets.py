@@ -13,13 +13,17 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 # IPv6 ranges whose address carries an IPv4 address in its last 32 bits: it is judged by
-# that IPv4 address (a mapped ::ffff:127.0.0.1 or, through DNS64, 64:ff9b::7f00:1 reaches
-# 127.0.0.1). NAT64's well-known prefix is judged, not refused: IPv6-only hosts reach
-# public IPv4 receivers through it.
+# that IPv4 address (a mapped ::ffff:127.0.0.1, a translated ::ffff:0:127.0.0.1 or, through
+# DNS64, 64:ff9b::7f00:1 reaches 127.0.0.1). NAT64's well-known prefix is judged, not
+# refused: IPv6-only hosts reach public IPv4 receivers through it.
 _JUDGED_BY_LAST_32_BITS = [
     ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
     ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix (RFC 6052)
 ]
+# Every other IPv6 receiver is in global unicast space: the rest (::/8 with its other ways of
+# writing IPv4, and the unassigned blocks) is refused, whatever Python's is_global says.
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 # Ranges refused outright: deprecated or local-use ways of embedding IPv4, where the
 # embedded address is in another place (6to4, Teredo's obfuscated client) or depends on a
 # local prefix length (NAT64 local use). No receiver needs them; refusing is simpler than
@@ -46,14 +50,14 @@ class Target:
 def is_public_address(address: str) -> bool:
     """Globally routable unicast: not loopback, private, link-local (cloud metadata), CGNAT...
 
-    IPv6 forms that embed an IPv4 address are judged by it or refused (see the ranges
-    above). Raises ValueError when `address` is not an IP address (a host name).
+    IPv6 forms that embed an IPv4 address are judged by it or refused, and IPv6 outside
+    global unicast is refused (see the ranges above). Raises ValueError when `address` is not an IP address (a host name).
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6:
         if any(ip in network for network in _JUDGED_BY_LAST_32_BITS):
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        elif any(ip in network for network in _REFUSED):
+        elif ip not in _GLOBAL_UNICAST or any(ip in network for network in _REFUSED):
             return False
     return ip.is_global and not ip.is_multicast
 

@@ -9,7 +9,7 @@ import pytest
 from axes.models import AccessFailureLog
 from django.test import Client, RequestFactory
 
-from core.auth import MAX_LOCKOUT, lockout_cooloff
+from core.auth import MAX_LOCKOUT, client_ip, lockout_cooloff
 from identity.models import Role, User
 from tests.conftest import make_user
 
@@ -95,3 +95,34 @@ def test_each_further_lockout_in_a_day_lasts_twice_as_long(settings):
     assert lockout_cooloff(request) == timedelta(minutes=8)
     fail(200)
     assert lockout_cooloff(request) == MAX_LOCKOUT
+
+
+@pytest.mark.parametrize("where", LOGINS)
+def test_x_forwarded_for_neither_dodges_nor_aims_the_address_lockout(where, org, staff):
+    """With no proxy configured the connection's address is counted, whatever the header says."""
+    make_user(org, Role.DISPATCHER, "honest")
+    for attempt in range(8):
+        Client().post(
+            LOGINS[where],
+            {"username": f"guess{attempt}", "password": "wrong"},
+            REMOTE_ADDR="198.51.100.9",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt + 1}",
+        )
+    assert set(AccessFailureLog.objects.values_list("ip_address", flat=True)) == {"198.51.100.9"}
+    locked = Client()
+    try_login(locked, LOGINS["site"], "honest", PASSWORD, address="198.51.100.9")
+    assert not signed_in(locked)
+    # The addresses named in the header were not aimed at: they still sign in.
+    aimed_at = Client()
+    try_login(aimed_at, LOGINS["site"], "honest", PASSWORD, address="192.0.2.1")
+    assert signed_in(aimed_at)
+
+
+def test_behind_a_trusted_proxy_the_address_it_forwarded_is_counted(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    request = RequestFactory().post(
+        "/accounts/login/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.4"
+    )
+    assert client_ip(request) == "203.0.113.4"
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.2"

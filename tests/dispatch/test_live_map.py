@@ -247,3 +247,61 @@ def test_the_socket_closes_when_the_user_is_deactivated_or_loses_the_role(org, d
         User.objects.filter(pk=dispatcher.pk).update(role=Role.DRIVER)
 
     assert watch_until_closed(dispatcher, demote) == consumers.NOT_ALLOWED
+
+
+def live_pushers() -> list:
+    import asyncio
+
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if "push_forever" in getattr(task.get_coro(), "__qualname__", "") and not task.done()
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "frame", [{"text_data": "not json"}, {"text_data": '{"type": "hi"}'}, {"bytes_data": b"\0"}]
+)
+def test_any_client_frame_closes_the_socket_with_1003_and_stops_the_pushes(
+    org, dispatcher, fast_pushes, frame
+):
+    cookie = session_cookie(dispatcher)
+
+    async def run():
+        communicator = socket_for(cookie)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        await communicator.send_to(**frame)
+        for _ in range(20):  # pushes already under way may still arrive
+            message = await communicator.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                break
+        await communicator.disconnect()
+        return message, live_pushers()
+
+    message, pushers = async_to_sync(run)()
+    assert message == {"type": "websocket.close", "code": consumers.UNSUPPORTED_DATA}
+    assert pushers == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_push_closes_the_socket_with_1011(org, dispatcher, fast_pushes, monkeypatch):
+    def broken(organisation_id):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(consumers, "live_snapshot", broken)
+    cookie = session_cookie(dispatcher)
+
+    async def run():
+        communicator = socket_for(cookie)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        message = await communicator.receive_output(timeout=5)
+        await communicator.disconnect()
+        return message, live_pushers()
+
+    message, pushers = async_to_sync(run)()
+    assert message == {"type": "websocket.close", "code": consumers.PUSH_FAILED}
+    assert pushers == []

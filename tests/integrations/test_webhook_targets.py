@@ -18,6 +18,8 @@ EMBEDDING_PRIVATE_IPV4 = [
     "::ffff:127.0.0.1",  # IPv4-mapped
     "::ffff:7f00:1",  # the same, in hex
     "::ffff:169.254.169.254",  # mapped cloud metadata
+    "::ffff:0:127.0.0.1",  # IPv4-translated (SIIT)
+    "::ffff:0:a9fe:a9fe",  # translated cloud metadata
     "::127.0.0.1",  # IPv4-compatible
     "::10.0.0.1",
     "64:ff9b::7f00:1",  # NAT64 well-known prefix -> 127.0.0.1
@@ -32,6 +34,9 @@ REFUSED_OUTRIGHT_THOUGH_PUBLIC_INSIDE = [
     "64:ff9b:1::808:808",  # NAT64 local use
     "2002:808:808::1",  # 6to4
     "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo
+    "::1:0:0:808:808",  # elsewhere in ::/8, outside global unicast
+    "64:ff9b:0:1::808:808",  # beside NAT64's /96
+    "5f00::1",  # unassigned
 ]
 OTHER_PRIVATE = [
     "127.0.0.1",
@@ -43,7 +48,7 @@ OTHER_PRIVATE = [
     "::",
     "fe80::1%eth0",
 ]
-PUBLIC = ["8.8.8.8", "::ffff:8.8.8.8", "64:ff9b::808:808", "2606:4700:4700::1111"]
+PUBLIC = ["8.8.8.8", "::ffff:8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::808:808", "2606:4700:4700::1111"]
 
 
 @pytest.mark.parametrize(
@@ -116,6 +121,7 @@ def test_http_is_accepted_where_allowed(org, settings):
         ("https://127.0.0.1:0/hooks", "Port 0"),
         ("https://[::127.0.0.1]:{port}/hooks", "private"),
         ("https://[::ffff:127.0.0.1]:{port}/hooks", "private"),
+        ("https://[::ffff:0:127.0.0.1]:{port}/hooks", "private"),
     ],
 )
 def test_the_same_rules_refuse_an_old_row_at_send_time_without_a_request(org, receiver, settings, url, error):
@@ -133,7 +139,9 @@ def test_the_same_rules_refuse_an_old_row_at_send_time_without_a_request(org, re
     assert receiver.requests == []
 
 
-@pytest.mark.parametrize("resolved", ["::ffff:127.0.0.1", "64:ff9b::7f00:1", "::127.0.0.1", "2002:7f00:1::1"])
+@pytest.mark.parametrize(
+    "resolved", ["::ffff:127.0.0.1", "::ffff:0:127.0.0.1", "64:ff9b::7f00:1", "::127.0.0.1", "2002:7f00:1::1"]
+)
 def test_a_host_name_resolving_to_an_embedded_private_ipv4_is_refused(monkeypatch, settings, resolved):
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     monkeypatch.setattr(
