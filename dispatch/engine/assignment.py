@@ -21,7 +21,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.spatial import cKDTree
 
+from dispatch.engine import model
 from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s
 from dispatch.engine.geo import haversine_m, haversine_matrix_m
 from dispatch.engine.model import CostTerms, Driver, Order, RoundResult
@@ -239,7 +241,7 @@ def _pair(
         total=float(total),
     )
     return (
-        RoundAssignment(
+        model.Assignment(
             driver.id,
             tuple(o.id for o in unit.orders),
             plan.route,
@@ -256,66 +258,117 @@ def _simple(rules: Rules) -> bool:
     return not rules.excluded_drivers and rules.zones.mode != "hard" and rules.high_value.min_score is None
 
 
-def _bulk_pairs(drivers, units, d_idx, u_idx, rules, travel, fastest, metres):
-    """Vectorised costs for (idle driver, single order) pairs: (total, feasible, pieces)."""
-    orders = [units[u].head for u in u_idx]
-    drv = [drivers[d] for d in d_idx]
-    f = np.array
-    avail = f([d.available_at_s for d in drv])
-    tt = _pairs_s(
-        travel,
-        [d.lat for d in drv],
-        [d.lon for d in drv],
-        [o.pickup_lat for o in orders],
-        [o.pickup_lon for o in orders],
-    )
-    arrive = avail + tt
-    begin_p = np.maximum(arrive, f([o.pickup_open_s for o in orders]))
-    leg = f([fastest[u][1] for u in u_idx])
-    arr_d = begin_p + f([o.pickup_service_s for o in orders]) + leg
-    begin_d = np.maximum(arr_d, f([o.dropoff_open_s for o in orders]))
-    late = np.maximum(0.0, begin_d - f([o.dropoff_close_s for o in orders]))
-    ok = (begin_p <= f([o.pickup_close_s for o in orders])) & (begin_p <= f([d.shift_end_s for d in drv]))
-    ok &= f([o.weight_kg for o in orders]) <= f([d.capacity_kg - d.load_kg for d in drv]) + 1e-9
-    ok &= f([o.volume_l for o in orders]) <= f([d.capacity_l - d.load_l for d in drv]) + 1e-9
-    if any(o.requirements for o in orders):
-        ok &= f([o.requirements <= d.features for o, d in zip(orders, drv, strict=True)], dtype=bool)
-    if rules.lateness.mode == "forbid":
-        ok &= late <= 0
-    if rules.max_pickup_distance_m is not None:
-        ok &= metres <= rules.max_pickup_distance_m
-    delivery_delay = begin_d - f([fastest[u][0] for u in u_idx])
-    added = begin_d + f([o.dropoff_service_s for o in orders]) - avail
-    w = rules.weights
-    total = w.delivery_delay * delivery_delay + rules.lateness.penalty_per_s * late + w.added_route * added
-    soft = np.zeros((len(drv), 4))
-    if (
-        rules.high_value.threshold_minor is not None
-        or rules.zones.mode == "bonus"
-        or rules.owned_fleet_first.enabled
-    ):
-        soft = np.array(
-            [_soft_terms(drivers[d], units[u], rules) for d, u in zip(d_idx, u_idx, strict=True)]
-        ).reshape(-1, 4)
-    else:
-        soft[:, 2] = [-rules.priority_bonus_s * o.priority for o in orders]
-    total = total + soft.sum(axis=1)
-    return total, ok, (tt, begin_p - arrive, delivery_delay, late, added, soft, begin_p, begin_d)
+class _Bulk:
+    """Vectorised costing of (idle driver, single order) pairs from per-driver/per-unit arrays."""
 
+    def __init__(self, drivers: Sequence[Driver], units: Sequence[_Unit], rules: Rules, fastest):
+        f = np.array
+        heads = [u.head for u in units]
+        self.drivers, self.units, self.rules = drivers, units, rules
+        self.d_lat, self.d_lon = f([d.lat for d in drivers]), f([d.lon for d in drivers])
+        self.avail = f([d.available_at_s for d in drivers], dtype=float)
+        self.shift_end = f([d.shift_end_s for d in drivers], dtype=float)
+        self.room_kg = f([d.capacity_kg - d.load_kg for d in drivers], dtype=float) + 1e-9
+        self.room_l = f([d.capacity_l - d.load_l for d in drivers], dtype=float) + 1e-9
+        self.p_lat, self.p_lon = f([o.pickup_lat for o in heads]), f([o.pickup_lon for o in heads])
+        self.p_open = f([o.pickup_open_s for o in heads], dtype=float)
+        self.p_close = f([o.pickup_close_s for o in heads], dtype=float)
+        self.p_svc = f([o.pickup_service_s for o in heads], dtype=float)
+        self.d_open = f([o.dropoff_open_s for o in heads], dtype=float)
+        self.d_close = f([o.dropoff_close_s for o in heads], dtype=float)
+        self.d_svc = f([o.dropoff_service_s for o in heads], dtype=float)
+        self.kg, self.litres = (
+            f([o.weight_kg for o in heads], dtype=float),
+            f([o.volume_l for o in heads], dtype=float),
+        )
+        self.fastest, self.leg = (
+            f([x[0] for x in fastest], dtype=float),
+            f([x[1] for x in fastest], dtype=float),
+        )
+        self.needs = any(o.requirements for o in heads)
+        self.priority = f([-rules.priority_bonus_s * max(o.priority for o in u.orders) + 0.0 for u in units])
+        hv = rules.high_value
+        self.high = f(
+            [
+                hv.threshold_minor is not None and any(o.value_minor >= hv.threshold_minor for o in u.orders)
+                for u in units
+            ],
+            dtype=bool,
+        )
+        self.score_pen = hv.score_weight_s * (
+            1.0 - np.clip(f([d.score for d in drivers], dtype=float), 0.0, 1.0)
+        )
+        owned = f([d.owned for d in drivers], dtype=bool)
+        self.owned = np.where(owned & rules.owned_fleet_first.enabled, -rules.owned_fleet_first.bonus_s, 0.0)
+        self.zoned = (
+            rules.zones.mode == "bonus"
+            and any(d.zones for d in drivers)
+            and any(o.zone is not None for o in heads)
+        )
 
-class RoundAssignment(NamedTuple):
-    """One driver takes one unit (an order, or orders bundled at one pickup), with its reasons."""
+    def costs(self, d: np.ndarray, u: np.ndarray, travel: TravelTimes, metres: np.ndarray):
+        rules = self.rules
+        avail = self.avail[d]
+        tt = _pairs_s(travel, self.d_lat[d], self.d_lon[d], self.p_lat[u], self.p_lon[u])
+        arrive = avail + tt
+        begin_p = np.maximum(arrive, self.p_open[u])
+        begin_d = np.maximum(begin_p + self.p_svc[u] + self.leg[u], self.d_open[u])
+        late = np.maximum(0.0, begin_d - self.d_close[u])
+        ok = (begin_p <= self.p_close[u]) & (begin_p <= self.shift_end[d])
+        ok &= (self.kg[u] <= self.room_kg[d]) & (self.litres[u] <= self.room_l[d])
+        if self.needs:
+            ok &= np.array(
+                [
+                    self.units[j].head.requirements <= self.drivers[i].features
+                    for i, j in zip(d, u, strict=True)
+                ],
+                dtype=bool,
+            )
+        if rules.lateness.mode == "forbid":
+            ok &= late <= 0
+        if rules.max_pickup_distance_m is not None:
+            ok &= metres <= rules.max_pickup_distance_m
+        delay = begin_d - self.fastest[u]
+        added = begin_d + self.d_svc[u] - avail
+        score = np.where(self.high[u], self.score_pen[d], 0.0)
+        zone = np.zeros(d.size)
+        if self.zoned:
+            zone = np.array(
+                [
+                    -rules.zones.bonus_s
+                    if self.drivers[i].zones and self.units[j].head.zone in self.drivers[i].zones
+                    else 0.0
+                    for i, j in zip(d, u, strict=True)
+                ]
+            )
+        w = rules.weights
+        total = (
+            w.delivery_delay * delay
+            + rules.lateness.penalty_per_s * late
+            + w.added_route * added
+            + score
+            + zone
+            + self.priority[u]
+            + self.owned[d]
+        )
+        return total, ok, (tt, begin_p - arrive, delay, late, added, score, zone, begin_p, begin_d)
 
-    driver_id: Hashable
-    order_ids: tuple
-    route: tuple
-    terms: CostTerms
-    pickup_at_s: float
-    dropoff_at_s: dict
-
-    @property
-    def cost(self) -> float:
-        return self.terms.total
+    def assignments(self, d: np.ndarray, u: np.ndarray, travel: TravelTimes, metres: np.ndarray):
+        """The explained assignments for matched (idle driver, single order) pairs."""
+        total, _, pieces = self.costs(d, u, travel, metres)
+        columns = [x.tolist() for x in pieces]
+        prio, owned = self.priority[u].tolist(), self.owned[d].tolist()
+        out = []
+        for i, (di, ui, t) in enumerate(zip(d.tolist(), u.tolist(), total.tolist(), strict=True)):
+            tt, wait, delay, late, added, score, zone, begin_p, begin_d = (c[i] for c in columns)
+            order = self.units[ui].head
+            terms = CostTerms(tt, wait, delay, 0.0, late, added, score, zone, prio[i], owned[i], t)
+            out.append(
+                model.Assignment(
+                    self.drivers[di].id, (order.id,), order.stops(), terms, begin_p, {order.id: begin_d}
+                )
+            )
+        return out
 
 
 def solve_round(
@@ -349,88 +402,94 @@ def solve_round(
         return RoundResult([], {})
     if not usable:
         return RoundResult([], {o.id: "no driver available" for o in orders})
+    if second_pass and k > 0 and len(orders) > TILE_ORDERS and len(usable) > k:
+        return _solve_tiled(usable, orders, now_s=now_s, travel=travel, rules=rules, k=k)
     n_free = sum(1 for d in usable if not d.route)
     units = _form_units(orders, n_free, rules, travel, now_s)
     n_d, n_u = len(usable), len(units)
     pick = np.array([[u.head.pickup_lat, u.head.pickup_lon] for u in units])
     dpos = np.array([[d.lat, d.lon] for d in usable])
-    legs = [
-        float(x)
-        for x in _pairs_s(
-            travel,
-            pick[:, 0],
-            pick[:, 1],
-            [u.head.dropoff_lat for u in units],
-            [u.head.dropoff_lon for u in units],
-        )
-    ]
+    legs = _pairs_s(
+        travel,
+        pick[:, 0],
+        pick[:, 1],
+        [u.head.dropoff_lat for u in units],
+        [u.head.dropoff_lon for u in units],
+    ).tolist()
     fastest = []
     for u, unit in enumerate(units):
         if len(unit.orders) == 1:
             o = unit.head
-            fastest.append(
-                (max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s), legs[u])
-            )
+            earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
         else:
-            fastest.append((sum(fastest_dropoff_s(o, travel, now_s) for o in unit.orders), float(legs[u])))
+            earliest = sum(fastest_dropoff_s(o, travel, now_s) for o in unit.orders)
+        fastest.append((earliest, legs[u]))
     if k <= 0 or k >= n_d:
         geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
     else:
-        from scipy.spatial import cKDTree
-
         tree = cKDTree(_unit_sphere(dpos[:, 0], dpos[:, 1]))
         _, geo = tree.query(_unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
         geo = np.asarray(geo).reshape(n_u, -1)
-    edges: dict[tuple[int, int], float] = {}
     reasons: dict[int, str] = {}
+    bulk = _Bulk(usable, units, rules, fastest)
     bulk_ok = _simple(rules)
-    idle = np.array([not d.route for d in usable])
+    idle = np.array([not d.route for d in usable], dtype=bool)
+    single = np.array([len(u.orders) == 1 for u in units], dtype=bool)
 
-    def cost_rows(u_rows: np.ndarray, d_rows: np.ndarray) -> list[tuple[int, int, float]]:
-        out = []
+    def cost_rows(u_rows: np.ndarray, d_rows: np.ndarray):
+        """Feasible candidate pairs as arrays (unit, driver, cost)."""
         metres = haversine_pairs_m(dpos[d_rows, 0], dpos[d_rows, 1], pick[u_rows, 0], pick[u_rows, 1])
-        single = np.array([len(units[u].orders) == 1 for u in u_rows], dtype=bool)
-        fast = (idle[d_rows] & single) if bulk_ok else np.zeros(len(u_rows), dtype=bool)
+        fast = (idle[d_rows] & single[u_rows]) if bulk_ok else np.zeros(u_rows.size, dtype=bool)
+        us, ds, ts = [], [], []
         if fast.any():
-            total, ok, _ = _bulk_pairs(
-                usable, units, d_rows[fast], u_rows[fast], rules, travel, fastest, metres[fast]
-            )
-            for d, u, t in zip(d_rows[fast][ok], u_rows[fast][ok], total[ok], strict=True):
-                out.append((int(u), int(d), float(t)))
-        for d, u, m in zip(d_rows[~fast], u_rows[~fast], metres[~fast], strict=True):
-            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u][0], float(m))
+            total, ok, _ = bulk.costs(d_rows[fast], u_rows[fast], travel, metres[fast])
+            us.append(u_rows[fast][ok])
+            ds.append(d_rows[fast][ok])
+            ts.append(total[ok])
+        slow_u, slow_d, slow_t = [], [], []
+        for d, u, m in zip(
+            d_rows[~fast].tolist(), u_rows[~fast].tolist(), metres[~fast].tolist(), strict=True
+        ):
+            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u][0], m)
             if result is None:
-                reasons.setdefault(int(u), why)
+                reasons.setdefault(u, why)
             else:
-                out.append((int(u), int(d), result.terms.total))
-        return out
+                slow_u.append(u)
+                slow_d.append(d)
+                slow_t.append(result.terms.total)
+        us.append(np.array(slow_u, dtype=np.int64))
+        ds.append(np.array(slow_d, dtype=np.int64))
+        ts.append(np.array(slow_t, dtype=float))
+        return np.concatenate(us).astype(np.int64), np.concatenate(ds).astype(np.int64), np.concatenate(ts)
 
-    u_rows = np.repeat(np.arange(n_u), geo.shape[1])
-    found = cost_rows(u_rows, geo.reshape(-1))
-    per_unit: dict[int, list[tuple[float, int]]] = {}
-    for u, d, t in found:
-        per_unit.setdefault(u, []).append((t, d))
+    cu, cd, ct = cost_rows(np.repeat(np.arange(n_u), geo.shape[1]), geo.reshape(-1))
     if geo.shape[1] < n_d:
-        missing = [u for u in range(n_u) if u not in per_unit]
-        for u in missing:  # nobody feasible among the nearest: look at every driver
+        has = np.zeros(n_u, dtype=bool)
+        has[cu] = True
+        for u in np.flatnonzero(~has):  # nobody feasible among the nearest: look at every driver
             rest = np.setdiff1d(np.arange(n_d), geo[u])
-            for uu, d, t in cost_rows(np.full(rest.size, u), rest):
-                per_unit.setdefault(uu, []).append((t, d))
-    for u, options in per_unit.items():
-        options.sort()
-        for t, d in options[: k if k > 0 else None]:
-            edges[(u, d)] = t
+            more = cost_rows(np.full(rest.size, u), rest)
+            cu, cd, ct = (np.concatenate([a, b]) for a, b in zip((cu, cd, ct), more, strict=True))
+    # Keep each unit's k cheapest options.
+    order_by = np.lexsort((ct, cu))
+    cu, cd, ct = cu[order_by], cd[order_by], ct[order_by]
+    if k > 0 and cu.size:
+        starts = np.searchsorted(cu, cu, side="left")
+        keep = (np.arange(cu.size) - starts) < k
+        cu, cd, ct = cu[keep], cd[keep], ct[keep]
+    best = np.full(n_u, np.inf)
+    np.minimum.at(best, cu, ct)
     penalties = np.array([rules.unassigned_penalty_s * len(unit.orders) for unit in units])
-    chosen = _min_cost_matching(n_u, n_d, edges, penalties)
+    chosen = _min_cost_matching(n_u, n_d, cu, cd, ct, penalties)
     assignments, unassigned = [], {}
+    bulk_u, bulk_d = [], []
     for u, unit in enumerate(units):
         d = chosen.get(u)
         if d is None:
-            if u in per_unit:
-                best = min(t for t, _ in per_unit[u])
+            if np.isfinite(best[u]):
                 why = (
                     "every option costs more than leaving it open"
-                    if best >= penalties[u]
+                    if best[u] >= penalties[u]
                     else "its drivers went to orders where they saved more"
                 )
             else:
@@ -446,10 +505,17 @@ def solve_round(
                     )
             for o in unit.orders:
                 unassigned[o.id] = why
-            continue
-        metres = haversine_m(usable[d].lat, usable[d].lon, unit.head.pickup_lat, unit.head.pickup_lon)
-        result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u][0], metres)
-        assignments.append(result)
+        elif bulk_ok and idle[d] and single[u]:
+            bulk_u.append(u)
+            bulk_d.append(d)
+        else:
+            metres = haversine_m(usable[d].lat, usable[d].lon, unit.head.pickup_lat, unit.head.pickup_lon)
+            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u][0], metres)
+            assignments.append(result)
+    if bulk_u:
+        bu, bd = np.array(bulk_u), np.array(bulk_d)
+        metres = haversine_pairs_m(dpos[bd, 0], dpos[bd, 1], pick[bu, 0], pick[bu, 1])
+        assignments.extend(bulk.assignments(bd, bu, travel, metres))
     lost = [o for o in orders if unassigned.get(o.id) == "its drivers went to orders where they saved more"]
     if lost and second_pass and 0 < k < n_d:
         # The sparse graph can strand an order whose few candidates all went elsewhere: give the
@@ -473,16 +539,65 @@ def solve_round(
     return RoundResult(assignments, unassigned)
 
 
+TILE_ORDERS = 1500  # larger sparse rounds are cut into geographic tiles of about this many orders
+
+
+def _tiles(
+    orders: list[Order], drivers: list[Driver], depth: int = 0
+) -> list[tuple[list[Order], list[Driver]]]:
+    """Cut the round in two at the median (alternating latitude and longitude) until each tile
+    has at most TILE_ORDERS orders; each driver and order lands in exactly one tile."""
+    if len(orders) <= TILE_ORDERS or not drivers:
+        return [(orders, drivers)]
+    axis = depth % 2
+    cut = float(np.median([(o.pickup_lat, o.pickup_lon)[axis] for o in orders]))
+    lo_o = [o for o in orders if (o.pickup_lat, o.pickup_lon)[axis] < cut]
+    hi_o = [o for o in orders if (o.pickup_lat, o.pickup_lon)[axis] >= cut]
+    if not lo_o or not hi_o:
+        return [(orders, drivers)]
+    lo_d = [d for d in drivers if (d.lat, d.lon)[axis] < cut]
+    hi_d = [d for d in drivers if (d.lat, d.lon)[axis] >= cut]
+    return _tiles(lo_o, lo_d, depth + 1) + _tiles(hi_o, hi_d, depth + 1)
+
+
+def _solve_tiled(drivers, orders, *, now_s, travel, rules, k) -> RoundResult:
+    """Each tile solved exactly on its sparse graph, then the orders left over (their drivers
+    were across a border or taken) get one more round against all drivers still free."""
+    assignments, unassigned = [], {}
+    for tile_orders, tile_drivers in _tiles(list(orders), list(drivers)):
+        if not tile_drivers:
+            unassigned.update({o.id: "no driver available" for o in tile_orders})
+            continue
+        part = solve_round(
+            tile_drivers, tile_orders, now_s=now_s, travel=travel, rules=rules, k_nearest=k, second_pass=False
+        )
+        assignments.extend(part.assignments)
+        unassigned.update(part.unassigned)
+    retry = [
+        o
+        for o in orders
+        if o.id in unassigned and unassigned[o.id] != "every option costs more than leaving it open"
+    ]
+    taken = {a.driver_id for a in assignments}
+    free = [d for d in drivers if d.id not in taken]
+    if retry and free:
+        more = solve_round(
+            free, retry, now_s=now_s, travel=travel, rules=rules, k_nearest=k, second_pass=False
+        )
+        assignments.extend(more.assignments)
+        for o in retry:
+            unassigned.pop(o.id, None)
+        unassigned.update(more.unassigned)
+    position = {o.id: i for i, o in enumerate(orders)}
+    assignments.sort(key=lambda a: position[a.order_ids[0]])
+    return RoundResult(assignments, unassigned)
+
+
 def _min_cost_matching(
-    n_rows: int, n_cols: int, edges: dict[tuple[int, int], float], penalties: np.ndarray
+    n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, penalties: np.ndarray
 ) -> dict[int, int]:
     """Rows (units) to columns (drivers) at least cost; each row may take its own dummy column at
     its penalty instead. Exact on the given sparse graph (LAPJVsp)."""
-    if not edges:
-        return {}
-    rows = np.fromiter((u for u, _ in edges), dtype=np.int64, count=len(edges))
-    cols = np.fromiter((d for _, d in edges), dtype=np.int64, count=len(edges))
-    vals = np.fromiter(edges.values(), dtype=float, count=len(edges))
     keep = vals < penalties[rows]  # an option dearer than staying open can never be chosen
     rows, cols, vals = rows[keep], cols[keep], vals[keep]
     if rows.size == 0:

@@ -7,7 +7,8 @@ of a simulated day); money is in integer minor units; positions are (lat, lon) d
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Literal, NamedTuple
 
 INF = math.inf
 
@@ -55,6 +56,11 @@ class Order:
     pickup_id: Hashable | None = None  # orders with the same pickup id (or place) can be bundled
 
     def stops(self) -> tuple[Stop, Stop]:
+        """The order's pickup and drop-off stops (the same two objects on every call)."""
+        return self._stops
+
+    @cached_property
+    def _stops(self) -> tuple[Stop, Stop]:
         return (
             Stop(
                 self.id,
@@ -108,8 +114,7 @@ class Driver:
     owned: bool = False  # in the organisation's own fleet
 
 
-@dataclass(frozen=True)
-class CostTerms:
+class CostTerms(NamedTuple):
     """Why an assignment costs what it costs (seconds-equivalent; lower is better)."""
 
     travel_to_pickup_s: float  # from where the driver is free to the (first) pickup

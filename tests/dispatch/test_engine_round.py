@@ -294,3 +294,21 @@ def test_bulk_costing_agrees_with_the_per_pair_path():
 def test_drivers_offline_or_on_break_get_nothing():
     drivers = [driver("off", status="offline"), driver("pause", status="break")]
     assert solve(drivers, [order("o")]).unassigned == {"o": "no driver available"}
+
+
+def test_large_rounds_are_tiled_and_stay_one_to_one(monkeypatch):
+    import dispatch.engine.assignment as engine
+
+    rng = random.Random(11)
+    drivers, orders = random_round(rng, 120, 100)
+    rules = parse_rules({"batching": {"bundle_same_pickup": False}})
+    whole = solve_round(drivers, orders, now_s=0, travel=TRAVEL, rules=rules, k_nearest=6)
+    monkeypatch.setattr(engine, "TILE_ORDERS", 30)
+    assert len(engine._tiles(orders, drivers)) == 4
+    tiled = solve_round(drivers, orders, now_s=0, travel=TRAVEL, rules=rules, k_nearest=6)
+    assert len({a.driver_id for a in tiled.assignments}) == len(tiled.assignments)
+    assert {o for a in tiled.assignments for o in a.order_ids} | set(tiled.unassigned) == {
+        o.id for o in orders
+    }
+    # Borders cost a little, not much.
+    assert total(tiled, rules) <= total(whole, rules) * 1.25 + 1
