@@ -1,4 +1,10 @@
-"""One-to-one assignment of open orders to idle drivers, minimising pickup distance.
+"""Assignment of open orders to drivers.
+
+`solve_round` is the engine: drivers (with their plans), orders and the organisation's rules
+in, explained assignments out (see its docstring). `assign` below is the original one-to-one
+matcher on straight-line pickup distance, kept for the demo's simple rounds.
+
+`assign`: one-to-one assignment of open orders to idle drivers, minimising pickup distance.
 
 The objective is lexicographic: first as many orders assigned as the constraints allow, then
 the least total straight-line distance from each driver to their pickup. A pair is feasible
@@ -6,14 +12,23 @@ only if the order's weight fits the driver's capacity and the pickup is within a
 Solved exactly with the Hungarian method (scipy's linear_sum_assignment).
 """
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.spatial import cKDTree
 
-from dispatch.engine.geo import haversine_matrix_m
+from dispatch.engine import model
+from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s
+from dispatch.engine.geo import haversine_m, haversine_matrix_m
+from dispatch.engine.model import CostTerms, Driver, Order, RoundResult
+from dispatch.engine.rules import Rules
+from dispatch.engine.travel import TravelTimes, haversine_pairs_m
 
 
 @dataclass(frozen=True)
@@ -80,3 +95,517 @@ def assign(
     ]
     picked.sort()
     return [Assignment(orders[o].id, drivers[d].id, float(metres[d, o])) for o, d in picked]
+
+
+# --- The round engine: explained, constrained, batched, sparse -----------------------------------
+
+
+def _unit_sphere(lats, lons) -> np.ndarray:
+    phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
+    return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
+
+
+def _pairs_s(travel: TravelTimes, lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
+    pairs = getattr(travel, "pairs_s", None)
+    if pairs is not None:
+        return np.asarray(pairs(lats_a, lons_a, lats_b, lons_b), dtype=float)
+    return np.array(
+        [
+            float(travel.matrix_s([(a, b)], [(c, d)])[0, 0])
+            for a, b, c, d in zip(lats_a, lons_a, lats_b, lons_b, strict=True)
+        ]
+    )
+
+
+class _Unit(NamedTuple):
+    orders: tuple[Order, ...]
+
+    @property
+    def head(self) -> Order:
+        return self.orders[0]
+
+
+def _form_units(
+    orders: Sequence[Order], n_free: int, rules: Rules, travel: TravelTimes, now_s: float
+) -> list[_Unit]:
+    """Orders become units of work; same-pickup orders are bundled when drivers are scarce and
+    a driver at the pickup could still keep every promise of the bundle."""
+    batching = rules.batching
+    if (
+        not (batching.enabled and batching.bundle_same_pickup and batching.max_batch_size > 1)
+        or len(orders) <= n_free
+    ):
+        return [_Unit((o,)) for o in orders]
+    units = []
+    for group in bundle_same_pickup(
+        orders, max_batch_size=batching.max_batch_size, ready_window_s=batching.bundle_ready_window_s
+    ):
+        if len(group) > 1:
+            phantom = Driver(
+                id=None,
+                lat=group[0].pickup_lat,
+                lon=group[0].pickup_lon,
+                capacity_kg=math.inf,
+                available_at_s=now_s,
+            )
+            plan = best_insertion(phantom, group, travel, forbid_late=True, max_batch_size=len(group))
+            if plan is None:
+                units.extend(_Unit((o,)) for o in group)
+                continue
+        units.append(_Unit(tuple(group)))
+    return units
+
+
+def _hard_ok(driver: Driver, unit: _Unit, rules: Rules, pickup_metres: float) -> str | None:
+    """The reason the pair is forbidden by a hard rule, or None."""
+    for o in unit.orders:
+        if not o.requirements <= driver.features:
+            return "vehicle lacks " + ", ".join(sorted(o.requirements - driver.features))
+        if o.client_id is not None and (o.client_id, driver.id) in rules.excluded_drivers:
+            return "driver excluded for this client"
+        if rules.zones.mode == "hard" and driver.zones and o.zone not in driver.zones:
+            return "outside the driver's zones"
+        hv = rules.high_value
+        high = hv.threshold_minor is not None and o.value_minor >= hv.threshold_minor
+        if high and hv.min_score is not None and driver.score < hv.min_score:
+            return "score below the minimum for high-value orders"
+    if rules.max_pickup_distance_m is not None and pickup_metres > rules.max_pickup_distance_m:
+        return "pickup too far"
+    return None
+
+
+def _soft_terms(driver: Driver, unit: _Unit, rules: Rules) -> tuple[float, float, float, float]:
+    hv = rules.high_value
+    high = hv.threshold_minor is not None and any(o.value_minor >= hv.threshold_minor for o in unit.orders)
+    score_s = hv.score_weight_s * (1.0 - min(1.0, max(0.0, driver.score))) if high else 0.0
+    zone_s = (
+        -rules.zones.bonus_s
+        if rules.zones.mode == "bonus" and driver.zones and any(o.zone in driver.zones for o in unit.orders)
+        else 0.0
+    )
+    priority_s = -rules.priority_bonus_s * max(o.priority for o in unit.orders) + 0.0
+    owned_s = -rules.owned_fleet_first.bonus_s if rules.owned_fleet_first.enabled and driver.owned else 0.0
+    return score_s, zone_s, priority_s, owned_s
+
+
+def _pair(
+    driver: Driver,
+    unit: _Unit,
+    rules: Rules,
+    travel: TravelTimes,
+    now_s: float,
+    fastest: float,
+    metres: float,
+):
+    """(Assignment, None) for a feasible pair, (None, reason) otherwise."""
+    reason = _hard_ok(driver, unit, rules, metres)
+    if reason:
+        return None, reason
+    w = rules.weights
+    plan = best_insertion(
+        driver,
+        unit.orders,
+        travel,
+        forbid_late=rules.lateness.mode == "forbid",
+        max_batch_size=rules.batching.max_batch_size if rules.batching.enabled else len(unit.orders),
+        w_delivery=w.delivery_delay,
+        w_others=w.delay_to_others,
+        w_route=w.added_route,
+        late_penalty=rules.lateness.penalty_per_s,
+    )
+    if plan is None:
+        return None, "no feasible place in the driver's plan (capacity, time windows, shift or batch size)"
+    delivery_delay = float(sum(plan.dropoff_at_s.values()) - fastest)
+    score_s, zone_s, priority_s, owned_s = _soft_terms(driver, unit, rules)
+    total = (
+        w.delivery_delay * delivery_delay
+        + w.delay_to_others * plan.delay_to_others_s
+        + rules.lateness.penalty_per_s * plan.late_added_s
+        + w.added_route * plan.added_route_s
+        + score_s
+        + zone_s
+        + priority_s
+        + owned_s
+    )
+    terms = CostTerms(
+        travel_to_pickup_s=plan.travel_to_pickup_s,
+        wait_at_pickup_s=plan.wait_at_pickup_s,
+        delivery_delay_s=delivery_delay,
+        delay_to_others_s=plan.delay_to_others_s,
+        late_s=plan.late_added_s,
+        added_route_s=plan.added_route_s,
+        score_s=score_s,
+        zone_s=zone_s,
+        priority_s=priority_s,
+        owned_fleet_s=owned_s,
+        total=float(total),
+    )
+    return (
+        model.Assignment(
+            driver.id,
+            tuple(o.id for o in unit.orders),
+            plan.route,
+            terms,
+            plan.pickup_at_s,
+            plan.dropoff_at_s,
+        ),
+        None,
+    )
+
+
+def _simple(rules: Rules) -> bool:
+    """Whether pairs of idle drivers and single orders can be costed in bulk (no per-pair rule)."""
+    return not rules.excluded_drivers and rules.zones.mode != "hard" and rules.high_value.min_score is None
+
+
+class _Bulk:
+    """Vectorised costing of (idle driver, single order) pairs from per-driver/per-unit arrays."""
+
+    def __init__(self, drivers: Sequence[Driver], units: Sequence[_Unit], rules: Rules, fastest):
+        f = np.array
+        heads = [u.head for u in units]
+        self.drivers, self.units, self.rules = drivers, units, rules
+        self.d_lat, self.d_lon = f([d.lat for d in drivers]), f([d.lon for d in drivers])
+        self.avail = f([d.available_at_s for d in drivers], dtype=float)
+        self.shift_end = f([d.shift_end_s for d in drivers], dtype=float)
+        self.room_kg = f([d.capacity_kg - d.load_kg for d in drivers], dtype=float) + 1e-9
+        self.room_l = f([d.capacity_l - d.load_l for d in drivers], dtype=float) + 1e-9
+        self.p_lat, self.p_lon = f([o.pickup_lat for o in heads]), f([o.pickup_lon for o in heads])
+        self.p_open = f([o.pickup_open_s for o in heads], dtype=float)
+        self.p_close = f([o.pickup_close_s for o in heads], dtype=float)
+        self.p_svc = f([o.pickup_service_s for o in heads], dtype=float)
+        self.d_open = f([o.dropoff_open_s for o in heads], dtype=float)
+        self.d_close = f([o.dropoff_close_s for o in heads], dtype=float)
+        self.d_svc = f([o.dropoff_service_s for o in heads], dtype=float)
+        self.kg, self.litres = (
+            f([o.weight_kg for o in heads], dtype=float),
+            f([o.volume_l for o in heads], dtype=float),
+        )
+        self.fastest, self.leg = (
+            f([x[0] for x in fastest], dtype=float),
+            f([x[1] for x in fastest], dtype=float),
+        )
+        self.needs = any(o.requirements for o in heads)
+        self.priority = f([-rules.priority_bonus_s * max(o.priority for o in u.orders) + 0.0 for u in units])
+        hv = rules.high_value
+        self.high = f(
+            [
+                hv.threshold_minor is not None and any(o.value_minor >= hv.threshold_minor for o in u.orders)
+                for u in units
+            ],
+            dtype=bool,
+        )
+        self.score_pen = hv.score_weight_s * (
+            1.0 - np.clip(f([d.score for d in drivers], dtype=float), 0.0, 1.0)
+        )
+        owned = f([d.owned for d in drivers], dtype=bool)
+        self.owned = np.where(owned & rules.owned_fleet_first.enabled, -rules.owned_fleet_first.bonus_s, 0.0)
+        self.zoned = (
+            rules.zones.mode == "bonus"
+            and any(d.zones for d in drivers)
+            and any(o.zone is not None for o in heads)
+        )
+
+    def costs(self, d: np.ndarray, u: np.ndarray, travel: TravelTimes, metres: np.ndarray):
+        rules = self.rules
+        avail = self.avail[d]
+        tt = _pairs_s(travel, self.d_lat[d], self.d_lon[d], self.p_lat[u], self.p_lon[u])
+        arrive = avail + tt
+        begin_p = np.maximum(arrive, self.p_open[u])
+        begin_d = np.maximum(begin_p + self.p_svc[u] + self.leg[u], self.d_open[u])
+        late = np.maximum(0.0, begin_d - self.d_close[u])
+        ok = (begin_p <= self.p_close[u]) & (begin_p <= self.shift_end[d])
+        ok &= (self.kg[u] <= self.room_kg[d]) & (self.litres[u] <= self.room_l[d])
+        if self.needs:
+            ok &= np.array(
+                [
+                    self.units[j].head.requirements <= self.drivers[i].features
+                    for i, j in zip(d, u, strict=True)
+                ],
+                dtype=bool,
+            )
+        if rules.lateness.mode == "forbid":
+            ok &= late <= 0
+        if rules.max_pickup_distance_m is not None:
+            ok &= metres <= rules.max_pickup_distance_m
+        delay = begin_d - self.fastest[u]
+        added = begin_d + self.d_svc[u] - avail
+        score = np.where(self.high[u], self.score_pen[d], 0.0)
+        zone = np.zeros(d.size)
+        if self.zoned:
+            zone = np.array(
+                [
+                    -rules.zones.bonus_s
+                    if self.drivers[i].zones and self.units[j].head.zone in self.drivers[i].zones
+                    else 0.0
+                    for i, j in zip(d, u, strict=True)
+                ]
+            )
+        w = rules.weights
+        total = (
+            w.delivery_delay * delay
+            + rules.lateness.penalty_per_s * late
+            + w.added_route * added
+            + score
+            + zone
+            + self.priority[u]
+            + self.owned[d]
+        )
+        return total, ok, (tt, begin_p - arrive, delay, late, added, score, zone, begin_p, begin_d)
+
+    def assignments(self, d: np.ndarray, u: np.ndarray, travel: TravelTimes, metres: np.ndarray):
+        """The explained assignments for matched (idle driver, single order) pairs."""
+        total, _, pieces = self.costs(d, u, travel, metres)
+        columns = [x.tolist() for x in pieces]
+        prio, owned = self.priority[u].tolist(), self.owned[d].tolist()
+        out = []
+        for i, (di, ui, t) in enumerate(zip(d.tolist(), u.tolist(), total.tolist(), strict=True)):
+            tt, wait, delay, late, added, score, zone, begin_p, begin_d = (c[i] for c in columns)
+            order = self.units[ui].head
+            terms = CostTerms(tt, wait, delay, 0.0, late, added, score, zone, prio[i], owned[i], t)
+            out.append(
+                model.Assignment(
+                    self.drivers[di].id, (order.id,), order.stops(), terms, begin_p, {order.id: begin_d}
+                )
+            )
+        return out
+
+
+def solve_round(
+    drivers: Sequence[Driver],
+    orders: Sequence[Order],
+    *,
+    now_s: float,
+    travel: TravelTimes,
+    rules: Rules | None = None,
+    k_nearest: int | None = None,
+    second_pass: bool = True,
+) -> RoundResult:
+    """Assign open orders to drivers for one round: minimum total cost, each order at most once,
+    each driver at most one new unit; an order whose every option costs more than leaving it open
+    (`rules.unassigned_penalty_s`) or that has no feasible driver stays unassigned, with a reason.
+
+    Candidates per unit: the `k_nearest` (default `rules.k_nearest`; 0 = all) feasible drivers
+    among the 3k nearest by great-circle distance (all drivers if none of those is feasible);
+    solved exactly on that sparse graph with a dummy "unassigned" column per unit.
+    """
+    rules = rules or Rules()
+    k = rules.k_nearest if k_nearest is None else k_nearest
+    usable = [
+        d
+        for d in drivers
+        if d.status in ("available", "busy")
+        and (rules.batching.enabled or not d.route)
+        and d.available_at_s <= d.shift_end_s
+    ]
+    if not orders:
+        return RoundResult([], {})
+    if not usable:
+        return RoundResult([], {o.id: "no driver available" for o in orders})
+    if second_pass and k > 0 and len(orders) > TILE_ORDERS and len(usable) > k:
+        return _solve_tiled(usable, orders, now_s=now_s, travel=travel, rules=rules, k=k)
+    n_free = sum(1 for d in usable if not d.route)
+    units = _form_units(orders, n_free, rules, travel, now_s)
+    n_d, n_u = len(usable), len(units)
+    pick = np.array([[u.head.pickup_lat, u.head.pickup_lon] for u in units])
+    dpos = np.array([[d.lat, d.lon] for d in usable])
+    legs = _pairs_s(
+        travel,
+        pick[:, 0],
+        pick[:, 1],
+        [u.head.dropoff_lat for u in units],
+        [u.head.dropoff_lon for u in units],
+    ).tolist()
+    fastest = []
+    for u, unit in enumerate(units):
+        if len(unit.orders) == 1:
+            o = unit.head
+            earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
+        else:
+            earliest = sum(fastest_dropoff_s(o, travel, now_s) for o in unit.orders)
+        fastest.append((earliest, legs[u]))
+    if k <= 0 or k >= n_d:
+        geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
+    else:
+        tree = cKDTree(_unit_sphere(dpos[:, 0], dpos[:, 1]))
+        _, geo = tree.query(_unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
+        geo = np.asarray(geo).reshape(n_u, -1)
+    reasons: dict[int, str] = {}
+    bulk = _Bulk(usable, units, rules, fastest)
+    bulk_ok = _simple(rules)
+    idle = np.array([not d.route for d in usable], dtype=bool)
+    single = np.array([len(u.orders) == 1 for u in units], dtype=bool)
+
+    def cost_rows(u_rows: np.ndarray, d_rows: np.ndarray):
+        """Feasible candidate pairs as arrays (unit, driver, cost)."""
+        metres = haversine_pairs_m(dpos[d_rows, 0], dpos[d_rows, 1], pick[u_rows, 0], pick[u_rows, 1])
+        fast = (idle[d_rows] & single[u_rows]) if bulk_ok else np.zeros(u_rows.size, dtype=bool)
+        us, ds, ts = [], [], []
+        if fast.any():
+            total, ok, _ = bulk.costs(d_rows[fast], u_rows[fast], travel, metres[fast])
+            us.append(u_rows[fast][ok])
+            ds.append(d_rows[fast][ok])
+            ts.append(total[ok])
+        slow_u, slow_d, slow_t = [], [], []
+        for d, u, m in zip(
+            d_rows[~fast].tolist(), u_rows[~fast].tolist(), metres[~fast].tolist(), strict=True
+        ):
+            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u][0], m)
+            if result is None:
+                reasons.setdefault(u, why)
+            else:
+                slow_u.append(u)
+                slow_d.append(d)
+                slow_t.append(result.terms.total)
+        us.append(np.array(slow_u, dtype=np.int64))
+        ds.append(np.array(slow_d, dtype=np.int64))
+        ts.append(np.array(slow_t, dtype=float))
+        return np.concatenate(us).astype(np.int64), np.concatenate(ds).astype(np.int64), np.concatenate(ts)
+
+    cu, cd, ct = cost_rows(np.repeat(np.arange(n_u), geo.shape[1]), geo.reshape(-1))
+    if geo.shape[1] < n_d:
+        has = np.zeros(n_u, dtype=bool)
+        has[cu] = True
+        for u in np.flatnonzero(~has):  # nobody feasible among the nearest: look at every driver
+            rest = np.setdiff1d(np.arange(n_d), geo[u])
+            more = cost_rows(np.full(rest.size, u), rest)
+            cu, cd, ct = (np.concatenate([a, b]) for a, b in zip((cu, cd, ct), more, strict=True))
+    # Keep each unit's k cheapest options.
+    order_by = np.lexsort((ct, cu))
+    cu, cd, ct = cu[order_by], cd[order_by], ct[order_by]
+    if k > 0 and cu.size:
+        starts = np.searchsorted(cu, cu, side="left")
+        keep = (np.arange(cu.size) - starts) < k
+        cu, cd, ct = cu[keep], cd[keep], ct[keep]
+    best = np.full(n_u, np.inf)
+    np.minimum.at(best, cu, ct)
+    penalties = np.array([rules.unassigned_penalty_s * len(unit.orders) for unit in units])
+    chosen = _min_cost_matching(n_u, n_d, cu, cd, ct, penalties)
+    assignments, unassigned = [], {}
+    bulk_u, bulk_d = [], []
+    for u, unit in enumerate(units):
+        d = chosen.get(u)
+        if d is None:
+            if np.isfinite(best[u]):
+                why = (
+                    "every option costs more than leaving it open"
+                    if best[u] >= penalties[u]
+                    else "its drivers went to orders where they saved more"
+                )
+            else:
+                why = reasons.get(u)
+                if why is None:  # costed in bulk: ask the nearest driver why not
+                    d0 = int(geo[u][0])
+                    m0 = haversine_m(
+                        usable[d0].lat, usable[d0].lon, unit.head.pickup_lat, unit.head.pickup_lon
+                    )
+                    why = (
+                        _pair(usable[d0], unit, rules, travel, now_s, fastest[u][0], m0)[1]
+                        or "no feasible driver"
+                    )
+            for o in unit.orders:
+                unassigned[o.id] = why
+        elif bulk_ok and idle[d] and single[u]:
+            bulk_u.append(u)
+            bulk_d.append(d)
+        else:
+            metres = haversine_m(usable[d].lat, usable[d].lon, unit.head.pickup_lat, unit.head.pickup_lon)
+            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u][0], metres)
+            assignments.append(result)
+    if bulk_u:
+        bu, bd = np.array(bulk_u), np.array(bulk_d)
+        metres = haversine_pairs_m(dpos[bd, 0], dpos[bd, 1], pick[bu, 0], pick[bu, 1])
+        assignments.extend(bulk.assignments(bd, bu, travel, metres))
+    lost = [o for o in orders if unassigned.get(o.id) == "its drivers went to orders where they saved more"]
+    if lost and second_pass and 0 < k < n_d:
+        # The sparse graph can strand an order whose few candidates all went elsewhere: give the
+        # stranded orders one more round against the drivers still free.
+        taken = {a.driver_id for a in assignments}
+        more = solve_round(
+            [d for d in usable if d.id not in taken],
+            lost,
+            now_s=now_s,
+            travel=travel,
+            rules=rules,
+            k_nearest=k,
+            second_pass=False,
+        )
+        assignments.extend(more.assignments)
+        for a in more.assignments:
+            for oid in a.order_ids:
+                unassigned.pop(oid, None)
+    position = {o.id: i for i, o in enumerate(orders)}
+    assignments.sort(key=lambda a: position[a.order_ids[0]])
+    return RoundResult(assignments, unassigned)
+
+
+TILE_ORDERS = 1500  # larger sparse rounds are cut into geographic tiles of about this many orders
+
+
+def _tiles(
+    orders: list[Order], drivers: list[Driver], depth: int = 0
+) -> list[tuple[list[Order], list[Driver]]]:
+    """Cut the round in two at the median (alternating latitude and longitude) until each tile
+    has at most TILE_ORDERS orders; each driver and order lands in exactly one tile."""
+    if len(orders) <= TILE_ORDERS or not drivers:
+        return [(orders, drivers)]
+    axis = depth % 2
+    cut = float(np.median([(o.pickup_lat, o.pickup_lon)[axis] for o in orders]))
+    lo_o = [o for o in orders if (o.pickup_lat, o.pickup_lon)[axis] < cut]
+    hi_o = [o for o in orders if (o.pickup_lat, o.pickup_lon)[axis] >= cut]
+    if not lo_o or not hi_o:
+        return [(orders, drivers)]
+    lo_d = [d for d in drivers if (d.lat, d.lon)[axis] < cut]
+    hi_d = [d for d in drivers if (d.lat, d.lon)[axis] >= cut]
+    return _tiles(lo_o, lo_d, depth + 1) + _tiles(hi_o, hi_d, depth + 1)
+
+
+def _solve_tiled(drivers, orders, *, now_s, travel, rules, k) -> RoundResult:
+    """Each tile solved exactly on its sparse graph, then the orders left over (their drivers
+    were across a border or taken) get one more round against all drivers still free."""
+    assignments, unassigned = [], {}
+    for tile_orders, tile_drivers in _tiles(list(orders), list(drivers)):
+        if not tile_drivers:
+            unassigned.update({o.id: "no driver available" for o in tile_orders})
+            continue
+        part = solve_round(
+            tile_drivers, tile_orders, now_s=now_s, travel=travel, rules=rules, k_nearest=k, second_pass=False
+        )
+        assignments.extend(part.assignments)
+        unassigned.update(part.unassigned)
+    retry = [
+        o
+        for o in orders
+        if o.id in unassigned and unassigned[o.id] != "every option costs more than leaving it open"
+    ]
+    taken = {a.driver_id for a in assignments}
+    free = [d for d in drivers if d.id not in taken]
+    if retry and free:
+        more = solve_round(
+            free, retry, now_s=now_s, travel=travel, rules=rules, k_nearest=k, second_pass=False
+        )
+        assignments.extend(more.assignments)
+        for o in retry:
+            unassigned.pop(o.id, None)
+        unassigned.update(more.unassigned)
+    position = {o.id: i for i, o in enumerate(orders)}
+    assignments.sort(key=lambda a: position[a.order_ids[0]])
+    return RoundResult(assignments, unassigned)
+
+
+def _min_cost_matching(
+    n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, penalties: np.ndarray
+) -> dict[int, int]:
+    """Rows (units) to columns (drivers) at least cost; each row may take its own dummy column at
+    its penalty instead. Exact on the given sparse graph (LAPJVsp)."""
+    keep = vals < penalties[rows]  # an option dearer than staying open can never be chosen
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    if rows.size == 0:
+        return {}
+    all_rows = np.concatenate([rows, np.arange(n_rows)])
+    all_cols = np.concatenate([cols, n_cols + np.arange(n_rows)])
+    all_vals = np.concatenate([vals, penalties])
+    all_vals = all_vals - all_vals.min() + 1.0  # strictly positive: stored zeros are not edges
+    graph = csr_matrix((all_vals, (all_rows, all_cols)), shape=(n_rows, n_cols + n_rows))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    return {int(r): int(c) for r, c in zip(row_ind, col_ind, strict=True) if c < n_cols}

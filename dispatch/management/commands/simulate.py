@@ -1,0 +1,72 @@
+"""`manage.py simulate`: the dispatch engine on an order stream in simulated time.
+
+    manage.py simulate --orders ORDERS.csv --couriers COURIERS.csv --policy greedy|optimal --json
+
+Reads the CSVs (formats in the README), runs `dispatch.engine.simulation.simulate` and prints
+one JSON object with the day's figures. Thin: all the work is in the pure engine.
+"""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dispatch.engine.orders_csv import CsvError, read_couriers, read_orders
+from dispatch.engine.simulation import POLICIES, SimConfig, simulate
+from dispatch.engine.travel import HaversineTravelTimes
+
+
+class Command(BaseCommand):
+    help = "Simulate a day of orders and couriers under a dispatch policy; print the figures."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", required=True, type=Path)
+        parser.add_argument("--couriers", required=True, type=Path)
+        parser.add_argument("--policy", required=True, choices=POLICIES)
+        parser.add_argument("--speed-mps", type=float, default=5.33)
+        parser.add_argument("--pickup-service-s", type=float, default=240.0)
+        parser.add_argument("--dropoff-service-s", type=float, default=240.0)
+        parser.add_argument("--target-minutes", type=float, default=40.0)
+        parser.add_argument("--round-seconds", type=float, default=60.0)
+        parser.add_argument("--travel", choices=("haversine",), default="haversine")
+        parser.add_argument("--pay-per-order-minor", type=int, default=1000)
+        parser.add_argument("--guaranteed-hourly-minor", type=int, default=1500)
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object (the default is key: value lines)"
+        )
+
+    def handle(self, *args, **opts):
+        orders = self._read(Path(opts["orders"]), read_orders)
+        couriers = self._read(Path(opts["couriers"]), read_couriers)
+        if opts["pay_per_order_minor"] < 0 or opts["guaranteed_hourly_minor"] < 0:
+            raise CommandError("pay must not be negative")
+        try:
+            config = SimConfig(
+                policy=opts["policy"],
+                speed_mps=opts["speed_mps"],
+                pickup_service_s=opts["pickup_service_s"],
+                dropoff_service_s=opts["dropoff_service_s"],
+                target_s=opts["target_minutes"] * 60,
+                round_s=opts["round_seconds"],
+                pay_per_order_minor=opts["pay_per_order_minor"],
+                guaranteed_hourly_minor=opts["guaranteed_hourly_minor"],
+            )
+            result = simulate(orders, couriers, config, HaversineTravelTimes(config.speed_mps))
+        except ValueError as exc:
+            raise CommandError(str(exc))
+        if opts["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            for key, value in result.items():
+                self.stdout.write(f"{key}: {value}")
+
+    @staticmethod
+    def _read(path: Path, reader):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror or exc}")
+        try:
+            return reader(text)
+        except CsvError as exc:
+            raise CommandError(f"{path.name}, {exc}")
