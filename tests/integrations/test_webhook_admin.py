@@ -2,11 +2,13 @@
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from identity.models import Role, User
 from identity.services import create_client
+from integrations import services
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.tasks import send_due_webhooks
 from tests.integrations.conftest import subscribe
@@ -140,3 +142,17 @@ def test_changing_in_the_admin_is_checked_and_deleting_keeps_the_log(staff_clien
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.subscription_id) == ("cancelled", None)
     assert send_due_webhooks() == 0
+
+
+def test_a_refusal_at_save_time_is_a_message_and_nothing_is_written(staff_client, org, monkeypatch):
+    """Two staff adding at once: the form's check passed for both, the service refuses the
+    second at save time (the cap). The admin says so; it does not answer 500."""
+
+    def cap_reached(**kwargs):
+        raise ValidationError({"is_active": "At most 10 active subscriptions per organisation."})
+
+    monkeypatch.setattr(services, "create_webhook_subscription", cap_reached)
+    response = staff_client.post(ADD, add_form(org))
+    assert response.status_code == 302
+    assert any("At most 10 active" in str(m) for m in get_messages(response.wsgi_request))
+    assert not WebhookSubscription.objects.exists()
