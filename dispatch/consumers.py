@@ -10,6 +10,7 @@ The page tells the person to sign in again and does not reconnect on these codes
 """
 
 import asyncio
+import json
 from importlib import import_module
 
 from channels.db import database_sync_to_async
@@ -17,6 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
+from rest_framework.renderers import JSONRenderer
 
 from dispatch.api.serializers import DriverOfferSerializer
 from dispatch.live import live_snapshot
@@ -106,8 +108,9 @@ def token_state(token: str, user_id) -> int | None:
 
 
 def offer_for_driver(offer_id, driver_id) -> dict | None:
+    """The offer as GET /api/v1/driver/offers/{id} shows it (rendered as the API renders it)."""
     offer = Offer.objects.filter(id=offer_id, driver_id=driver_id).prefetch_related("orders").first()
-    return None if offer is None else DriverOfferSerializer(offer).data
+    return None if offer is None else json.loads(JSONRenderer().render(DriverOfferSerializer(offer).data))
 
 
 class DriverConsumer(AsyncJsonWebsocketConsumer):

@@ -187,10 +187,13 @@ class DeviceTokenAdmin(HistoryAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected device tokens")
+    @admin.action(description="Revoke the selected device tokens", permissions=["view"])
     def revoke(self, request, queryset):
         revoked = 0
         for device_token in queryset.select_related("user"):
