@@ -203,13 +203,13 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
             order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver
         )
     _apply(offer, "accept", actor=actor, reason="", order_ids=[order.id for order in orders])
-    rivals = list(
-        lock(Offer.objects)
-        .filter(orders__in=orders, status=OfferStatus.PENDING)
+    # Every answer to a rival offer locks these orders first, so the rivals cannot move now.
+    rival_ids = set(
+        Offer.objects.filter(orders__in=orders, status=OfferStatus.PENDING)
         .exclude(id=offer.id)
-        .distinct()
-        .order_by("id")
+        .values_list("id", flat=True)
     )
+    rivals = lock(Offer.objects).filter(id__in=rival_ids, status=OfferStatus.PENDING).order_by("id")
     freed = set()
     for rival in rivals:
         rival_order_ids = list(rival.orders.values_list("id", flat=True))
