@@ -1,5 +1,8 @@
 from django.urls import path
 
-from dispatch.consumers import LiveMapConsumer
+from dispatch.consumers import DriverConsumer, LiveMapConsumer
 
-websocket_urlpatterns = [path("ws/live/", LiveMapConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/live/", LiveMapConsumer.as_asgi()),
+    path("ws/driver/", DriverConsumer.as_asgi()),
+]

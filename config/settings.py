@@ -167,6 +167,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
+    "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "purge-idempotency-records": {
         "task": "core.purge_expired_idempotency_records",
         "schedule": 3600.0,

@@ -5,9 +5,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from dispatch.api.driver_views import (
+    DriverMeView,
+    DriverOfferViewSet,
+    DriverOfflineView,
+    DriverOnlineView,
+    DriverOrderViewSet,
+)
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
-from identity.api.views import ClientViewSet
+from identity.api.views import ClientViewSet, DeviceTokenViewSet
 from integrations.api.views import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -20,6 +27,19 @@ router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="w
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("clients", ClientViewSet, basename="client")
 
+# The driver app's API (/api/v1/driver/): a driver acting for themself, by device token or session.
+driver_router = DefaultRouter(trailing_slash=False)
+driver_router.include_root_view = False
+driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
+driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
+driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
+driver_urls = [
+    path("me", DriverMeView.as_view(), name="driver-me"),
+    path("online", DriverOnlineView.as_view(), name="driver-online"),
+    path("offline", DriverOfflineView.as_view(), name="driver-offline"),
+    *driver_router.urls,
+]
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -27,6 +47,7 @@ def healthz(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/driver/", include(driver_urls)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

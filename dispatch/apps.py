@@ -28,4 +28,15 @@ class DispatchConfig(AppConfig):
             client_scoped=True,
         )
 
+        register_event_types(
+            {
+                "offer.created": "Work was offered to a driver (orders, incentive, expiry).",
+                "offer.accepted": "A driver accepted an offer; its orders are theirs.",
+                "offer.declined": "A driver declined an offer, with their reason if they gave one.",
+                "offer.expired": "An offer lapsed unanswered.",
+                "offer.withdrawn": "An offer was taken back: another driver took the work, or the "
+                "driver can no longer take work.",
+            }
+        )
+
         from dispatch import receivers  # noqa: F401  (connects the reactions to other domains' events)

@@ -1,4 +1,5 @@
-"""The live map's websocket: a snapshot of the organisation's drivers and open orders.
+"""Websockets: the live map (a snapshot of the organisation's drivers and open orders) and the
+driver app's socket (offers pushed as they are made).
 
 Who may watch is checked on connect and again before every push, so a socket does not outlive
 the right to see: it closes with
@@ -13,6 +14,7 @@ cannot crash the connection. The push task ends with the connection however it e
 """
 
 import asyncio
+import json
 import logging
 from importlib import import_module
 
@@ -21,8 +23,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
+from rest_framework.renderers import JSONRenderer
 
+from dispatch.api.serializers import DriverOfferSerializer
 from dispatch.live import live_snapshot
+from dispatch.models import Offer
+from dispatch.push import driver_group
+from fleet.models import Driver
+from identity.authentication import device_token_user
+from identity.models import Role
 
 REFRESH_SECONDS = 2.0
 SESSION_ENDED = 4401
@@ -37,8 +46,9 @@ def may_watch(user, organisation_id) -> bool:
     return bool(user and user.is_active and user.runs_dispatch and user.organisation_id == organisation_id)
 
 
-def watcher_state(session_key: str | None, user_id, organisation_id) -> int | None:
-    """None while the session still signs in this user and they may watch; else the close code."""
+def watcher_state(session_key: str | None, user_id, organisation_id, may=may_watch) -> int | None:
+    """None while the session still signs in this user and `may` still lets them; else the
+    close code."""
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     if not session_key or not session.exists(session_key) or session.get(SESSION_KEY) != str(user_id):
         return SESSION_ENDED
@@ -47,7 +57,7 @@ def watcher_state(session_key: str | None, user_id, organisation_id) -> int | No
         session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
     ):
         return SESSION_ENDED
-    return None if may_watch(user, organisation_id) else NOT_ALLOWED
+    return None if may(user, organisation_id) else NOT_ALLOWED
 
 
 class LiveMapConsumer(AsyncJsonWebsocketConsumer):
@@ -104,3 +114,115 @@ class LiveMapConsumer(AsyncJsonWebsocketConsumer):
             snapshot = await database_sync_to_async(live_snapshot)(self.organisation_id)
             await self.send_json({"type": "snapshot", **snapshot})
             await asyncio.sleep(REFRESH_SECONDS)
+
+
+# --- the driver app's socket ---------------------------------------------------------------
+
+AUTH_TIMEOUT_SECONDS = 10.0
+
+
+def may_drive(user, organisation_id) -> bool:
+    return bool(
+        user and user.is_active and user.role == Role.DRIVER and user.organisation_id == organisation_id
+    )
+
+
+def driver_of(user):
+    return Driver.objects.filter(user=user, organisation_id=user.organisation_id).first()
+
+
+def token_state(token: str, user_id) -> int | None:
+    """None while the device token still signs in this driver; else the close code."""
+    device, _problem = device_token_user(token)
+    if device is None or device.user_id != user_id:
+        return SESSION_ENDED
+    return None
+
+
+def offer_for_driver(offer_id, driver_id) -> dict | None:
+    """The offer as GET /api/v1/driver/offers/{id} shows it (rendered as the API renders it)."""
+    offer = Offer.objects.filter(id=offer_id, driver_id=driver_id).prefetch_related("orders").first()
+    return None if offer is None else json.loads(JSONRenderer().render(DriverOfferSerializer(offer).data))
+
+
+class DriverConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/driver/`: offers pushed to one driver's app as they are made.
+
+    A driver's browser session signs it in on connect. The app sends its device token as the
+    first message, `{"type": "auth", "token": "frd_..."}` (not in the URL, which lands in
+    logs), within AUTH_TIMEOUT_SECONDS. Before every push the session or token is checked
+    again; the socket closes with 4401 when it no longer signs in (revoked, signed out) and
+    4403 when the account may not use the driver app.
+    """
+
+    async def connect(self):
+        self.user_id = self.driver_id = self.token = None
+        await self.accept()
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            self.session_key = self.scope["session"].session_key
+            await self.sign_in(user)
+        else:
+            self.waiter = asyncio.create_task(self.close_unless_signed_in())
+
+    async def close_unless_signed_in(self):
+        await asyncio.sleep(AUTH_TIMEOUT_SECONDS)
+        if self.driver_id is None:
+            await self.close(code=SESSION_ENDED)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Only a JSON text frame is read (the sign-in); anything else closes with 1003."""
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if content is None:
+            await self.close(code=UNSUPPORTED_DATA)
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        if self.driver_id is not None or not isinstance(content, dict) or content.get("type") != "auth":
+            return  # the socket only listens for its sign-in
+        device, _problem = await database_sync_to_async(device_token_user)(str(content.get("token", "")))
+        if device is None:
+            await self.close(code=SESSION_ENDED)
+            return
+        self.token = str(content["token"])
+        await self.sign_in(device.user)
+
+    async def sign_in(self, user):
+        driver = (
+            await database_sync_to_async(driver_of)(user) if may_drive(user, user.organisation_id) else None
+        )
+        if driver is None:
+            await self.close(code=NOT_ALLOWED)
+            return
+        self.user_id, self.organisation_id, self.driver_id = user.pk, user.organisation_id, driver.id
+        await self.channel_layer.group_add(driver_group(driver.id), self.channel_name)
+        await self.send_json({"type": "ready", "driver_id": str(driver.id)})
+
+    async def disconnect(self, code):
+        waiter = getattr(self, "waiter", None)
+        if waiter:
+            waiter.cancel()
+        if self.driver_id is not None:
+            await self.channel_layer.group_discard(driver_group(self.driver_id), self.channel_name)
+
+    async def offer_created(self, message):
+        closing = await database_sync_to_async(self.signed_in_state)()
+        if closing is not None:
+            await self.close(code=closing)
+            return
+        offer = await database_sync_to_async(offer_for_driver)(message["offer_id"], self.driver_id)
+        if offer is not None:
+            await self.send_json({"type": "offer", "offer": offer})
+
+    def signed_in_state(self) -> int | None:
+        if self.token is not None:
+            state = token_state(self.token, self.user_id)
+            if state is not None:
+                return state
+            user = get_user_model().objects.get(pk=self.user_id)
+            return None if may_drive(user, self.organisation_id) else NOT_ALLOWED
+        return watcher_state(self.session_key, self.user_id, self.organisation_id, may=may_drive)

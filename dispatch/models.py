@@ -203,26 +203,38 @@ class OrderTransition(ActorFields):
         return f"{self.order_id}: {self.from_status} -> {self.to_status}"
 
 
-class Offer(models.Model):
-    """Work offered to one driver: one order or a batch, until it expires or they answer."""
+class OfferStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    DECLINED = "DECLINED", "Declined"
+    EXPIRED = "EXPIRED", "Expired"
+    WITHDRAWN = "WITHDRAWN", "Withdrawn"
 
-    class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        ACCEPTED = "ACCEPTED", "Accepted"
-        DECLINED = "DECLINED", "Declined"
-        EXPIRED = "EXPIRED", "Expired"
-        WITHDRAWN = "WITHDRAWN", "Withdrawn"
+
+class Offer(ConcurrentTransitionMixin, models.Model):
+    """Work offered to one driver: one order or a batch, until it expires or they answer.
+
+    The status moves only through the transitions below, called by dispatch.services.offers
+    (which writes the history row and the `offer.*` event); the mixin makes a save fail if
+    another transaction answered the offer first. A declined or expired offer stays, so a
+    later round can leave that driver out for its orders (selectors.drivers_excluded_for).
+    """
+
+    Status = OfferStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="offers")
     driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="offers")
     orders = models.ManyToManyField(Order, related_name="offers")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = FSMField(max_length=16, choices=OfferStatus.choices, default=OfferStatus.PENDING, protected=True)
+    # What the driver is paid on top for this work, as offered and accepted: settlement reads it.
     incentive_minor = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     attempt = models.PositiveSmallIntegerField(default=1)
     expires_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
+    # Why the driver declined or why dispatch withdrew it, as they said it.
+    reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = History()
 
@@ -234,7 +246,31 @@ class Offer(models.Model):
                 name="offer_expires_after_creation", condition=Q(expires_at__gt=F("created_at"))
             ),
         ]
-        indexes = [models.Index(fields=["status", "expires_at"])]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["driver", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer {self.id} to {self.driver_id} ({self.status})"
+
+    # --- transitions: called only by dispatch.services.offers -----------------------------
+
+    @transition(field=status, source=OfferStatus.PENDING, target=OfferStatus.ACCEPTED)
+    def accept(self) -> None:
+        pass
+
+    @transition(field=status, source=OfferStatus.PENDING, target=OfferStatus.DECLINED)
+    def decline(self) -> None:
+        pass
+
+    @transition(field=status, source=OfferStatus.PENDING, target=OfferStatus.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+    @transition(field=status, source=OfferStatus.PENDING, target=OfferStatus.WITHDRAWN)
+    def withdraw(self) -> None:
+        """Taken back: another driver took the work, or this driver can no longer take it."""
 
 
 class Route(models.Model):

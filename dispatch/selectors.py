@@ -3,7 +3,7 @@ are limited to a client, or a driver's own orders."""
 
 from django.db.models import Prefetch, QuerySet
 
-from dispatch.models import Order, OrderTransition
+from dispatch.models import Offer, OfferStatus, Order, OrderTransition
 
 
 def orders_visible_to(user, *, with_history: bool = False) -> QuerySet[Order]:
@@ -17,3 +17,13 @@ def orders_visible_to(user, *, with_history: bool = False) -> QuerySet[Order]:
             Prefetch("transitions", queryset=OrderTransition.objects.order_by("occurred_at", "id"))
         )
     return orders
+
+
+def drivers_excluded_for(order) -> set:
+    """Ids of the drivers who declined the order or let an offer of it lapse: a new round
+    leaves them out for this order."""
+    return set(
+        Offer.objects.filter(
+            orders=order, status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED]
+        ).values_list("driver_id", flat=True)
+    )

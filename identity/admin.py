@@ -3,12 +3,14 @@ run in the forms so their errors show on the field."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 
+from core.actors import Actor
 from core.admin import FixedOrganisationMixin
 from core.admin_forms import ServiceModelForm, changed_values
 from core.admin_history import HistoryAdmin
 from identity import services
-from identity.models import ApiKey, Client, Organisation, User
+from identity.models import ApiKey, Client, DeviceToken, Organisation, User
 
 
 class FixedSlugMixin:
@@ -168,3 +170,37 @@ class ApiKeyAdmin(HistoryAdmin):
         for api_key in queryset:
             services.revoke_api_key(api_key=api_key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(DeviceToken)
+class DeviceTokenAdmin(HistoryAdmin):
+    """Drivers sign their devices in from the app; here they are only seen and revoked (an
+    organisation admin or staff, through identity.services)."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at", "user__organisation"]
+    search_fields = ["name", "prefix", "user__username"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected device tokens", permissions=["view"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for device_token in queryset.select_related("user"):
+            try:
+                services.revoke_device_token(device_token=device_token, actor=Actor.for_user(request.user))
+            except ValidationError as exc:
+                self.message_user(request, f"{device_token}: {exc.messages[0]}", messages.ERROR)
+            else:
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} device token(s).")

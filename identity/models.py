@@ -214,3 +214,32 @@ class ApiKey(models.Model):
                         f"it may hold {', '.join(sorted(CLIENT_SCOPES))}."
                     }
                 )
+
+
+class DeviceToken(models.Model):
+    """A driver's phone signing in to the driver API: `Authorization: Device frd_<prefix>_<secret>`.
+
+    Stored like an API key (prefix to find the row, SHA-256 of the random secret); shown once.
+    One per device, so losing a phone revokes that phone only. It acts as its user, and only
+    while that user is an active driver.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="device_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    history = History(excluded_fields=["last_used_at", "secret_hash"])
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

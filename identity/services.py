@@ -1,4 +1,4 @@
-"""Writes for identity and access: organisations, clients, users and API keys."""
+"""Writes for identity and access: organisations, clients, users, API keys and device tokens."""
 
 import secrets
 import zoneinfo
@@ -9,8 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from identity.authentication import KEY_PREFIX, hash_secret
-from identity.models import ALL_SCOPES, CLIENT_SCOPES, ApiKey, Client, Organisation, User
+from core.actors import Actor
+from core.db import lock
+from core.history import attribute_change
+from identity.authentication import DEVICE_TOKEN_PREFIX, KEY_PREFIX, hash_secret
+from identity.models import ALL_SCOPES, CLIENT_SCOPES, ApiKey, Client, DeviceToken, Organisation, Role, User
 
 
 @dataclass(frozen=True)
@@ -167,3 +170,55 @@ def save_user(*, user: User) -> User:
     user.clean()
     user.save()
     return user
+
+
+@dataclass(frozen=True)
+class IssuedDeviceToken:
+    device_token: DeviceToken
+    plaintext: str  # shown once; never stored
+
+
+@transaction.atomic
+def issue_device_token(*, user: User, name: str) -> IssuedDeviceToken:
+    """A token for one of a driver's devices. Only an active driver with a driver record gets
+    one: the driver app is no way in for dispatchers, admins or client users."""
+    if not user.is_active or user.role != Role.DRIVER:
+        raise ValidationError({"username": "Only drivers sign in to the driver app."})
+    if getattr(user, "driver", None) is None:
+        raise ValidationError(
+            {"username": "This account is not linked to a driver yet; ask your dispatcher."}
+        )
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Name the device (e.g. 'Pixel 8')."})
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    device_token = DeviceToken(user=user, name=name, prefix=prefix, secret_hash=hash_secret(secret))
+    device_token.full_clean()
+    attribute_change(device_token, Actor.for_user(user), "issued")
+    device_token.save()
+    return IssuedDeviceToken(device_token=device_token, plaintext=f"{DEVICE_TOKEN_PREFIX}{prefix}_{secret}")
+
+
+def may_revoke_device_token(user, device_token: DeviceToken) -> bool:
+    """The driver themself, an admin of the driver's organisation, or platform staff."""
+    if user.pk == device_token.user_id:
+        return True
+    if user.is_superuser or user.role == Role.PLATFORM_STAFF:
+        return True
+    return user.role == Role.ORG_ADMIN and user.organisation_id == device_token.user.organisation_id
+
+
+@transaction.atomic
+def revoke_device_token(*, device_token: DeviceToken, actor: Actor) -> DeviceToken:
+    """A lost or retired device stops signing in at its next request (its socket at its next push)."""
+    if actor.user is None or not may_revoke_device_token(actor.user, device_token):
+        raise ValidationError(
+            {"device_token": "Only the driver or an admin of their organisation may revoke it."}
+        )
+    device_token = lock(DeviceToken.objects).get(pk=device_token.pk)
+    if device_token.revoked_at is None:
+        device_token.revoked_at = timezone.now()
+        attribute_change(device_token, actor, "revoked")
+        device_token.save(update_fields=["revoked_at"])
+    return device_token

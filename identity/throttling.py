@@ -28,3 +28,14 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         else:
             ident = f"ip:{self.get_ident(request)}"
         return f"throttle:{ident}"
+
+
+class DeviceSignInThrottle(SimpleRateThrottle):
+    """Signing a device in checks a password: a few tries a minute per address, on top of the
+    lockouts django-axes keeps per username and address."""
+
+    scope = "device_sign_in"
+    rate = "10/min"
+
+    def get_cache_key(self, request, view):
+        return f"throttle:device-sign-in:{self.get_ident(request)}"

@@ -119,9 +119,10 @@ def make_zone(organisation, name="Kluuvi"):
 
 
 def make_active_driver(
-    organisation, name="Driver One", phone="+358401000001", vehicle="car", plate="ABC-123"
+    organisation, name="Driver One", phone="+358401000001", vehicle="car", plate="ABC-123", user=None
 ):
     driver = fleet_services.create_driver(
+        user=user,
         organisation=organisation,
         name=name,
         phone=phone,

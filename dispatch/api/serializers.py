@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import NumberField, StrictSerializer, WindowField
+from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Order, OrderStatus, OrderTransition, Priority
+from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority
 from dispatch.services.orders import OrderInput
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
@@ -158,6 +158,18 @@ class OrderTransitionSerializer(serializers.ModelSerializer):
         return {"type": transition.actor_type, "label": transition.actor_label}
 
 
+def place_of(order: Order, leg: str) -> dict:
+    """An order's pickup or drop-off as the API shows it: address, lat/lon and window."""
+    return {
+        "address": getattr(order, f"{leg}_address"),
+        **point_as_dict(getattr(order, f"{leg}_location")),
+        "window": {
+            "start": getattr(order, f"{leg}_window_start").isoformat(),
+            "end": getattr(order, f"{leg}_window_end").isoformat(),
+        },
+    }
+
+
 class OrderSerializer(serializers.ModelSerializer):
     status = OrderStatusField(read_only=True)
     client_id = serializers.UUIDField(read_only=True, allow_null=True)
@@ -193,21 +205,11 @@ class OrderSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def _place(self, order, prefix) -> dict:
-        return {
-            "address": getattr(order, f"{prefix}_address"),
-            **point_as_dict(getattr(order, f"{prefix}_location")),
-            "window": {
-                "start": getattr(order, f"{prefix}_window_start").isoformat(),
-                "end": getattr(order, f"{prefix}_window_end").isoformat(),
-            },
-        }
-
     def get_pickup(self, order) -> dict:
-        return self._place(order, "pickup")
+        return place_of(order, "pickup")
 
     def get_dropoff(self, order) -> dict:
-        return self._place(order, "dropoff")
+        return place_of(order, "dropoff")
 
     def get_recipient(self, order) -> dict:
         return {"name": order.recipient_name, "phone": order.recipient_phone, "email": order.recipient_email}
@@ -237,3 +239,78 @@ class OrderDetailSerializer(OrderSerializer):
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "history"]
+
+
+# --- the driver app -------------------------------------------------------------------------
+
+
+class OfferedOrderSerializer(serializers.ModelSerializer):
+    """An order as a driver sees it before accepting: where, when and what, not for whom."""
+
+    pickup = serializers.SerializerMethodField()
+    dropoff = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = ["id", "external_ref", "pickup", "dropoff", "weight_kg", "volume_litres", "priority"]
+
+    def get_pickup(self, order) -> dict:
+        return place_of(order, "pickup")
+
+    def get_dropoff(self, order) -> dict:
+        return place_of(order, "dropoff")
+
+    def get_priority(self, order) -> str:
+        return PRIORITY_NAMES[order.priority]
+
+
+class DriverOfferSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=OfferStatus.choices, read_only=True)
+    orders = OfferedOrderSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "status",
+            "incentive_minor",
+            "currency",
+            "attempt",
+            "expires_at",
+            "responded_at",
+            "reason",
+            "created_at",
+            "orders",
+        ]
+
+
+class DeclineSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class FailSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class DeliverSerializer(StrictSerializer):
+    """A proof of delivery, sent as multipart: a photo and/or a signature, where and when."""
+
+    photo = serializers.FileField(required=False)
+    signature = serializers.FileField(required=False)
+    lat = serializers.FloatField()
+    lon = serializers.FloatField()
+    accuracy_m = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    captured_at = AwareDateTimeField()
+    recipient_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        errors = coordinate_errors(lat=attrs["lat"], lon=attrs["lon"])
+        if errors:
+            raise serializers.ValidationError(errors)
+        if "photo" not in attrs and "signature" not in attrs:
+            raise serializers.ValidationError({"photo": ["A photo or a signature is needed."]})
+        return attrs
+
+    def location(self):
+        return make_point(lat=self.validated_data["lat"], lon=self.validated_data["lon"])

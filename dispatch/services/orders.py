@@ -28,7 +28,6 @@ from dispatch.models import (
     DRIVER_REQUIRED_STATUSES,
     RELEASABLE_STATUSES,
     TERMINAL_STATUSES,
-    Offer,
     Order,
     OrderStatus,
     OrderTransition,
@@ -253,12 +252,14 @@ def transition_order(
     reason: str = "",
     driver: Driver | None = None,
     is_override: bool = False,
+    held_by: Driver | None = None,
 ) -> Order:
     """Apply one lifecycle action to an order, atomically and exactly once.
 
     The row is locked (PostgreSQL) and the save is conditional on the status read (both
     databases), so of two concurrent transitions one applies and the other gets
-    InvalidTransition or ConcurrentChange.
+    InvalidTransition or ConcurrentChange. With `held_by` (a driver moving their own order)
+    the order must still be theirs under that lock.
     """
     if action not in ACTIONS:
         raise ValidationError({"action": f"Unknown action '{action}'."})
@@ -274,12 +275,15 @@ def transition_order(
                 reason=reason.strip(),
                 driver=driver,
                 is_override=is_override,
+                held_by=held_by,
             )
     except ConcurrentTransition as exc:
         raise ConcurrentChange("The order changed while this request ran; read it and retry.") from exc
 
 
-def _apply_transition(*, order_id, organisation, action, actor, reason, driver, is_override) -> Order:
+def _apply_transition(
+    *, order_id, organisation, action, actor, reason, driver, is_override, held_by
+) -> Order:
     kwargs = {}
     if action == "assign":
         # The driver row is locked before the order (as a suspension locks the driver, then
@@ -294,6 +298,8 @@ def _apply_transition(*, order_id, organisation, action, actor, reason, driver, 
             raise ValidationError({"driver_id": f"The driver is {driver.status}, not ACTIVE."})
         kwargs["driver"] = driver
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
+    if held_by is not None and order.driver_id != held_by.id:
+        raise ValidationError({"order_id": "This order is not assigned to you."})
     from_status = order.status
     if action == "deliver" and not ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "Delivering needs a proof of delivery."})
@@ -461,27 +467,20 @@ def force_order_status(
 
 @transaction.atomic
 def take_work_from_unavailable_driver(*, driver_id, organisation_id, driver_status: str) -> None:
-    """Run when a driver stops being ACTIVE (in the transaction that changed their status).
+    """Run when a driver stops being ACTIVE (in the transaction that changed their status),
+    after their pending offers were withdrawn (dispatch.services.offers).
 
     Orders they have not picked up go back to the pool, each with its reason as an event;
-    their pending offers are withdrawn; orders they carry (picked up) are flagged for a
-    dispatcher, who decides whether the driver finishes or how the parcel is recovered. The
-    reasons name the driver's status, never the private reason for the decision.
+    orders they carry (picked up) are flagged for a dispatcher, who decides whether the driver
+    finishes or how the parcel is recovered. The reasons name the driver's status, never the
+    private reason for the decision.
     """
     organisation = Organisation.objects.get(id=organisation_id)
     status_word = DriverStatus(driver_status).label.lower()
     rule = Actor.system("driver-no-longer-active")
-    withdrawn = Offer.objects.filter(driver_id=driver_id, status=Offer.Status.PENDING)
-    offered_orders = list(Order.objects.filter(offers__in=withdrawn, status=OrderStatus.OFFERED).distinct())
-    withdrawn.update(status=Offer.Status.WITHDRAWN, responded_at=timezone.now())
     orders = lock(Order.objects).filter(driver_id=driver_id).filter(status__in=DRIVER_HOLDS_STATUSES)
-    for order in [*offered_orders, *orders]:
+    for order in orders:
         if order.status in RELEASABLE_STATUSES:
-            if (
-                order.status == OrderStatus.OFFERED
-                and order.offers.filter(status=Offer.Status.PENDING).exists()
-            ):
-                continue  # still offered to someone else
             transition_order(
                 order_id=order.id,
                 organisation=organisation,

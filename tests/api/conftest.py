@@ -10,12 +10,19 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Order, OrderTransition
+from dispatch.models import Offer, Order, OrderTransition
+from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, transition_order
 from fleet.models import Driver, Hub, Zone
-from fleet.services import PingInput, record_ping
-from identity.models import ApiKey, Client, Organisation, Role, User
-from identity.services import IssuedApiKey, create_api_key, create_client
+from fleet.services import PingInput, record_ping, set_driver_online
+from identity.models import ApiKey, Client, DeviceToken, Organisation, Role, User
+from identity.services import (
+    IssuedApiKey,
+    IssuedDeviceToken,
+    create_api_key,
+    create_client,
+    issue_device_token,
+)
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.services import create_webhook_subscription
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
@@ -187,4 +194,85 @@ def snapshot(organisation: Organisation) -> dict:
             ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")
         ),
         "idempotency_records": IdempotencyRecord.objects.filter(organisation=org).count(),
+    }
+
+
+# --- the driver app -----------------------------------------------------------------------
+
+DRIVER_PASSWORD = "pw-123456-x"  # make_user's
+
+
+def device_client(issued: IssuedDeviceToken) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Device {issued.plaintext}")
+    return client
+
+
+def offer_to(driver: Driver, *orders: Order, minutes: int = 10, incentive_minor: int = 100) -> Offer:
+    """Offer orders to a driver as the matching engine would."""
+    return make_offer(
+        organisation=driver.organisation,
+        driver=driver,
+        orders=list(orders),
+        expires_at=timezone.now() + timedelta(minutes=minutes),
+        incentive_minor=incentive_minor,
+        actor=Actor.system("test-matching"),
+    )
+
+
+@dataclass
+class DriverApp:
+    """A driver with an account, a signed-in phone, an order they accepted and a pending offer."""
+
+    user: User
+    driver: Driver
+    device: IssuedDeviceToken
+    order: Order
+    offer: Offer
+
+    def ids(self) -> dict[str, str]:
+        return {
+            "driver-offer": str(self.offer.id),
+            "driver-order": str(self.order.id),
+            "driver-device": str(self.device.device_token.id),
+        }
+
+    def secrets(self) -> list[str]:
+        return [*self.ids().values(), str(self.driver.id), self.driver.name, self.order.external_ref]
+
+
+def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
+    user = make_user(organisation, Role.DRIVER, f"driver-{tag.lower()}")
+    driver = make_active_driver(
+        organisation, name=f"{tag} Courier", phone=phone, plate=f"{tag}-987", user=user
+    )
+    set_driver_online(driver_id=driver.id, organisation=organisation, online=True, actor=Actor.for_user(user))
+    driver.refresh_from_db()
+    system = Actor.system("test")
+    taken = create_order(
+        organisation=organisation, actor=system, data=order_input(order_payload(f"{tag}-TAKEN"))
+    )
+    accept_offer(offer_id=offer_to(driver, taken).id, driver=driver, actor=Actor.for_user(user))
+    offered = create_order(
+        organisation=organisation, actor=system, data=order_input(order_payload(f"{tag}-OFFERED"))
+    )
+    pending = offer_to(driver, offered, incentive_minor=250)
+    taken.refresh_from_db()
+    device = issue_device_token(user=user, name=f"{tag} phone")
+    return DriverApp(user, driver, device, taken, pending)
+
+
+def driver_snapshot(app: DriverApp) -> dict:
+    """What another driver's calls could change about this driver's work."""
+    return {
+        "orders": list(
+            Order.objects.filter(driver=app.driver).order_by("id").values_list("id", "status", "updated_at")
+        ),
+        "offers": list(
+            Offer.objects.filter(driver=app.driver).order_by("id").values_list("id", "status", "responded_at")
+        ),
+        "devices": list(
+            DeviceToken.objects.filter(user=app.user).order_by("id").values_list("id", "revoked_at")
+        ),
+        "driver": Driver.objects.filter(id=app.driver.id).values_list("status", "is_online").get(),
     }

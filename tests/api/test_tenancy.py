@@ -11,13 +11,24 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from config.urls import router
+from config.urls import driver_router, router
 from core.actors import Actor
 from core.models import IdempotencyRecord
 from dispatch.services.orders import create_order, transition_order
 from identity.models import Role
 from identity.services import create_api_key, revoke_api_key
-from tests.api.conftest import OrgData, client_for, error_of, session_client, snapshot
+from tests.api.conftest import (
+    DRIVER_PASSWORD,
+    DriverApp,
+    OrgData,
+    client_for,
+    device_client,
+    driver_app,
+    driver_snapshot,
+    error_of,
+    session_client,
+    snapshot,
+)
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
 
@@ -81,11 +92,11 @@ class Endpoint:
         return self.url_name
 
 
-def router_endpoints() -> list[Endpoint]:
+def router_endpoints(of=router) -> list[Endpoint]:
     endpoints = []
-    for _prefix, viewset, basename in router.registry:
-        for route in router.get_routes(viewset):
-            method_map = router.get_method_map(viewset, route.mapping)
+    for _prefix, viewset, basename in of.registry:
+        for route in of.get_routes(viewset):
+            method_map = of.get_method_map(viewset, route.mapping)
             if not method_map:
                 continue
             endpoints.append(
@@ -140,10 +151,11 @@ def test_the_walk_knows_every_route():
     endpoints = router_endpoints()
     names = {endpoint.url_name for endpoint in endpoints}
     api_routes = {(route, name) for route, name in resolver_routes() if route.startswith("api/")}
+    walked_by_the_driver_walk = {e.url_name for e in driver_endpoints()}
     unknown = sorted(
         f"{route} ({name})"
         for route, name in api_routes
-        if name not in names and name not in NON_ROUTER_API_ROUTES
+        if name not in names | walked_by_the_driver_walk and name not in NON_ROUTER_API_ROUTES
     )
     assert not unknown, f"API routes the tenancy walk does not call: {unknown}"
     # Every router route is served under /api/v1/ and has a body for each writing method.
@@ -435,3 +447,108 @@ def test_session_writes_need_the_csrf_token(dispatcher):
     response = post(client, "/api/v1/orders", order_payload(ref="CSRF"))
     assert response.status_code == 403
     assert "CSRF" in error_of(response)["message"]
+
+
+# --- the driver app: a driver sees and moves only their own work ----------------------------
+
+# Routes of /api/v1/driver/ outside its router: the driver themself.
+DRIVER_SELF_ROUTES = {
+    "driver-me": {"GET": "get"},
+    "driver-online": {"POST": "post"},
+    "driver-offline": {"POST": "post"},
+}
+DRIVER_BODIES = {
+    ("driver-offer", "decline"): {"reason": "Probe."},
+    ("driver-order", "fail"): {"reason": "Probe."},
+}
+
+
+def driver_endpoints() -> list[Endpoint]:
+    own = [
+        Endpoint(basename=name, url_name=name, detail=False, lookup="pk", actions=actions)
+        for name, actions in DRIVER_SELF_ROUTES.items()
+    ]
+    return [*own, *router_endpoints(driver_router)]
+
+
+@pytest.fixture
+def drivers(org, other_org) -> tuple[DriverApp, DriverApp, DriverApp]:
+    """Two drivers of one organisation and one of another, each with their own work."""
+    return (
+        driver_app(org, "A", "+358401000301"),
+        driver_app(org, "B", "+358401000302"),
+        driver_app(other_org, "X", "+358402000301"),
+    )
+
+
+def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: DriverApp):
+    url = endpoint.url(object_id)
+    if method not in WRITE_METHODS:
+        return client.generic(method, url)
+    if endpoint.basename == "driver-device" and not endpoint.detail:
+        body = {"username": caller.user.username, "password": DRIVER_PASSWORD, "name": "Second phone"}
+    else:
+        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), {})
+    return client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=f"driver-walk-{uuid.uuid4()}")
+
+
+@pytest.mark.parametrize("signed_in_by", ["device", "session"])
+def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, signed_in_by):
+    victim, caller, elsewhere = drivers
+    client = device_client(caller.device) if signed_in_by == "device" else session_client(caller.user)
+    before = [driver_snapshot(victim), driver_snapshot(elsewhere)]
+    problems = []
+    for endpoint in driver_endpoints():
+        if endpoint.detail and "GET" in endpoint.actions:
+            own = client.get(endpoint.url(caller.ids()[endpoint.basename]))
+            if own.status_code != 200:
+                problems.append(f"{endpoint} GET own: {own.status_code}")
+        for victim_app in (victim, elsewhere):
+            object_id = victim_app.ids()[endpoint.basename] if endpoint.detail else None
+            for method in endpoint.methods:
+                response = call_as_driver(client, endpoint, method, object_id, caller)
+                where = f"{method} {endpoint.url(object_id)}"
+                if endpoint.detail:
+                    expected = {200} if method == "OPTIONS" else {404}
+                else:
+                    expected = (
+                        {201} if endpoint.url_name == "driver-device-list" and method == "POST" else {200}
+                    )
+                if response.status_code not in expected:
+                    problems.append(f"{where}: {response.status_code}, expected {sorted(expected)}")
+                text = response.content.decode(errors="replace")
+                shown = [secret for secret in victim_app.secrets() if secret in text]
+                if shown:
+                    problems.append(f"{where} showed {shown}")
+                if response.status_code == 404 and method != "HEAD":
+                    error_of(response)
+    assert not problems, "\n".join(problems)
+    assert [driver_snapshot(victim), driver_snapshot(elsewhere)] == before
+    # The caller's own lists hold their own work.
+    offers = client.get("/api/v1/driver/offers").json()
+    assert offers[0]["id"] == caller.ids()["driver-offer"]  # pending first
+    assert {o["id"] for o in offers} == {str(o.id) for o in caller.driver.offers.all()}
+    orders = client.get("/api/v1/driver/orders").json()
+    assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
+
+
+def test_the_driver_routes_are_only_for_drivers(drivers, dispatcher, org_admin):
+    from rest_framework.test import APIClient
+
+    victim = drivers[0]
+    before = driver_snapshot(victim)
+    for who, client, code in (
+        ("anonymous", APIClient(), 401),
+        ("dispatcher", session_client(dispatcher), 403),
+        ("org admin", session_client(org_admin), 403),
+        ("API key", client_for(create_api_key(organisation=victim.driver.organisation, name="k")), 401),
+    ):
+        for endpoint in driver_endpoints():
+            if endpoint.url_name == "driver-device-list":
+                continue  # signing in takes a password, not a session: its own tests
+            object_id = victim.ids()[endpoint.basename] if endpoint.detail else None
+            method = "GET" if "GET" in endpoint.actions else next(iter(endpoint.actions))
+            response = call_as_driver(client, endpoint, method, object_id, victim)
+            assert response.status_code == code, f"{who} {method} {endpoint}: {response.status_code}"
+            error_of(response)
+    assert driver_snapshot(victim) == before

@@ -1,0 +1,31 @@
+"""Telling a driver's app about new work over its socket (dispatch.consumers.DriverConsumer).
+
+Services call these on commit, so a driver never hears of an offer that was rolled back. The
+message names the offer only; the socket loads it for its own driver after re-checking that
+the device or session may still see it.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+def driver_group(driver_id) -> str:
+    return f"driver.{driver_id}"
+
+
+def offer_to_driver(offer) -> None:
+    """Push a new offer to its driver's open sockets; a push that fails is logged, not raised
+    (the app also lists its offers, so nothing is lost)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            driver_group(offer.driver_id), {"type": "offer.created", "offer_id": str(offer.id)}
+        )
+    except Exception:
+        logger.exception("pushing offer %s to driver %s failed", offer.id, offer.driver_id)
