@@ -186,7 +186,8 @@ def request_round(organisation_id) -> None:
     organisation: with Celery a cache key marks it until the task starts; in-process a set
     holds it until the scheduler's next pass (dispatch.run_requested_dispatch_rounds)."""
     organisation_id = str(organisation_id)
-    if settings.BACKGROUND_JOBS != "celery":
+    # Eager Celery (tests) runs no worker: a queued round would run inside the caller instead.
+    if settings.BACKGROUND_JOBS != "celery" or settings.CELERY_TASK_ALWAYS_EAGER:
         with _requested_lock:
             _requested.add(organisation_id)
         return

@@ -7,6 +7,8 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from celery import current_app
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -289,8 +291,14 @@ def test_two_rounds_at_once_never_offer_an_order_twice_or_double_book_a_driver(o
 # --- rounds on events and on a schedule -------------------------------------------------------------
 
 
+@pytest.fixture
+def in_process(settings):
+    settings.BACKGROUND_JOBS = "in-process"  # as without REDIS_URL, whatever this run uses
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 def test_events_ask_for_one_round_per_organisation_and_the_scheduler_runs_it(
-    org, django_capture_on_commit_callbacks
+    org, in_process, django_capture_on_commit_callbacks
 ):
     rounds.take_requested()
     with django_capture_on_commit_callbacks(execute=True):
@@ -307,7 +315,27 @@ def test_events_ask_for_one_round_per_organisation_and_the_scheduler_runs_it(
     assert tasks.run_requested_dispatch_rounds() == 0
 
 
-def test_the_periodic_task_runs_rounds_for_organisations_with_work_and_drivers(org, other_org):
+def test_with_celery_an_event_queues_one_round_task_per_organisation(
+    org, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.BACKGROUND_JOBS = "celery"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    cache.delete(rounds.queued_key(org.id))
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args: sent.append((name, args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        driver_at(org, 1)
+        new_order(org, "QUEUED-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        new_order(org, "QUEUED-2", lat=LAT + 0.01)
+    assert sent == [("dispatch.run_dispatch_round", [str(org.id)])]  # one queued at a time
+    assert tasks.run_dispatch_round(str(org.id)) == 1  # the task frees the slot first
+    with django_capture_on_commit_callbacks(execute=True):
+        new_order(org, "QUEUED-3", lat=LAT + 0.02)
+    assert len(sent) == 2
+
+
+def test_the_periodic_task_runs_rounds_for_organisations_with_work_and_drivers(org, other_org, in_process):
     driver_at(org, 1)
     new_order(org, "PERIODIC")
     new_order(other_org, "NO-DRIVERS")
