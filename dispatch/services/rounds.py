@@ -96,7 +96,9 @@ def run_round(
             raise
         logger.info("dispatch round for %s skipped: %s", organisation.slug, exc)
         return RoundReport(
-            organisation=organisation.slug, ran_at=now or timezone.now(), skipped="another round is running"
+            organisation=organisation.slug,
+            ran_at=now or timezone.now(),
+            skipped="another round holds the organisation's lock",
         )
 
 
@@ -139,6 +141,14 @@ def _run_locked(
             why = "; ".join(exc.messages)
             for order in orders:
                 report.left_open[order.external_ref] = f"the offer to {driver.name} failed: {why}"
+            continue
+        except OperationalError as exc:
+            # A row stayed locked past the lock timeout (the driver answering another offer,
+            # say): only this offer's savepoint is rolled back; the next round tries again.
+            if not is_busy(exc):
+                raise
+            for order in orders:
+                report.left_open[order.external_ref] = f"{driver.name} or the order was busy; next round"
             continue
         report.offers.append(OfferMade(str(offer.id), driver.name, [o.external_ref for o in orders], lines))
     for order_id, reason in result.unassigned.items():

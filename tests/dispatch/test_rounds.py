@@ -19,7 +19,9 @@ from core.actors import Actor
 from core.models import DomainEvent
 from core.scheduler import beat_jobs
 from dispatch import tasks
+from dispatch.api.serializers import DriverOfferSerializer
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
+from dispatch.selectors import drivers_excluded_for
 from dispatch.services import rounds
 from dispatch.services.dispatch_settings import rules_for, update_dispatch_settings
 from dispatch.services.offers import decline_offer, make_offer
@@ -149,6 +151,7 @@ def test_a_driver_who_declined_an_order_is_left_out_for_it_only(org):
     decline_offer(offer_id=offer.id, driver=first, actor=SYSTEM, reason="Too far.")
     inputs = load_round_inputs(org, now=timezone.now(), rules=rules_for(None))
     assert inputs.excluded == {str(declined.id): {str(first.id)}}
+    assert inputs.excluded[str(declined.id)] == {str(d) for d in drivers_excluded_for(declined)}
     assert ((None, str(declined.id)), str(first.id)) in inputs.rules.excluded_drivers
     report = run_round(organisation=org)
     given = {tuple(made.orders): made.driver for made in report.offers}
@@ -174,6 +177,7 @@ def test_a_round_offers_each_order_to_the_nearest_driver_with_reasons(org):
     offer = Offer.objects.get(orders=a)
     assert offer.driver_id == near_a.id and offer.status == OfferStatus.PENDING
     assert any("min to the pickup" in line for line in offer.explanation)
+    assert DriverOfferSerializer(offer).data["explanation"] == offer.explanation  # the driver reads why
     assert 40 <= (offer.expires_at - timezone.now()).total_seconds() <= 45
     event = DomainEvent.objects.get(event_type="offer.created", subject_id=str(offer.id))
     assert event.payload["explanation"] == offer.explanation and event.actor_label == "dispatch-round"
