@@ -256,6 +256,11 @@ def test_the_admin_saves_dispatch_settings_through_the_service(staff_client, org
     assert (row.rules, row.offer_ttl_seconds) == ({"lateness": {"mode": "forbid"}}, 60)
     event = DomainEvent.objects.get(event_type="dispatch.settings_updated")
     assert event.actor_label == "staff"
+    change = reverse("admin:dispatch_dispatchsettings_change", args=[org.id])
+    assert staff_client.get(change).status_code == 200
+    page = staff_client.post(change, {"rules": '{"k_nearest": 0}', "offer_ttl_seconds": "60"})
+    assert page.status_code == 200 and "k_nearest: must be at least 1" in page.content.decode()
+    assert DispatchSettings.objects.get().rules == {"lateness": {"mode": "forbid"}}
 
 
 # --- one round at a time ----------------------------------------------------------------------------
