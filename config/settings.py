@@ -165,9 +165,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Every organisation with open orders and online drivers gets a dispatch round this often; an
+# order created, a driver online, an offer declined or lapsed asks for one sooner.
+DISPATCH_ROUND_SECONDS = env.float("DISPATCH_ROUND_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
+    "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
+    # In-process only: rounds asked for by events (with Celery they are queued as tasks).
+    "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
     "purge-idempotency-records": {
         "task": "core.purge_expired_idempotency_records",
         "schedule": 3600.0,

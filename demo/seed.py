@@ -23,7 +23,8 @@ from core.geo import make_point
 from demo import city
 from demo.streets import StreetGraph
 from dispatch.engine.geo import haversine_m
-from dispatch.models import Order, ProofOfDelivery
+from dispatch.models import DispatchSettings, Order, ProofOfDelivery
+from dispatch.services.dispatch_settings import update_dispatch_settings
 from fleet import services as fleet_services
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.authentication import KEY_PREFIX, hash_secret
@@ -32,6 +33,9 @@ from identity.services import create_api_key, create_client, revoke_api_key
 
 DEFAULT_SEED = 20240601
 SEED_ACTOR = Actor.system("demo-seed")
+# The simulated couriers work one order at a time, so the demo's rounds do not batch; pickups
+# farther than 3 km wait for a nearer courier.
+DEMO_DISPATCH_RULES = {"batching": {"enabled": False}, "max_pickup_distance_m": 3000}
 API_KEY_NAME = "demo-simulator"
 ORG_USERS = (("admin", Role.ORG_ADMIN), ("dispatcher", Role.DISPATCHER))
 STAFF_USERNAME = "staff"
@@ -273,6 +277,9 @@ def seed_demo_city(
                 driver=driver,
                 ping=fleet_services.PingInput(lat=lat, lon=lon, recorded_at=now, accuracy_m=5.0),
             )
+
+    if not DispatchSettings.objects.filter(organisation=organisation).exists():
+        update_dispatch_settings(organisation=organisation, rules=DEMO_DISPATCH_RULES, actor=SEED_ACTOR)
 
     api_key_created = not (existing_api_key and _valid_demo_key(organisation, existing_api_key))
     plaintext = existing_api_key

@@ -1,9 +1,11 @@
 """The demo's traffic: an order management system placing orders and couriers working them.
 
 Every tick (a) places new orders through the public REST API, as a real OMS would, so the
-demo exercises authentication, idempotency and validation; (b) runs one assignment round
-with the engine over idle couriers and open orders; (c) moves each courier along the street
-graph and advances its order through the real services: pickup, drop-off, proof of delivery.
+demo exercises authentication, idempotency and validation; (b) runs a dispatch round (the
+product's run_round: the engine under the organisation's rules, offers with reasons) and has
+the couriers answer their offers through accept_offer, some declining; (c) moves each courier
+along the street graph and advances its order through the real services: pickup, drop-off,
+proof of delivery.
 Idle couriers wander slowly. Positions are kept in memory and recorded as GPS pings.
 """
 
@@ -28,10 +30,11 @@ from core.actors import Actor
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import make_point
 from demo.streets import StreetGraph
-from dispatch.engine.assignment import DriverSlot, OrderTask, assign
 from dispatch.engine.geo import haversine_m
-from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus
+from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
+from dispatch.services.offers import accept_offer, decline_offer
 from dispatch.services.orders import deliver_order, transition_order
+from dispatch.services.rounds import run_round
 from fleet.models import Driver, DriverStatus, Hub, Vehicle
 from fleet.services import PingInput, record_ping
 from identity.models import Organisation
@@ -39,6 +42,9 @@ from identity.models import Organisation
 logger = logging.getLogger(__name__)
 
 ACTOR = Actor.system("demo-simulator")
+COURIER_ACTOR = Actor.system("demo-courier")  # the couriers' answers to offers
+DEFAULT_DECLINE_SHARE = 0.15
+DECLINE_REASONS = ("Too far for me.", "On a break.", "Too heavy for my bag.", "")
 # Typical city speeds in m/s, stops and lights included.
 SPEED_MPS = {
     "bicycle": 4.0,
@@ -52,8 +58,6 @@ SPEED_MPS = {
 DEFAULT_SPEED_MPS = 4.0
 WANDER_SPEED_FACTOR = 0.3
 ARRIVAL_RADIUS_M = 50.0
-MAX_PICKUP_RADIUS_M = 3000.0
-MAX_ORDERS_PER_ROUND = 200
 # Straight-line distance from pickup to drop-off: city-centre quick commerce.
 DROPOFF_MIN_M, DROPOFF_MAX_M = 250.0, 1200.0
 # A tick that comes late (a slow machine, a paused process) moves couriers at most this far.
@@ -131,6 +135,8 @@ class TickReport:
     placed: int = 0
     rejected: int = 0
     assigned: int = 0
+    offered: int = 0
+    declined: int = 0
     transitions: int = 0
     delivered: int = 0
     pings: int = 0
@@ -152,6 +158,7 @@ class Simulator:
         hub_pickup_share: float = 0.7,
         recipient_names: Sequence[str] = DEFAULT_RECIPIENTS,
         service_bbox: tuple[float, float, float, float] | None = None,
+        decline_share: float = DEFAULT_DECLINE_SHARE,
     ) -> None:
         self.organisation = organisation
         self.graph = graph
@@ -163,6 +170,7 @@ class Simulator:
         self.tick_seconds = tick_seconds
         self.hub_pickup_share = hub_pickup_share
         self.recipient_names = tuple(recipient_names)
+        self.decline_share = decline_share
         # Orders are placed only where the organisation serves (its zones cover this box);
         # the street graph reaches a little beyond it, and the order API refuses such places.
         self.served_nodes = graph.nodes_in_bbox(service_bbox or graph.bbox())
@@ -268,14 +276,7 @@ class Simulator:
         )
         return payload
 
-    # --- (b) an assignment round -------------------------------------------------------------
-
-    def _busy_driver_ids(self) -> set:
-        return set(
-            Order.objects.filter(
-                organisation=self.organisation, status__in=DRIVER_HOLDS_STATUSES
-            ).values_list("driver_id", flat=True)
-        )
+    # --- (b) a dispatch round and the couriers' answers ------------------------------------
 
     def _online_drivers(self) -> list[Driver]:
         return list(
@@ -293,38 +294,29 @@ class Simulator:
         return courier
 
     def assignment_round(self, *, report: TickReport) -> None:
-        busy = self._busy_driver_ids()
-        idle = {d.id: d for d in self._online_drivers() if d.id not in busy}
-        orders = list(
-            Order.objects.filter(organisation=self.organisation, status=OrderStatus.CREATED).order_by(
-                "created_at"
-            )[:MAX_ORDERS_PER_ROUND]
+        """The product's round (as the scheduler runs it), then every pending offer answered."""
+        report.offered += len(run_round(organisation=self.organisation).offers)
+        self.answer_offers(report=report)
+
+    def answer_offers(self, *, report: TickReport) -> None:
+        """Couriers accept their pending offers through the driver's service; some decline (a
+        later round then leaves them out for that order)."""
+        pending = (
+            Offer.objects.filter(organisation=self.organisation, status=OfferStatus.PENDING)
+            .select_related("driver")
+            .order_by("created_at")
         )
-        if not idle or not orders:
-            return
-        slots = []
-        for driver in idle.values():
-            courier = self._courier(driver)
-            vehicle = next(iter(driver.vehicles.all()), None)
-            capacity = float(vehicle.capacity_kg) if vehicle else 0.0
-            slots.append(DriverSlot(id=driver.id, lat=courier.lat, lon=courier.lon, capacity_kg=capacity))
-        tasks = [
-            OrderTask(id=o.id, lat=o.pickup_location.y, lon=o.pickup_location.x, weight_kg=float(o.weight_kg))
-            for o in orders
-        ]
-        for order_id, driver_id, metres in assign(slots, tasks, max_radius_m=MAX_PICKUP_RADIUS_M):
+        for offer in pending:
             try:
-                transition_order(
-                    order_id=order_id,
-                    organisation=self.organisation,
-                    action="assign",
-                    actor=ACTOR,
-                    driver=idle[driver_id],
-                    reason=f"Nearest free courier who can carry it: {metres:.0f} m from the pickup.",
-                )
-                report.assigned += 1
+                if self.rng.random() < self.decline_share:
+                    reason = self.rng.choice(DECLINE_REASONS)
+                    decline_offer(offer_id=offer.id, driver=offer.driver, actor=COURIER_ACTOR, reason=reason)
+                    report.declined += 1
+                else:
+                    accept_offer(offer_id=offer.id, driver=offer.driver, actor=COURIER_ACTOR)
+                    report.assigned += offer.orders.count()
             except (InvalidTransition, ConcurrentChange, ValidationError) as exc:
-                logger.info("demo assignment of %s skipped: %s", order_id, exc)
+                logger.info("demo answer to offer %s skipped: %s", offer.id, exc)
 
     # --- (c) moving couriers and advancing their orders --------------------------------------
 

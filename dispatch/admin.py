@@ -4,12 +4,22 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.actors import Actor
-from core.admin import ReadOnlyAdmin, ReadOnlyMixin
+from core.admin import FixedOrganisationMixin, ReadOnlyAdmin, ReadOnlyMixin
 from core.admin_forms import ServiceModelForm
 from core.admin_history import EMPTY, HistoryAdmin, ReadOnlyHistoryAdmin
 from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
-from dispatch.models import Offer, Order, OrderStatus, OrderTransition, ProofOfDelivery, Route, Stop
+from dispatch.models import (
+    DispatchSettings,
+    Offer,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    ProofOfDelivery,
+    Route,
+    Stop,
+)
+from dispatch.services.dispatch_settings import check_dispatch_settings, update_dispatch_settings
 from dispatch.services.orders import (
     EDITABLE_FIELDS_BY_STATUS,
     check_order_details,
@@ -107,6 +117,33 @@ class OfferAdmin(ReadOnlyHistoryAdmin):
     list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name", "orders__external_ref"]
+
+
+class DispatchSettingsForm(ServiceModelForm):
+    def check_with_service(self, row) -> None:
+        check_dispatch_settings(rules=row.rules, offer_ttl_seconds=row.offer_ttl_seconds)
+
+
+@admin.register(DispatchSettings)
+class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
+    """Saved through update_dispatch_settings, which checks the rules with the engine's parser
+    (an error names the path inside them, e.g. `zones.mode`)."""
+
+    form = DispatchSettingsForm
+    list_display = ["organisation", "offer_ttl_seconds", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        update_dispatch_settings(
+            organisation=obj.organisation,
+            rules=form.cleaned_data["rules"],
+            offer_ttl_seconds=form.cleaned_data["offer_ttl_seconds"],
+            actor=Actor.for_user(request.user),
+        )
+        obj.refresh_from_db()
 
 
 class StopInline(ReadOnlyMixin, admin.TabularInline):

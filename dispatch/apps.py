@@ -39,4 +39,10 @@ class DispatchConfig(AppConfig):
             }
         )
 
+        register_event_types(
+            {
+                "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
+            }
+        )
+
         from dispatch import receivers  # noqa: F401  (connects the reactions to other domains' events)

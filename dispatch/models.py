@@ -235,6 +235,9 @@ class Offer(ConcurrentTransitionMixin, models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     # Why the driver declined or why dispatch withdrew it, as they said it.
     reason = models.CharField(max_length=500, blank=True)
+    # Why dispatch chose this driver for this work: the round's cost terms as plain sentences
+    # (engine CostTerms.lines()), for the driver and the dispatcher to read.
+    explanation = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = History()
 
@@ -342,3 +345,31 @@ class ProofOfDelivery(models.Model):
                 condition=~Q(photo="") | ~Q(signature=""),
             )
         ]
+
+
+OFFER_TTL_MIN_SECONDS, OFFER_TTL_MAX_SECONDS = 10, 3600
+
+
+class DispatchSettings(models.Model):
+    """How an organisation's dispatch rounds decide (`rules`, validated by the engine's
+    parse_rules) and how long a driver has to answer an offer. Absent: the defaults.
+
+    Its row is also the round's lock: one round at a time per organisation."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, primary_key=True, related_name="dispatch_settings"
+    )
+    rules = models.JSONField(default=dict, blank=True)
+    offer_ttl_seconds = models.PositiveIntegerField(
+        default=45,
+        validators=[MinValueValidator(OFFER_TTL_MIN_SECONDS), MaxValueValidator(OFFER_TTL_MAX_SECONDS)],
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = History(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = "dispatch settings"
+        verbose_name_plural = "dispatch settings"
+
+    def __str__(self) -> str:
+        return f"Dispatch settings of {self.organisation}"

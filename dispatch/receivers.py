@@ -1,10 +1,14 @@
 """Dispatch's reactions to other domains' events, in the same transaction as the event."""
 
+from functools import partial
+
+from django.db import transaction
 from django.dispatch import receiver
 
 from core.events import event_recorded
 from dispatch.services.offers import withdraw_offers_of_unavailable_driver
 from dispatch.services.orders import take_work_from_unavailable_driver
+from dispatch.services.rounds import request_round
 from fleet.models import DriverStatus
 from identity.models import Organisation
 
@@ -25,3 +29,23 @@ def driver_no_longer_active(sender, event, **kwargs) -> None:
         organisation_id=event.organisation_id,
         driver_status=status,
     )
+
+
+# Events after which a round may find new work or a new driver for it.
+ROUND_TRIGGERS = frozenset(
+    {
+        "order.created",
+        "order.released",
+        "driver.online",
+        "offer.declined",
+        "offer.expired",
+        "dispatch.settings_updated",
+    }
+)
+
+
+@receiver(event_recorded)
+def ask_for_a_round(sender, event, **kwargs) -> None:
+    """Once the change commits, ask for a round for its organisation (debounced there)."""
+    if event.event_type in ROUND_TRIGGERS:
+        transaction.on_commit(partial(request_round, event.organisation_id))

@@ -268,6 +268,8 @@ class OfferedOrderSerializer(serializers.ModelSerializer):
 class DriverOfferSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=OfferStatus.choices, read_only=True)
     orders = OfferedOrderSerializer(many=True, read_only=True)
+    # Why dispatch offered this work to this driver, as the round explained it.
+    explanation = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Offer
@@ -280,6 +282,7 @@ class DriverOfferSerializer(serializers.ModelSerializer):
             "expires_at",
             "responded_at",
             "reason",
+            "explanation",
             "created_at",
             "orders",
         ]

@@ -100,8 +100,11 @@ def make_offer(
     incentive_minor: int = 0,
     actor: Actor,
     attempt: int = 1,
+    explanation: list[str] | None = None,
 ) -> Offer:
     """Offer orders (one or a batch) to an ACTIVE, online driver until `expires_at`.
+
+    `explanation`: why dispatch chose this driver, in plain sentences (a round's cost terms).
 
     Orders still in the pool (CREATED) become OFFERED; an order may be offered to several
     drivers at once (the first to accept gets it), but to each driver once at a time.
@@ -145,6 +148,7 @@ def make_offer(
         currency=currencies.pop(),
         attempt=attempt,
         expires_at=expires_at,
+        explanation=[str(line)[:300] for line in (explanation or [])][:20],
     )
     attribute_change(offer, actor, "offered")
     offer.save()
@@ -155,7 +159,7 @@ def make_offer(
         subject_type="offer",
         subject_id=offer.id,
         actor=actor,
-        payload=offer_event_payload(offer, order_ids),
+        payload={**offer_event_payload(offer, order_ids), "explanation": offer.explanation},
     )
     transaction.on_commit(lambda: push.offer_to_driver(offer))
     return offer

@@ -26,6 +26,7 @@ SAVES_THROUGH_SERVICES = {
     "fleet.Zone": "fleet.services.create_zone / update_zone / delete_hub_or_zone",
     "fleet.Driver": "fleet.services.create_driver / update_driver / force_driver_status",
     "dispatch.Order": "dispatch.services.orders.update_order_details / force_order_status",
+    "dispatch.DispatchSettings": "dispatch.services.dispatch_settings.update_dispatch_settings",
     "integrations.WebhookSubscription": "integrations.services.create_ / update_ / delete_webhook_subscription",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.

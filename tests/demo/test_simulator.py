@@ -22,11 +22,11 @@ from demo.simulator import (
     wait_until_healthy,
 )
 from dispatch.engine.geo import haversine_m
-from dispatch.models import DRIVER_HOLDS_STATUSES, Order, OrderStatus, OrderTransition
+from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus, OrderTransition
 from fleet.models import LocationPing
 from identity.models import ApiKey
 
-LIFECYCLE = ["assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
+LIFECYCLE = ["offer", "assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,14 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
     assert delivered.count() == totals["delivered"]
     for order in delivered:
         steps = list(OrderTransition.objects.filter(order=order).values_list("action", flat=True))
-        assert steps == LIFECYCLE
-        assert OrderTransition.objects.filter(order=order).exclude(actor_label="demo-simulator").count() == 0
+        # Offered by the dispatch round (again after a courier declined), accepted, then driven.
+        assert steps[-len(LIFECYCLE) :] == LIFECYCLE, steps
+        assert steps[: -len(LIFECYCLE)] == ["offer", "release"] * (len(steps) // 2 - 3), steps
+        actors = dict(OrderTransition.objects.filter(order=order).values_list("action", "actor_label"))
+        assert actors["offer"] == "dispatch-round" and actors["assign"] == "demo-courier"
+        assert {actors[step] for step in LIFECYCLE[2:]} == {"demo-simulator"}
+        accepted = Offer.objects.get(orders=order, status=OfferStatus.ACCEPTED)
+        assert accepted.driver_id == order.driver_id and accepted.explanation
         proof = order.proof_of_delivery
         assert proof.driver_id == order.driver_id
         assert (
@@ -119,7 +125,8 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
     for order in orders.exclude(driver=None).select_related("driver"):
         vehicle = order.driver.vehicles.get(is_active=True)
         assert order.weight_kg <= vehicle.capacity_kg
-    # Nobody holds two orders at once: the simulator assigns only idle couriers.
+    # Nobody holds two orders at once: the demo's rules do not batch, and a courier with work
+    # is busy for the round.
     holders = list(orders.filter(status__in=DRIVER_HOLDS_STATUSES).values_list("driver_id", flat=True))
     assert len(holders) == len(set(holders))
 

@@ -1,0 +1,214 @@
+"""What a dispatch round sees: the organisation's open orders and available drivers, read from
+the database and turned into the engine's plain dataclasses (dispatch.engine.model).
+
+The engine works on string ids and epoch seconds; `RoundInputs` keeps the rows to map its
+answer back. Per-order exclusions (drivers who declined an order or let its offer lapse) are
+expressed through the engine's own (client, driver) exclusion rule: each such order gets a
+client key of its own, and the organisation's client rules are copied onto that key.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef
+
+from dispatch.engine import model as engine
+from dispatch.engine.rules import Rules
+from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
+from fleet.models import Driver, DriverStatus, Vehicle, Zone
+from identity.models import Organisation
+
+# No performance model yet: every driver counts as fully reliable, so the high-value score
+# rules neither penalise nor exclude anyone until one exists.
+NEUTRAL_SCORE = 1.0
+ON_BOARD_STATUSES = (OrderStatus.PICKED_UP, OrderStatus.ARRIVED_DROPOFF)
+
+
+def epoch_s(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+@dataclass
+class RoundInputs:
+    now: datetime
+    drivers: list[engine.Driver]
+    orders: list[engine.Order]
+    rules: Rules
+    driver_rows: dict[str, Driver] = field(default_factory=dict)
+    order_rows: dict[str, Order] = field(default_factory=dict)
+    left_out_drivers: dict[str, str] = field(default_factory=dict)  # driver name -> why
+    excluded: dict[str, set[str]] = field(default_factory=dict)  # order id -> driver ids
+
+
+def _stop(order: Order, kind: str) -> engine.Stop:
+    if kind == "pickup":
+        point, opens, closes = order.pickup_location, order.pickup_window_start, order.pickup_window_end
+        kg, litres = float(order.weight_kg), float(order.volume_litres)
+    else:
+        point, opens, closes = order.dropoff_location, order.dropoff_window_start, order.dropoff_window_end
+        kg, litres = -float(order.weight_kg), -float(order.volume_litres)
+    return engine.Stop(
+        str(order.id), kind, point.y, point.x, epoch_s(opens), epoch_s(closes), 0.0, kg, litres
+    )
+
+
+def held_plan(held: list[Order]) -> tuple[float, float, tuple[engine.Stop, ...]]:
+    """What a driver carries now (kg, litres) and the rest of their plan: pickups of the orders
+    not yet picked up (by pickup window), then every drop-off (by promise)."""
+    on_board = [o for o in held if o.status in ON_BOARD_STATUSES]
+    to_pick = sorted(
+        (o for o in held if o.status not in ON_BOARD_STATUSES), key=lambda o: o.pickup_window_start
+    )
+    drops = sorted(held, key=lambda o: o.dropoff_window_end)
+    route = tuple(_stop(o, "pickup") for o in to_pick) + tuple(_stop(o, "dropoff") for o in drops)
+    kg = sum(float(o.weight_kg) for o in on_board)
+    litres = sum(float(o.volume_litres) for o in on_board)
+    return kg, litres, route
+
+
+def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[str, str]]:
+    """ACTIVE, online drivers with a known position, an active vehicle and no pending offer;
+    and the online ones left out, with why."""
+    pending = Offer.objects.filter(driver=OuterRef("pk"), status=OfferStatus.PENDING)
+    online = (
+        Driver.objects.filter(organisation=organisation, status=DriverStatus.ACTIVE, is_online=True)
+        .annotate(has_pending_offer=Exists(pending))
+        .prefetch_related("preferred_zones")
+        .order_by("id")
+    )
+    vehicles = {
+        v.driver_id: v
+        for v in Vehicle.objects.filter(organisation=organisation, is_active=True, driver__in=online)
+    }
+    usable, left_out = [], {}
+    for driver in online:
+        if driver.last_location is None:
+            left_out[driver.name] = "no known position yet"
+        elif driver.id not in vehicles:
+            left_out[driver.name] = "no active vehicle"
+        elif driver.has_pending_offer:
+            left_out[driver.name] = "already has an offer to answer"
+        else:
+            driver.active_vehicle = vehicles[driver.id]
+            usable.append(driver)
+    return usable, left_out
+
+
+def open_orders(organisation: Organisation, now: datetime) -> list[Order]:
+    """Orders in the pool (CREATED, so offered to nobody) whose pickup window has not closed."""
+    return list(
+        Order.objects.filter(organisation=organisation, status=OrderStatus.CREATED, pickup_window_end__gt=now)
+        .select_related("client")
+        .order_by("-priority", "pickup_window_start", "id")
+    )
+
+
+def excluded_drivers(orders: list[Order]) -> dict[str, set[str]]:
+    """Order id -> the drivers who declined it or let an offer of it lapse (one query; the same
+    rule as dispatch.selectors.drivers_excluded_for)."""
+    rows = Offer.orders.through.objects.filter(
+        order_id__in=[o.id for o in orders],
+        offer__status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED],
+    ).values_list("order_id", "offer__driver_id")
+    out: dict[str, set[str]] = {}
+    for order_id, driver_id in rows:
+        out.setdefault(str(order_id), set()).add(str(driver_id))
+    return out
+
+
+def _zone_of(order: Order, zones: list[Zone]) -> str | None:
+    for zone in zones:
+        if zone.area.contains(order.pickup_location):
+            return str(zone.id)
+    return None
+
+
+def to_engine_driver(driver: Driver, held: list[Order], now_s: float) -> engine.Driver:
+    vehicle = driver.active_vehicle
+    load_kg, load_l, route = held_plan(held)
+    return engine.Driver(
+        id=str(driver.id),
+        lat=driver.last_location.y,
+        lon=driver.last_location.x,
+        capacity_kg=float(vehicle.capacity_kg),
+        capacity_l=float(vehicle.capacity_litres),
+        vehicle_type=vehicle.type,
+        available_at_s=now_s,
+        load_kg=load_kg,
+        load_l=load_l,
+        route=route,
+        score=float(getattr(driver, "performance_score", None) or NEUTRAL_SCORE),
+        zones=frozenset(str(zone.id) for zone in driver.preferred_zones.all()),
+        status="busy" if route else "available",
+        owned=driver.fleet_type == Driver.FleetType.OWNED,
+    )
+
+
+def client_key(order: Order, excluded: set[str]):
+    """The engine's client id for an order: its client's slug, or a key of its own when some
+    drivers are excluded for this one order."""
+    slug = order.client.slug if order.client_id else None
+    return (slug, str(order.id)) if excluded else slug
+
+
+def to_engine_order(order: Order, *, zone: str | None, excluded: set[str]) -> engine.Order:
+    return engine.Order(
+        id=str(order.id),
+        pickup_lat=order.pickup_location.y,
+        pickup_lon=order.pickup_location.x,
+        dropoff_lat=order.dropoff_location.y,
+        dropoff_lon=order.dropoff_location.x,
+        pickup_open_s=epoch_s(order.pickup_window_start),
+        pickup_close_s=epoch_s(order.pickup_window_end),
+        dropoff_open_s=epoch_s(order.dropoff_window_start),
+        dropoff_close_s=epoch_s(order.dropoff_window_end),
+        weight_kg=float(order.weight_kg),
+        volume_l=float(order.volume_litres),
+        value_minor=int(order.declared_value_minor),
+        priority=int(order.priority),
+        zone=zone,
+        client_id=client_key(order, excluded),
+        pickup_id=str(order.hub_id) if order.hub_id else None,
+    )
+
+
+def with_order_exclusions(rules: Rules, orders: list[Order], excluded: dict[str, set[str]]) -> Rules:
+    """The rules plus, for each order with excluded drivers, those drivers and the client rules
+    of its client on the order's own key."""
+    pairs = set(rules.excluded_drivers)
+    for order in orders:
+        drivers = excluded.get(str(order.id))
+        if not drivers:
+            continue
+        key = client_key(order, drivers)
+        pairs.update((key, driver_id) for driver_id in drivers)
+        pairs.update(
+            (key, d) for client, d in rules.excluded_drivers if client == key[0] and key[0] is not None
+        )
+    return dataclasses.replace(rules, excluded_drivers=frozenset(pairs))
+
+
+def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules) -> RoundInputs:
+    """Read the organisation's pool and its available drivers as the engine's inputs."""
+    now_s = epoch_s(now)
+    drivers, left_out = available_drivers(organisation)
+    orders = open_orders(organisation, now)
+    held: dict = {}
+    for order in Order.objects.filter(driver__in=drivers, status__in=DRIVER_HOLDS_STATUSES):
+        held.setdefault(order.driver_id, []).append(order)
+    excluded = excluded_drivers(orders)
+    zones = list(Zone.objects.filter(organisation=organisation)) if rules.zones.mode != "off" else []
+    engine_orders = [
+        to_engine_order(o, zone=_zone_of(o, zones), excluded=excluded.get(str(o.id), set())) for o in orders
+    ]
+    return RoundInputs(
+        now=now,
+        drivers=[to_engine_driver(d, held.get(d.id, []), now_s) for d in drivers],
+        orders=engine_orders,
+        rules=with_order_exclusions(rules, orders, excluded),
+        driver_rows={str(d.id): d for d in drivers},
+        order_rows={str(o.id): o for o in orders},
+        left_out_drivers=left_out,
+        excluded=excluded,
+    )

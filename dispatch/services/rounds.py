@@ -1,0 +1,223 @@
+"""The dispatch loop: a round reads an organisation's pool and its available drivers, asks the
+engine (solve_round) who should take what under the organisation's rules, and offers each unit
+of work to its driver through make_offer, with the engine's reasons on the offer.
+
+One round at a time per organisation: a round locks the organisation's DispatchSettings row
+for its whole transaction (on SQLite the single writer serialises them), so two rounds never
+offer one order twice or give a driver two offers. A driver who declined an order or let its
+offer lapse is left out for that order; a driver with an offer to answer gets no new one.
+
+Rounds run every DISPATCH_ROUND_SECONDS for every organisation with work and drivers
+(dispatch.tasks), and soon after an event that may change the answer (`request_round`).
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from core.actors import Actor
+from core.api.errors import is_busy
+from core.db import lock
+from dispatch.engine.assignment import solve_round
+from dispatch.engine.travel import HaversineTravelTimes
+from dispatch.models import DispatchSettings, Order, OrderStatus
+from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
+from dispatch.services.offers import make_offer
+from dispatch.services.round_inputs import load_round_inputs
+from fleet.models import Driver, DriverStatus
+from identity.models import Organisation
+
+logger = logging.getLogger(__name__)
+
+# Straight-line travel until the routing issue plugs in road times: a city courier's average
+# speed and a typical street detour.
+ROUND_SPEED_MPS = 8.0
+ROUND_DETOUR_FACTOR = 1.3
+
+
+@dataclass
+class OfferMade:
+    offer_id: str
+    driver: str
+    orders: list[str]  # external refs
+    lines: list[str]  # why this driver: the engine's cost terms in words
+
+
+@dataclass
+class RoundReport:
+    organisation: str
+    ran_at: datetime
+    skipped: str = ""  # why the round did not run (another round held the lock)
+    drivers: int = 0
+    orders: int = 0
+    offers: list[OfferMade] = field(default_factory=list)
+    left_open: dict[str, str] = field(default_factory=dict)  # order ref -> why
+    left_out_drivers: dict[str, str] = field(default_factory=dict)  # driver name -> why
+
+    def lines(self) -> list[str]:
+        """The report as text for a dispatcher (the management command prints it)."""
+        head = f"Round for {self.organisation} at {self.ran_at.isoformat(timespec='seconds')}"
+        if self.skipped:
+            return [f"{head}: skipped ({self.skipped})"]
+        out = [
+            f"{head}: {self.orders} open orders, {self.drivers} available drivers, {len(self.offers)} offers"
+        ]
+        for made in self.offers:
+            out.append(f"  offer {made.offer_id}: {', '.join(made.orders)} -> {made.driver}")
+            out.extend(f"    - {line}" for line in made.lines)
+        for ref, why in sorted(self.left_open.items()):
+            out.append(f"  left open {ref}: {why}")
+        for name, why in sorted(self.left_out_drivers.items()):
+            out.append(f"  driver left out {name}: {why}")
+        return out
+
+
+def run_round(
+    *, organisation: Organisation, now: datetime | None = None, actor: Actor | None = None
+) -> RoundReport:
+    """Run one dispatch round for the organisation and report what it offered and what it left
+    open, and why. A round another one holds the lock against is skipped, not queued."""
+    actor = actor or Actor.system("dispatch-round")
+    ensure_dispatch_settings(organisation)
+    try:
+        with transaction.atomic():
+            settings_row = lock(DispatchSettings.objects).get(organisation=organisation)
+            return _run_locked(organisation, settings_row, now or timezone.now(), actor)
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        logger.info("dispatch round for %s skipped: %s", organisation.slug, exc)
+        return RoundReport(
+            organisation=organisation.slug,
+            ran_at=now or timezone.now(),
+            skipped="another round holds the organisation's lock",
+        )
+
+
+def _run_locked(
+    organisation: Organisation, settings_row: DispatchSettings, now: datetime, actor: Actor
+) -> RoundReport:
+    inputs = load_round_inputs(organisation, now=now, rules=rules_for(settings_row))
+    report = RoundReport(
+        organisation=organisation.slug,
+        ran_at=now,
+        drivers=len(inputs.drivers),
+        orders=len(inputs.orders),
+        left_out_drivers=inputs.left_out_drivers,
+    )
+    if not inputs.orders:
+        return report
+    result = solve_round(
+        inputs.drivers,
+        inputs.orders,
+        now_s=now.timestamp(),
+        travel=HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR),
+        rules=inputs.rules,
+    )
+    ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
+    for assignment in result.assignments:
+        driver = inputs.driver_rows[assignment.driver_id]
+        orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
+        lines = assignment.terms.lines()
+        try:
+            offer = make_offer(
+                organisation=organisation,
+                driver=driver,
+                orders=orders,
+                expires_at=timezone.now() + ttl,
+                actor=actor,
+                explanation=lines,
+            )
+        except ValidationError as exc:
+            # The driver went offline or an order was taken since the round read them.
+            why = "; ".join(exc.messages)
+            for order in orders:
+                report.left_open[order.external_ref] = f"the offer to {driver.name} failed: {why}"
+            continue
+        except OperationalError as exc:
+            # A row stayed locked past the lock timeout (the driver answering another offer,
+            # say): only this offer's savepoint is rolled back; the next round tries again.
+            if not is_busy(exc):
+                raise
+            for order in orders:
+                report.left_open[order.external_ref] = f"{driver.name} or the order was busy; next round"
+            continue
+        report.offers.append(OfferMade(str(offer.id), driver.name, [o.external_ref for o in orders], lines))
+    for order_id, reason in result.unassigned.items():
+        order = inputs.order_rows[order_id]
+        excluded = len(inputs.excluded.get(order_id, ()))
+        note = f" ({excluded} driver(s) left out: declined or let an offer lapse)" if excluded else ""
+        report.left_open[order.external_ref] = f"{reason}{note}"
+    return report
+
+
+def organisations_with_work() -> list[Organisation]:
+    """Organisations with an order in the pool and an online ACTIVE driver: the ones a round
+    could change anything for."""
+    now = timezone.now()
+    pool = Order.objects.filter(
+        organisation=OuterRef("pk"), status=OrderStatus.CREATED, pickup_window_end__gt=now
+    )
+    online = Driver.objects.filter(organisation=OuterRef("pk"), status=DriverStatus.ACTIVE, is_online=True)
+    return list(Organisation.objects.filter(Exists(pool), Exists(online)).order_by("slug"))
+
+
+def run_rounds(organisations) -> list[RoundReport]:
+    """A round for each organisation; one that fails is logged and the others still run."""
+    reports = []
+    for organisation in organisations:
+        try:
+            reports.append(run_round(organisation=organisation))
+        except Exception:
+            logger.exception("dispatch round for %s failed", organisation.slug)
+    return reports
+
+
+# --- Rounds on events -------------------------------------------------------------------------
+
+_requested: set[str] = set()
+_requested_lock = threading.Lock()
+
+
+def queued_key(organisation_id) -> str:
+    return f"dispatch:round-queued:{organisation_id}"
+
+
+def request_round(organisation_id) -> None:
+    """Ask for a round for the organisation soon (call after commit). At most one is queued per
+    organisation: with Celery a cache key marks it until the task starts; in-process a set
+    holds it until the scheduler's next pass (dispatch.run_requested_dispatch_rounds)."""
+    organisation_id = str(organisation_id)
+    # Eager Celery (tests) runs no worker: a queued round would run inside the caller instead.
+    if settings.BACKGROUND_JOBS != "celery" or settings.CELERY_TASK_ALWAYS_EAGER:
+        with _requested_lock:
+            _requested.add(organisation_id)
+        return
+    key = queued_key(organisation_id)
+    if not cache.add(key, 1, timeout=max(30, settings.DISPATCH_ROUND_SECONDS * 6)):
+        return  # one is queued already
+    try:
+        from celery import current_app
+
+        current_app.send_task("dispatch.run_dispatch_round", args=[organisation_id])
+    except Exception:
+        cache.delete(key)
+        logger.warning(
+            "Could not queue a dispatch round for %s; the periodic round will run it.", organisation_id
+        )
+
+
+def take_requested() -> list[str]:
+    """The organisations a round was asked for in-process, forgetting them."""
+    with _requested_lock:
+        taken = sorted(_requested)
+        _requested.clear()
+    return taken
