@@ -298,3 +298,30 @@ def withdraw_offers_of_unavailable_driver(*, driver_id, organisation: Organisati
         actor=rule,
         reason=f"The driver can no longer take work ({status_word}); the order is open again.",
     )
+
+
+def withdraw_offers_holding(*, order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
+    """An order leaving the pool other than by an acceptance (cancelled, released, forced)
+    keeps no pending offer: accepting one would only be a confusing 409. The offers' other
+    orders go back to the pool if nobody else is offered them; this one is left to the caller's
+    transition. Call before locking the order (locks: the orders by id, then the offers)."""
+    pending = Offer.objects.filter(orders__id=order_id, status=OfferStatus.PENDING)
+    offer_ids = sorted(set(pending.values_list("id", flat=True)))
+    if not offer_ids:
+        return
+    order_ids = set(Order.objects.filter(offers__id__in=offer_ids).values_list("id", flat=True))
+    orders = _locked_orders(organisation.id, sorted(order_ids | {order_id}))
+    for offer in lock(Offer.objects).filter(id__in=offer_ids, status=OfferStatus.PENDING).order_by("id"):
+        _apply(
+            offer,
+            "withdraw",
+            actor=actor,
+            reason=reason,
+            order_ids=list(offer.orders.values_list("id", flat=True)),
+        )
+    _release_if_unoffered(
+        [order for order in orders if order.id != order_id],
+        organisation=organisation,
+        actor=actor,
+        reason="An offer it was in was withdrawn; the order is open again.",
+    )

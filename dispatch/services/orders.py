@@ -36,6 +36,9 @@ from dispatch.models import (
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
+# Actions that take an order out of the pool other than by an acceptance: its pending offers
+# are withdrawn first (dispatch.services.offers.withdraw_offers_holding).
+ACTIONS_ENDING_OFFERS = {"release": "taken back", "cancel": "cancelled"}
 # Actions that need a reason: they take work away from someone or end the order unhappily.
 ACTIONS_NEEDING_REASON = frozenset({"release", "fail", "cancel", "return_to_sender"})
 ACTIONS = frozenset(
@@ -267,6 +270,10 @@ def transition_order(
         raise ValidationError({"reason": f"'{action}' needs a reason."})
     try:
         with transaction.atomic():
+            if action in ACTIONS_ENDING_OFFERS:
+                _withdraw_pending_offers(
+                    order_id, organisation, actor, f"The order was {ACTIONS_ENDING_OFFERS[action]}: {reason}"
+                )
             return _apply_transition(
                 order_id=order_id,
                 organisation=organisation,
@@ -279,6 +286,13 @@ def transition_order(
             )
     except ConcurrentTransition as exc:
         raise ConcurrentChange("The order changed while this request ran; read it and retry.") from exc
+
+
+def _withdraw_pending_offers(order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
+    # Imported here: the offers service builds on this one (it moves orders through it).
+    from dispatch.services.offers import withdraw_offers_holding
+
+    withdraw_offers_holding(order_id=order_id, organisation=organisation, actor=actor, reason=reason.strip())
 
 
 def _apply_transition(
@@ -438,6 +452,8 @@ def force_order_status(
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():
         raise ValidationError({"reason": "An override needs a reason."})
+    if to_status not in (OrderStatus.CREATED, OrderStatus.OFFERED):
+        _withdraw_pending_offers(order_id, organisation, actor, f"The order was set to {to_status}: {reason}")
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     from_status = order.status
     if to_status in DRIVER_REQUIRED_STATUSES and order.driver_id is None:

@@ -15,7 +15,7 @@ from core.models import DomainEvent
 from dispatch.models import Offer, OfferStatus, Order, OrderStatus
 from dispatch.selectors import drivers_excluded_for
 from dispatch.services.offers import accept_offer, decline_offer, expire_due_offers, make_offer
-from dispatch.services.orders import create_order, transition_order
+from dispatch.services.orders import create_order, force_order_status, transition_order
 from fleet.models import DriverStatus
 from fleet.services import change_driver_status, set_driver_online
 from tests.conftest import make_active_driver, order_payload
@@ -254,3 +254,46 @@ def test_two_drivers_accepting_the_same_order_at_once_one_wins(org):
     statuses = {driver: Offer.objects.get(id=offers[driver].id).status for driver in offers}
     assert statuses == {winner: OfferStatus.ACCEPTED, loser: OfferStatus.WITHDRAWN}
     assert events(org, "order.assigned") == ["order.assigned"]
+
+
+def test_cancelling_an_order_withdraws_its_pending_offers_and_frees_their_other_orders(org):
+    me, other = online_driver(org, 1), online_driver(org, 2)
+    cancelled, batched = new_order(org, "CANCELLED"), new_order(org, "BATCHED")
+    batch = offer(org, me, cancelled, batched)
+    single = offer(org, other, cancelled)
+    transition_order(
+        order_id=cancelled.id, organisation=org, action="cancel", actor=SYSTEM, reason="Customer called."
+    )
+    for row in (batch, single, cancelled, batched):
+        row.refresh_from_db()
+    assert cancelled.status == OrderStatus.CANCELLED
+    assert batch.status == single.status == OfferStatus.WITHDRAWN
+    assert batch.reason == "The order was cancelled: Customer called."
+    # The batch's other order is offered to nobody now: back in the pool, not cancelled.
+    assert batched.status == OrderStatus.CREATED
+    assert events(org) == ["offer.created", "offer.created", "offer.withdrawn", "offer.withdrawn"]
+    assert events(org, "order.released") == ["order.released"]
+    # Accepting the withdrawn offer is the plain 409 it says: withdrawn.
+    with pytest.raises(InvalidTransition, match="withdrawn"):
+        accept_offer(offer_id=single.id, driver=other, actor=SYSTEM)
+
+
+def test_a_refused_cancel_withdraws_nothing(org):
+    me = online_driver(org, 1)
+    order = new_order(org, "O-1")
+    made = offer(org, me, order)
+    with pytest.raises(ValidationError):
+        transition_order(order_id=order.id, organisation=org, action="cancel", actor=SYSTEM, reason=" ")
+    made.refresh_from_db()
+    assert made.status == OfferStatus.PENDING and events(org) == ["offer.created"]
+
+
+def test_an_override_out_of_the_pool_withdraws_pending_offers(org):
+    me = online_driver(org, 1)
+    order = new_order(org, "O-1")
+    made = offer(org, me, order)
+    force_order_status(
+        order_id=order.id, organisation=org, to_status="CANCELLED", actor=SYSTEM, reason="Dup."
+    )
+    made.refresh_from_db()
+    assert made.status == OfferStatus.WITHDRAWN and made.reason == "The order was set to CANCELLED: Dup."
