@@ -15,7 +15,9 @@
       "excluded_drivers": [{"client": "acme", "driver": "d-17"}],
       "batching": {"enabled": true, "max_batch_size": 3, "bundle_same_pickup": true,
                    "bundle_ready_window_s": 300},
-      "k_nearest": 12
+      "k_nearest": 12,
+      "auction": {"after_declines": 2, "when_minutes_to_pickup_end": 10,
+                  "step_minor": 100, "cap_minor": 500}
     }
 """
 
@@ -70,6 +72,19 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class Auction:
+    """An incentive for work nobody takes: once an order was declined or let lapse
+    `after_declines` times a step is added per miss from there, and a step more within
+    `when_minutes_to_pickup_end` of its pickup window's end (0: no time trigger); never above
+    `cap_minor`. Minor units of the organisation's currency."""
+
+    after_declines: int
+    step_minor: int
+    cap_minor: int
+    when_minutes_to_pickup_end: int = 0
+
+
+@dataclass(frozen=True)
 class Rules:
     weights: Weights = field(default_factory=Weights)
     lateness: Lateness = field(default_factory=Lateness)
@@ -82,6 +97,7 @@ class Rules:
     excluded_drivers: frozenset[tuple[Hashable, Hashable]] = frozenset()  # (client, driver)
     batching: Batching = field(default_factory=Batching)
     k_nearest: int = 12
+    auction: Auction | None = None  # None: no incentives
 
 
 def _join(path: str, key: str) -> str:
@@ -179,6 +195,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
         "excluded_drivers",
         "batching",
         "k_nearest",
+        "auction",
     }
     _check_keys(raw, top, "")
     excluded: set[tuple[Hashable, Hashable]] = set()
@@ -258,4 +275,33 @@ def parse_rules(raw: Mapping | None) -> Rules:
         )
     if "k_nearest" in raw:
         kwargs["k_nearest"] = _integer(raw["k_nearest"], "k_nearest", minimum=1)
+    if "auction" in raw:
+        kwargs["auction"] = _auction(raw["auction"])
     return Rules(**kwargs)
+
+
+def _auction(value) -> Auction:
+    value = _mapping(value, "auction")
+    fields = {
+        "after_declines": 1,
+        "when_minutes_to_pickup_end": 0,
+        "step_minor": 1,
+        "cap_minor": 1,
+    }
+    _check_keys(value, set(fields), "auction")
+    for name in ("after_declines", "step_minor", "cap_minor"):
+        if name not in value:
+            raise RulesError(f"auction.{name}", "required")
+    auction = Auction(
+        **{
+            name: _integer(value[name], f"auction.{name}", minimum=minimum)
+            for name, minimum in fields.items()
+            if name in value
+        }
+    )
+    if auction.cap_minor < auction.step_minor:
+        raise RulesError(
+            "auction.cap_minor",
+            f"must be at least step_minor ({auction.step_minor}), got {auction.cap_minor}",
+        )
+    return auction

@@ -20,15 +20,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from core.actors import Actor
 from core.api.errors import is_busy
 from core.db import lock
 from dispatch.engine.assignment import solve_round
+from dispatch.engine.auction import incentive_minor
+from dispatch.engine.rules import Auction
 from dispatch.engine.travel import HaversineTravelTimes
-from dispatch.models import DispatchSettings, Order, OrderStatus
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import make_offer
 from dispatch.services.round_inputs import load_round_inputs
@@ -123,10 +125,14 @@ def _run_locked(
         rules=inputs.rules,
     )
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
+    misses = _misses(list(inputs.order_rows))
     for assignment in result.assignments:
         driver = inputs.driver_rows[assignment.driver_id]
         orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
-        lines = assignment.terms.lines()
+        incentive, attempt, incentive_lines = _incentive(
+            orders, inputs.rules.auction, misses, now, organisation
+        )
+        lines = assignment.terms.lines() + incentive_lines
         try:
             offer = make_offer(
                 organisation=organisation,
@@ -135,6 +141,8 @@ def _run_locked(
                 expires_at=timezone.now() + ttl,
                 actor=actor,
                 explanation=lines,
+                incentive_minor=incentive,
+                attempt=attempt,
             )
         except ValidationError as exc:
             # The driver went offline or an order was taken since the round read them.
@@ -157,6 +165,45 @@ def _run_locked(
         note = f" ({excluded} driver(s) left out: declined or let an offer lapse)" if excluded else ""
         report.left_open[order.external_ref] = f"{reason}{note}"
     return report
+
+
+def _misses(order_ids) -> dict:
+    """Order id -> (declined, expired): how often its offers were turned down or let lapse."""
+    rows = (
+        Offer.orders.through.objects.filter(
+            order_id__in=order_ids, offer__status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED]
+        )
+        .values("order_id")
+        .annotate(
+            declined=Count("id", filter=Q(offer__status=OfferStatus.DECLINED)),
+            expired=Count("id", filter=Q(offer__status=OfferStatus.EXPIRED)),
+        )
+    )
+    return {row["order_id"]: (row["declined"], row["expired"]) for row in rows}
+
+
+def _incentive(
+    orders: list[Order], auction: Auction | None, misses: dict, now: datetime, organisation: Organisation
+) -> tuple[int, int, list[str]]:
+    """The offer's incentive (each order's, summed), its attempt (1 + the most misses of its
+    orders) and a plain line per order that earns one, for the explanation."""
+    total, attempt, lines = 0, 1, []
+    for order in orders:
+        declined, expired = misses.get(order.id, (0, 0))
+        attempt = max(attempt, 1 + declined + expired)
+        amount, why = incentive_minor(
+            auction,
+            declined=declined,
+            expired=expired,
+            seconds_to_pickup_end=(order.pickup_window_end - now).total_seconds(),
+        )
+        if amount:
+            total += amount
+            which = f" ({order.external_ref})" if len(orders) > 1 else ""
+            lines.append(
+                f"Incentive {amount // 100}.{amount % 100:02d} {organisation.currency}{which}: {why}"
+            )
+    return total, attempt, lines
 
 
 def organisations_with_work() -> list[Organisation]:
