@@ -391,13 +391,7 @@ def solve_round(
     """
     rules = rules or Rules()
     k = rules.k_nearest if k_nearest is None else k_nearest
-    usable = [
-        d
-        for d in drivers
-        if d.status in ("available", "busy")
-        and (rules.batching.enabled or not d.route)
-        and d.available_at_s <= d.shift_end_s
-    ]
+    usable = _usable(drivers, rules)
     if not orders:
         return RoundResult([], {})
     if not usable:
@@ -536,6 +530,54 @@ def solve_round(
                 unassigned.pop(oid, None)
     position = {o.id: i for i, o in enumerate(orders)}
     assignments.sort(key=lambda a: position[a.order_ids[0]])
+    return RoundResult(assignments, unassigned)
+
+
+def _usable(drivers: Sequence[Driver], rules: Rules) -> list[Driver]:
+    """Drivers who can take new work this round at all."""
+    return [
+        d
+        for d in drivers
+        if d.status in ("available", "busy")
+        and (rules.batching.enabled or not d.route)
+        and d.available_at_s <= d.shift_end_s
+    ]
+
+
+def eligible_pairs(
+    drivers: Sequence[Driver],
+    orders: Sequence[Order],
+    *,
+    now_s: float,
+    travel: TravelTimes,
+    rules: Rules | None = None,
+) -> RoundResult:
+    """Every (driver, order) pair a round may offer when an order goes to all who can take it
+    (the "broadcast" mode): the same hard rules and plan check as solve_round, each pair with its
+    cost terms, none costing more than leaving the order open; an order with no pair is
+    unassigned with the first reason met. One assignment per pair, in the orders' order."""
+    rules = rules or Rules()
+    usable = _usable(drivers, rules)
+    if not usable:
+        return RoundResult([], {o.id: "no driver available" for o in orders})
+    assignments, unassigned = [], {}
+    for order in orders:
+        unit = _Unit((order,))
+        fastest = fastest_dropoff_s(order, travel, now_s)
+        why = None
+        found = False
+        for driver in usable:
+            metres = haversine_m(driver.lat, driver.lon, order.pickup_lat, order.pickup_lon)
+            result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
+            if result is None:
+                why = why or reason
+            elif result.terms.total >= rules.unassigned_penalty_s:
+                why = why or "every option costs more than leaving it open"
+            else:
+                assignments.append(result)
+                found = True
+        if not found:
+            unassigned[order.id] = why or "no feasible driver"
     return RoundResult(assignments, unassigned)
 
 

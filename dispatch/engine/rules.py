@@ -16,6 +16,7 @@
       "batching": {"enabled": true, "max_batch_size": 3, "bundle_same_pickup": true,
                    "bundle_ready_window_s": 300},
       "k_nearest": 12,
+      "mode": "optimal",                  # or "broadcast": each order to every eligible driver
       "auction": {"after_declines": 2, "when_minutes_to_pickup_end": 10,
                   "step_minor": 100, "cap_minor": 500}
     }
@@ -98,6 +99,7 @@ class Rules:
     batching: Batching = field(default_factory=Batching)
     k_nearest: int = 12
     auction: Auction | None = None  # None: no incentives
+    mode: str = "optimal"  # "optimal" | "broadcast"
 
 
 def _join(path: str, key: str) -> str:
@@ -196,6 +198,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
         "batching",
         "k_nearest",
         "auction",
+        "mode",
     }
     _check_keys(raw, top, "")
     excluded: set[tuple[Hashable, Hashable]] = set()
@@ -275,6 +278,8 @@ def parse_rules(raw: Mapping | None) -> Rules:
         )
     if "k_nearest" in raw:
         kwargs["k_nearest"] = _integer(raw["k_nearest"], "k_nearest", minimum=1)
+    if "mode" in raw:
+        kwargs["mode"] = _choice(raw["mode"], "mode", ("optimal", "broadcast"))
     if "auction" in raw:
         kwargs["auction"] = _auction(raw["auction"])
     return Rules(**kwargs)

@@ -26,7 +26,7 @@ from django.utils import timezone
 from core.actors import Actor
 from core.api.errors import is_busy
 from core.db import lock
-from dispatch.engine.assignment import solve_round
+from dispatch.engine.assignment import eligible_pairs, solve_round
 from dispatch.engine.auction import incentive_minor
 from dispatch.engine.rules import Auction
 from dispatch.engine.travel import HaversineTravelTimes
@@ -117,15 +117,15 @@ def _run_locked(
     )
     if not inputs.orders:
         return report
-    result = solve_round(
-        inputs.drivers,
-        inputs.orders,
-        now_s=now.timestamp(),
-        travel=HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR),
-        rules=inputs.rules,
-    )
+    travel = HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+    # Broadcast: each order to every eligible driver, the first to accept wins (accept_offer
+    # withdraws the rest); optimal: the engine's best one driver per unit of work.
+    solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round
+    result = solve(inputs.drivers, inputs.orders, now_s=now.timestamp(), travel=travel, rules=inputs.rules)
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
     misses = _misses(list(inputs.order_rows))
+    failed: dict[str, str] = {}
+    offered: set[str] = set()
     for assignment in result.assignments:
         driver = inputs.driver_rows[assignment.driver_id]
         orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
@@ -148,7 +148,7 @@ def _run_locked(
             # The driver went offline or an order was taken since the round read them.
             why = "; ".join(exc.messages)
             for order in orders:
-                report.left_open[order.external_ref] = f"the offer to {driver.name} failed: {why}"
+                failed[order.external_ref] = f"the offer to {driver.name} failed: {why}"
             continue
         except OperationalError as exc:
             # A row stayed locked past the lock timeout (the driver answering another offer,
@@ -156,9 +156,12 @@ def _run_locked(
             if not is_busy(exc):
                 raise
             for order in orders:
-                report.left_open[order.external_ref] = f"{driver.name} or the order was busy; next round"
+                failed[order.external_ref] = f"{driver.name} or the order was busy; next round"
             continue
+        offered.update(o.external_ref for o in orders)
         report.offers.append(OfferMade(str(offer.id), driver.name, [o.external_ref for o in orders], lines))
+    # In broadcast an order one offer failed for may still be offered to others.
+    report.left_open.update({ref: why for ref, why in failed.items() if ref not in offered})
     for order_id, reason in result.unassigned.items():
         order = inputs.order_rows[order_id]
         excluded = len(inputs.excluded.get(order_id, ()))
