@@ -1,0 +1,190 @@
+"""Benchmark VRPTW / PDPTW solver around PyVRP's iterated local search (PyVRP 0.14 handles
+time windows, capacities and pickup-and-delivery shipments natively).
+
+What the time limit buys, per worker (one worker a core, each with its own seed; the best
+result wins):
+- Solomon (minimise distance): one PyVRP run over the whole budget.
+- Li & Lim (fewest vehicles, then distance): a route-elimination phase over the first part
+  of the budget: from the best feasible solution, drop its smallest route, hand the rest to
+  PyVRP as a warm start with one vehicle fewer, and stop at the first feasible solution; repeat
+  until an attempt fails. Then a distance phase with the smallest fleet found, warm-started
+  from its solution, for the rest of the budget.
+
+PyVRP works on integers. Solomon arcs are whole tenths already (truncated, DIMACS), so they
+are exact at scale 10. Li & Lim arcs are unrounded: distances are rounded at scale 1000, travel
+times rounded UP, so a schedule that PyVRP finds on time is on time in exact arithmetic too.
+"""
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyvrp
+from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
+
+from dispatch.engine.vrp.instance import Instance
+
+LILIM_SCALE = 1000
+FLEET_PHASE_SHARE = 0.5  # of the Li & Lim budget spent removing vehicles
+
+
+@dataclass(frozen=True)
+class Solved:
+    """Routes as lists of positions in the instance (depot left out)."""
+
+    routes: tuple[tuple[int, ...], ...]
+    seconds: float
+
+
+def solve(instance: Instance, *, time_limit: float, workers: int | None = None, seed: int = 0) -> Solved:
+    """Best of `workers` independent runs (default: one per core, at most 2), in `time_limit` seconds."""
+    started = time.monotonic()
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers == 1:
+        routes = [_run(instance, time_limit, seed)]
+    else:
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        budget = max(time_limit - 0.05, 0.05)  # leave room for the pool to start and join
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            runs = [pool.submit(_run, instance, budget, seed + k) for k in range(workers)]
+            routes = [r.result() for r in runs]
+    best = min((r for r in routes if r is not None), key=lambda r: _rank(instance, r), default=None)
+    if best is None:
+        raise RuntimeError(f"{instance.name}: no feasible solution found in {time_limit} s")
+    return Solved(routes=best, seconds=time.monotonic() - started)
+
+
+def _rank(instance: Instance, routes) -> tuple:
+    length = sum(
+        sum(instance.arc(a, b) for a, b in zip((0, *route), (*route, 0), strict=True)) for route in routes
+    )
+    return (len(routes), length) if instance.family == "lilim" else (length,)
+
+
+def _run(instance: Instance, time_limit: float, seed: int):
+    deadline = time.monotonic() + time_limit
+    data = problem_data(instance)
+    if instance.family == "solomon":
+        best = pyvrp.solve(data, MaxRuntime(time_limit), seed=seed, collect_stats=False).best
+        return _routes(instance, data, best) if best.is_feasible() else None
+    fleet_deadline = time.monotonic() + FLEET_PHASE_SHARE * time_limit
+    found = pyvrp.solve(data, _until(fleet_deadline, first=True), seed=seed, collect_stats=False).best
+    if not found.is_feasible():  # try again with all the time there is
+        found = pyvrp.solve(data, _until(deadline), seed=seed, collect_stats=False).best
+        return _routes(instance, data, found) if found.is_feasible() else None
+    best, best_data = found, _with_fleet(data, found.num_routes())
+    while best.num_routes() > 1 and time.monotonic() < fleet_deadline:
+        smaller = _with_fleet(data, best.num_routes() - 1)
+        warm = _drop_smallest_route(smaller, best)
+        attempt = pyvrp.solve(
+            smaller, _until(fleet_deadline, first=True), seed=seed, collect_stats=False, initial_solution=warm
+        ).best
+        if not attempt.is_feasible():
+            break
+        best, best_data = attempt, _with_fleet(data, attempt.num_routes())
+    if time.monotonic() < deadline:
+        polished = pyvrp.solve(
+            best_data, _until(deadline), seed=seed, collect_stats=False, initial_solution=best
+        ).best
+        if polished.is_feasible() and polished.distance() <= best.distance():
+            best = polished
+    return _routes(instance, best_data, best)
+
+
+def _until(deadline: float, first: bool = False):
+    stop = MaxRuntime(max(deadline - time.monotonic(), 0.0))
+    return MultipleCriteria([FirstFeasible(), stop]) if first else stop
+
+
+def _with_fleet(data: pyvrp.ProblemData, vehicles: int) -> pyvrp.ProblemData:
+    return data.replace(vehicle_types=[data.vehicle_type(0).replace(num_available=vehicles)])
+
+
+def _drop_smallest_route(data: pyvrp.ProblemData, solution: pyvrp.Solution) -> pyvrp.Solution:
+    """The solution without its route of fewest visits: a warm start that PyVRP completes."""
+    routes = sorted(solution.routes(), key=lambda r: len(r.schedule()))[1:]
+    return pyvrp.Solution(data, [pyvrp.Route(data, _visits(r), 0) for r in routes])
+
+
+def _visits(route: pyvrp.Route) -> list[pyvrp.Activity]:
+    return [pyvrp.Activity(a.type, a.idx) for a in route.schedule() if a.type != pyvrp.ActivityType.DEPOT]
+
+
+def problem_data(instance: Instance) -> pyvrp.ProblemData:
+    """The instance in PyVRP's integer units (see the module docstring)."""
+    n = instance.size
+    if instance.family == "solomon":
+        scale = 10
+        distance = np.array([[instance.arc_tenths(i, j) for j in range(n)] for i in range(n)], dtype=np.int64)
+        duration = distance
+    else:
+        scale = LILIM_SCALE
+        exact = np.array([[instance.arc(i, j) for j in range(n)] for i in range(n)]) * scale
+        distance = np.rint(exact).astype(np.int64)
+        duration = np.ceil(exact - 1e-9).astype(np.int64)
+    ready = [t * scale for t in instance.ready]
+    due = [t * scale for t in instance.due]
+    service = [t * scale for t in instance.service]
+    clients, shipments = [], []
+    if instance.family == "solomon":
+        clients = [
+            pyvrp.Client(
+                i,
+                delivery=[instance.demand[i]],
+                service_duration=service[i],
+                tw_early=ready[i],
+                tw_late=due[i],
+            )
+            for i in range(1, n)
+        ]
+    for p, d in instance.pairs:
+        shipments.append(
+            pyvrp.Shipment(
+                p,
+                d,
+                pickup_tw_early=ready[p],
+                pickup_tw_late=due[p],
+                pickup_service_duration=service[p],
+                delivery_tw_early=ready[d],
+                delivery_tw_late=due[d],
+                delivery_service_duration=service[d],
+                amount=[instance.demand[p]],
+            )
+        )
+    fleet = pyvrp.VehicleType(
+        num_available=instance.max_vehicles,
+        capacity=[instance.capacity],
+        tw_early=ready[0],
+        tw_late=due[0],
+    )
+    return pyvrp.ProblemData(
+        locations=[pyvrp.Location(x=instance.x[i], y=instance.y[i]) for i in range(n)],
+        clients=clients,
+        depots=[pyvrp.Depot(0, tw_early=ready[0], tw_late=due[0])],
+        vehicle_types=[fleet],
+        distance_matrices=[distance],
+        duration_matrices=[duration],
+        shipments=shipments,
+    )
+
+
+def _routes(
+    instance: Instance, data: pyvrp.ProblemData, solution: pyvrp.Solution
+) -> tuple[tuple[int, ...], ...]:
+    """PyVRP's routes as instance positions (= PyVRP location indices)."""
+    out = []
+    for route in solution.routes():
+        stops = []
+        for a in route.schedule():
+            if a.type == pyvrp.ActivityType.CLIENT:
+                stops.append(data.client(a.idx).location)
+            elif a.type == pyvrp.ActivityType.PICKUP:
+                stops.append(data.shipment(a.idx).pickup.location)
+            elif a.type == pyvrp.ActivityType.DELIVERY:
+                stops.append(data.shipment(a.idx).delivery.location)
+        if stops:
+            out.append(tuple(stops))
+    return tuple(out)
