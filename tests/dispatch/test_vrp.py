@@ -168,6 +168,7 @@ def test_a_tiny_lilim_file_parses():
         (LILIM_OK + "3\t1\t1\n", 5, "expected 9 values"),
         (LILIM_OK.replace("\t0\t80\t", "\t90\t80\t"), 4, "empty"),
         (LILIM_OK + LILIM_OK.splitlines()[2] + "\n", 5, "given twice"),
+        ("\n".join(LILIM_OK.splitlines()[:2]) + "\n", 2, "no pickup-and-delivery pairs"),
     ],
 )
 def test_malformed_lilim_names_the_line(broken, line, message):

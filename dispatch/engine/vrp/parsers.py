@@ -246,6 +246,8 @@ def parse_lilim(text: str, *, name: str) -> Instance:
                     f"task {tid}: pickup demand must be in 1..capacity and its delivery's its negative"
                 )
             pairs.append((tid, deliv))
+    if not pairs:
+        raise at.error("no pickup-and-delivery pairs", line=rows[-1][0])
     order = [0, *sorted(t for t in tasks if t != 0)]
     position = {tid: p for p, tid in enumerate(order)}
     cols = list(zip(*(tasks[t][:6] for t in order), strict=True))

@@ -18,21 +18,24 @@ times rounded UP, so a schedule that PyVRP finds on time is on time in exact ari
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
+from pyvrp.exceptions import PenaltyBoundWarning
+from pyvrp.stop import FirstFeasible, MultipleCriteria
 
 from dispatch.engine.vrp.instance import Instance
 
 LILIM_SCALE = 1000
-FLEET_PHASE_SHARE = 0.5  # of the Li & Lim budget spent removing vehicles
-# Late-acceptance history per worker (a portfolio). PyVRP's default, 300, suits runs of minutes;
-# with ~3,000 iterations a second, a short history converges sooner. Measured at 1 s on Solomon:
-# mean best-of-two gap 0.59 % for (300, 300), 0.28 % for (60, 300).
-HISTORIES = (60, 300)
+# Per worker (a portfolio): late-acceptance history length, and the share of a Li & Lim budget
+# spent removing vehicles. PyVRP's default history, 300, suits runs of minutes; with ~3,000
+# iterations a second a short one converges sooner (at 1 s on Solomon: mean best-of-two gap
+# 0.59 % for histories (300, 300), 0.28 % for (60, 300)).
+PORTFOLIO = ((60, 0.5), (300, 0.5))
+RETURN_MARGIN_S = 0.06  # measured: forking the workers and handing back their routes
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,32 @@ def solve(instance: Instance, *, time_limit: float, workers: int | None = None, 
     """Best of `workers` independent runs (default: one per core, at most 2), in `time_limit` seconds."""
     started = time.monotonic()
     workers = workers or min(2, os.cpu_count() or 1)
+    # One deadline for all (the monotonic clock is system-wide), with room to hand results back.
+    deadline = started + max(time_limit - RETURN_MARGIN_S, time_limit / 2)
     if workers == 1:
-        routes = [_run(instance, time_limit, seed, HISTORIES[0])]
+        routes = [_run(instance, deadline, seed, *PORTFOLIO[0])]
     else:
         context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        budget = max(time_limit - 0.05, 0.05)  # leave room for the pool to start and join
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            runs = [pool.submit(_run, instance, budget, seed + k, HISTORIES[k % 2]) for k in range(workers)]
+            runs = [
+                pool.submit(_run, instance, deadline, seed + k, *PORTFOLIO[k % 2]) for k in range(workers)
+            ]
             routes = [r.result() for r in runs]
     best = min((r for r in routes if r is not None), key=lambda r: _rank(instance, r), default=None)
     if best is None:
         raise RuntimeError(f"{instance.name}: no feasible solution found in {time_limit} s")
     return Solved(routes=best, seconds=time.monotonic() - started)
+
+
+class Deadline:
+    """Stops PyVRP at a moment on the monotonic clock. (PyVRP's MaxRuntime starts counting at
+    its first call, after the initial local search, and so overruns the budget.)"""
+
+    def __init__(self, at: float):
+        self.at = at
+
+    def __call__(self, best_cost: int) -> bool:
+        return time.monotonic() >= self.at
 
 
 def _rank(instance: Instance, routes) -> tuple:
@@ -68,15 +85,20 @@ def _rank(instance: Instance, routes) -> tuple:
     return (len(routes), length) if instance.family == "lilim" else (length,)
 
 
-def _run(instance: Instance, time_limit: float, seed: int, history: int):
-    deadline = time.monotonic() + time_limit
+def _run(instance: Instance, deadline: float, seed: int, history: int, fleet_share: float):
+    """One worker. PyVRP warns when it cannot reach feasibility, which is how an attempt with
+    one vehicle too few ends: expected here, so silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        return _phases(instance, deadline, seed, history, fleet_share)
+
+
+def _phases(instance: Instance, deadline: float, seed: int, history: int, fleet_share: float):
     data = problem_data(instance)
     params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(history_length=history))
 
     def run(data, until: float, first: bool = False, initial=None) -> pyvrp.Solution:
-        stop = MaxRuntime(max(until - time.monotonic(), 0.0))
-        if first:
-            stop = MultipleCriteria([FirstFeasible(), stop])
+        stop = MultipleCriteria([FirstFeasible(), Deadline(until)]) if first else Deadline(until)
         return pyvrp.solve(
             data, stop, seed=seed, params=params, collect_stats=False, initial_solution=initial
         ).best
@@ -84,7 +106,8 @@ def _run(instance: Instance, time_limit: float, seed: int, history: int):
     if instance.family == "solomon":
         best = run(data, deadline)
         return _routes(instance, data, best) if best.is_feasible() else None
-    fleet_deadline = time.monotonic() + FLEET_PHASE_SHARE * time_limit
+    now = time.monotonic()
+    fleet_deadline = now + fleet_share * (deadline - now)
     found = run(data, fleet_deadline, first=True)
     if not found.is_feasible():  # try again with all the time there is
         found = run(data, deadline)
@@ -96,10 +119,19 @@ def _run(instance: Instance, time_limit: float, seed: int, history: int):
         if not attempt.is_feasible():
             break
         best, best_data = attempt, _with_fleet(data, attempt.num_routes())
-    polished = run(best_data, deadline, initial=best)
-    if polished.is_feasible() and polished.distance() <= best.distance():
-        best = polished
-    return _routes(instance, best_data, best)
+    # Distance phase. A vehicle costs more than the whole current distance, so a route that the
+    # search manages to empty on the way is still taken (fewest vehicles first).
+    fleet = best_data.vehicle_type(0)
+    costly = best_data.replace(vehicle_types=[fleet.replace(fixed_cost=int(best.distance()) + 1)])
+    if time.monotonic() < deadline - 0.01:
+        polished = run(costly, deadline, initial=pyvrp.Solution(costly, _routes_of(costly, best)))
+        if polished.is_feasible() and _key(polished) <= _key(best):
+            best = polished
+    return _routes(instance, costly, best)
+
+
+def _key(solution: pyvrp.Solution) -> tuple[int, int]:
+    return solution.num_routes(), solution.distance()
 
 
 def _with_fleet(data: pyvrp.ProblemData, vehicles: int) -> pyvrp.ProblemData:
@@ -108,8 +140,13 @@ def _with_fleet(data: pyvrp.ProblemData, vehicles: int) -> pyvrp.ProblemData:
 
 def _drop_smallest_route(data: pyvrp.ProblemData, solution: pyvrp.Solution) -> pyvrp.Solution:
     """The solution without its route of fewest visits: a warm start that PyVRP completes."""
-    routes = sorted(solution.routes(), key=lambda r: len(r.schedule()))[1:]
-    return pyvrp.Solution(data, [pyvrp.Route(data, _visits(r), 0) for r in routes])
+    return pyvrp.Solution(data, _routes_of(data, solution)[1:])
+
+
+def _routes_of(data: pyvrp.ProblemData, solution: pyvrp.Solution) -> list[pyvrp.Route]:
+    """The solution's routes rebuilt on `data` (another fleet), fewest visits first."""
+    routes = sorted(solution.routes(), key=lambda r: len(r.schedule()))
+    return [pyvrp.Route(data, _visits(r), 0) for r in routes]
 
 
 def _visits(route: pyvrp.Route) -> list[pyvrp.Activity]:
