@@ -5,6 +5,7 @@ the `solve_vrp` command. No database needed."""
 import csv
 import json
 import math
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -277,6 +278,12 @@ def test_command_prints_one_json_line_per_file():
         position = {node: p for p, node in enumerate(instance.ids)}
         report = check(instance, [[position[n] for n in route] for route in result["routes"]])
         assert report.feasible and result["distance"] == pytest.approx(report.distance)
+
+
+def test_command_prints_a_plain_line_without_json():
+    out = StringIO()
+    call_command("solve_vrp", str(FIXTURES / "C101.vrp"), format="solomon", time_limit="0.3", stdout=out)
+    assert re.fullmatch(r"C101: \d+ vehicles, distance \d+\.\d \(\d+\.\d+ s\)\n", out.getvalue())
 
 
 def test_command_lilim_ids_are_the_file_ids():
