@@ -12,6 +12,7 @@ document still parses, with its real year).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -331,8 +332,11 @@ def _iso_date(raw: str, key: str, today: date) -> str | None:
 
 
 def _normalise(line: str) -> str:
+    """Upper-case, no spaces, ``<`` for anything outside the MRZ alphabet, and ``<`` for a K
+    standing between fillers (tesseract's usual misreading of a chevron in a run)."""
     line = "".join(line.upper().split())
-    return "".join(c if c in ALPHABET else FILLER for c in line.replace("«", FILLER))
+    line = "".join(c if c in ALPHABET else FILLER for c in line.replace("«", FILLER))
+    return re.sub(r"(?<=<)K+(?=<|.?$)", lambda m: FILLER * len(m.group()), line)
 
 
 def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[str]:
@@ -346,6 +350,9 @@ def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[s
             corrections.append(f"line {line + 1} position {pos + 1}: {rows[line][pos]} -> {char} ({why})")
             rows[line][pos] = char
 
+    code = rows[0][0]
+    if layout.doc_type in ("TD1", "TD2") and code not in "IAC" and code in TO_LETTER | {"L": "I", "T": "I"}:
+        put(0, 0, "I", "an ID card's document code starts with I, A or C")
     for name, f in layout.fields.items():
         for pos in range(f.start, f.end):
             char = rows[f.line][pos]
