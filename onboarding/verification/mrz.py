@@ -40,6 +40,9 @@ TO_DIGIT = {
 TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"}
 # Either reading is legal in an alphanumeric field: the check digit decides.
 _SWAP = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S", "Z": "2", "2": "Z"}
+# A letter read where a digit must be, with a second likely digit for the check digit to
+# choose (tesseract's English model reads OCR-B's open 4 as G about as often as it reads 6 so).
+SECOND_DIGIT = {"G": "4"}
 _MAX_SWAPS = 2
 
 
@@ -353,54 +356,85 @@ def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[s
     code = rows[0][0]
     if layout.doc_type in ("TD1", "TD2") and code not in "IAC" and code in TO_LETTER | {"L": "I", "T": "I"}:
         put(0, 0, "I", "an ID card's document code starts with I, A or C")
+    alternatives: dict[tuple[int, int], str] = {}  # position -> the other reading to try
+
+    def to_digit(line: int, pos: int, why: str) -> None:
+        char = rows[line][pos]
+        if char in TO_DIGIT:
+            if char in SECOND_DIGIT:
+                alternatives[(line, pos)] = SECOND_DIGIT[char]
+            put(line, pos, TO_DIGIT[char], why)
+
     for name, f in layout.fields.items():
         for pos in range(f.start, f.end):
-            char = rows[f.line][pos]
-            if f.kind == "N" and char in TO_DIGIT:
-                put(f.line, pos, TO_DIGIT[char], f"{name} is numeric")
-            elif f.kind in ("A", "NAME") and char in TO_LETTER:
-                put(f.line, pos, TO_LETTER[char], f"{name} is alphabetic")
+            if f.kind == "N":
+                to_digit(f.line, pos, f"{name} is numeric")
+            elif f.kind in ("A", "NAME") and rows[f.line][pos] in TO_LETTER:
+                put(f.line, pos, TO_LETTER[rows[f.line][pos]], f"{name} is alphabetic")
     for name, check in layout.checks.items():
-        char = rows[check.line][check.pos]
-        if char in TO_DIGIT:
-            put(check.line, check.pos, TO_DIGIT[char], f"{name} check digit is numeric")
+        to_digit(check.line, check.pos, f"{name} check digit is numeric")
+    for line, pos in _alphanumeric_positions(layout):
+        if rows[line][pos] in _SWAP:
+            alternatives.setdefault((line, pos), _SWAP[rows[line][pos]])
     # Per-field checks first (they pin their own fields), then the composite over the rest.
     for name in sorted(layout.checks, key=lambda n: n == "composite"):
         current = ["".join(row) for row in rows]
         if _check_holds(current, layout, name):
             continue
-        positions = _ambiguous_positions(current, layout, name)
-        fixed = _search_swaps(current, layout, name, positions)
+        positions = _ambiguous_positions(layout, name, alternatives)
+        fixed = _search_swaps(current, layout, name, positions, alternatives)
         if fixed is not None:
             for line, pos in fixed:
-                put(line, pos, _SWAP[rows[line][pos]], f"makes the {name.replace('_', ' ')} check digit hold")
+                put(
+                    line,
+                    pos,
+                    alternatives[(line, pos)],
+                    f"makes the {name.replace('_', ' ')} check digit hold",
+                )
+                alternatives.pop((line, pos))
     return ["".join(row) for row in rows]
 
 
 def _fit(line: str, length: int) -> str:
-    """Pad with fillers, or drop surplus fillers from the right end (OCR doubles them)."""
-    if len(line) < length:
-        return line + FILLER * (length - len(line))
-    return line[:length]
+    """Fit a line to its layout's length in its longest run of fillers, where OCR loses or
+    doubles chevrons (so a check digit after the run stays in place); cut or pad at the right
+    end when the line has no run of fillers."""
+    runs = list(re.finditer(r"<{2,}", line))
+    if runs and len(line) != length:
+        run = max(runs, key=lambda m: (len(m.group()), m.start()))
+        size = max(1, len(run.group()) + length - len(line))
+        line = line[: run.start()] + FILLER * size + line[run.end() :]
+    return (line + FILLER * length)[:length]
 
 
-def _ambiguous_positions(lines: Sequence[str], layout: _Layout, name: str) -> list[tuple[int, int]]:
-    """Swappable characters inside alphanumeric fields covered by the check ``name``."""
+def _alphanumeric_positions(layout: _Layout) -> set[tuple[int, int]]:
+    return {(f.line, pos) for f in layout.fields.values() if f.kind == "AN" for pos in range(f.start, f.end)}
+
+
+def _ambiguous_positions(
+    layout: _Layout, name: str, alternatives: dict[tuple[int, int], str]
+) -> list[tuple[int, int]]:
+    """Positions covered by the check ``name`` (its check digit included) with another
+    plausible reading."""
     check = layout.checks[name]
     covered = {(line, pos) for line, start, end in check.spans for pos in range(start, end)}
     if name == "document_number":
         f = layout.fields["document_number"]
         covered = {(f.line, pos) for pos in range(f.start, f.end)}
-    alnum = {(f.line, pos) for f in layout.fields.values() if f.kind == "AN" for pos in range(f.start, f.end)}
+    covered.add((check.line, check.pos))
     if name == "composite":  # leave what a field's own check digit already vouches for
         for other in layout.checks:
             if other != "composite":
-                covered -= set(_ambiguous_positions(lines, layout, other))
-    return sorted(p for p in covered & alnum if lines[p[0]][p[1]] in _SWAP)
+                covered -= set(_ambiguous_positions(layout, other, alternatives))
+    return sorted(p for p in covered if p in alternatives)
 
 
 def _search_swaps(
-    lines: Sequence[str], layout: _Layout, name: str, positions: list[tuple[int, int]]
+    lines: Sequence[str],
+    layout: _Layout,
+    name: str,
+    positions: list[tuple[int, int]],
+    alternatives: dict[tuple[int, int], str],
 ) -> tuple[tuple[int, int], ...] | None:
     """The fewest swaps (up to ``_MAX_SWAPS``) that make check ``name`` hold; None when no
     single smallest set does (two different fixes would be a guess)."""
@@ -409,7 +443,7 @@ def _search_swaps(
         for combo in itertools.combinations(positions, count):
             trial = [list(line) for line in lines]
             for line, pos in combo:
-                trial[line][pos] = _SWAP[trial[line][pos]]
+                trial[line][pos] = alternatives[(line, pos)]
             if _check_holds(["".join(t) for t in trial], layout, name):
                 found.append(combo)
         if len(found) == 1:

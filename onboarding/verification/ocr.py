@@ -7,10 +7,11 @@ times longer than high) that come in a run of 2 or 3 aligned, evenly spaced line
 tried from the bottom of the page up.
 
 Reading it: the band is cut from the full-resolution image and OCR-ed by tesseract (LSTM,
-English model, character whitelist ``A-Z0-9<``, dictionaries off) at a few text heights, each
-reading is repaired with the layout and check digits, and the best one wins (all check digits
-holding, then fewest repairs, then fewest ``K``/``<`` look-alike runs: tesseract reads a run
-of chevrons as K now and then).
+English model, character whitelist ``A-Z0-9<``, dictionaries off) at a few text heights,
+binarised and grey, and each reading is repaired with the layout and check digits. The first
+clean reading (valid, every line read at its length, no chevron read as K) is taken; else
+the lines of all readings are combined: per line the candidate that makes the check digits
+hold, between equals the one most readings agree on (names have no check digit).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -96,25 +98,40 @@ def _band(gray: np.ndarray, run: list[_Line], scale: float) -> tuple[np.ndarray,
     return gray[top:bottom, left:right], height
 
 
-def _ocr_band(band: np.ndarray, line_height: float, text_height: int) -> list[str]:
+def _ocr_band(band: np.ndarray, line_height: float, text_height: int, binarise: bool) -> list[str]:
     factor = text_height / line_height
-    resized = cv2.resize(band, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    binary = cv2.threshold(resized, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
-    binary = cv2.copyMakeBorder(binary, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
-    text = pytesseract.image_to_string(binary, lang="eng", config=MRZ_CONFIG)
+    image = cv2.resize(band, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    if binarise:
+        image = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+    image = cv2.copyMakeBorder(image, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
+    text = pytesseract.image_to_string(image, lang="eng", config=MRZ_CONFIG)
     return ["".join(line.split()) for line in text.splitlines() if len("".join(line.split())) >= 20]
 
 
-def _score(result: MrzResult, lines: list[str]) -> tuple:
-    look_alikes = sum(len(re.findall(r"<K|K<", line)) for line in result.lines)
-    exact_lengths = sum(len(line) == len(result.lines[0]) for line in lines)
-    return (
-        result.valid,
-        sum(result.checks.values()),
-        exact_lengths,
-        -look_alikes,
-        -len(result.corrections),
-    )
+def _score(result: MrzResult, raw: list[str]) -> tuple:
+    """Valid first, then check digits holding, lines read at their exact length, fewest
+    chevrons read as K, fewest repairs."""
+    look_alikes = sum(len(re.findall(r"<K|K<", line)) for line in raw)
+    exact_lengths = sum(len(line) == len(result.lines[0]) for line in raw)
+    return (result.valid, sum(result.checks.values()), exact_lengths, -look_alikes, -len(result.corrections))
+
+
+def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) -> MrzResult:
+    """Each line from whichever reading makes the check digits hold; between equals, the
+    line most readings agree on, a reading at the layout's exact length counting double (how
+    a name line, which has no check digit, is chosen)."""
+    votes: list[Counter] = [Counter() for _ in readings[0][0].lines]
+    for result, raw in readings:
+        for count, line, raw_line in zip(votes, result.lines, raw, strict=True):
+            count[line] += 2 if len(raw_line) == len(line) else 1
+    best: tuple[tuple, MrzResult] | None = None
+    for lines in itertools.product(*([line for line, _ in count.most_common(3)] for count in votes)):
+        result = parse_mrz(list(lines), repair=True, today=today)
+        agreement = sum(count[line] for count, line in zip(votes, lines, strict=True))
+        key = (result.valid, sum(result.checks.values()), agreement, -len(result.corrections))
+        if best is None or key > best[0]:
+            best = (key, result)
+    return best[1]
 
 
 def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
@@ -122,24 +139,24 @@ def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
     Raises ``NoMrzFound`` (and ``UnreadableImage`` for a file that is no image)."""
     gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
     lines, scale = _text_lines(gray)
-    best: tuple[tuple, MrzResult] | None = None
     for run in _runs(lines):
         band, line_height = _band(gray, run, scale)
-        for text_height in TEXT_HEIGHTS:
-            read = _ocr_band(band, line_height, text_height)[-len(run) :]
-            if len(read) != len(run) or detect_doc_type(read) is None:
-                continue
-            result = parse_mrz(read, repair=True, today=today)
-            score = _score(result, read)
-            if best is None or score > best[0]:
-                best = (score, result)
-            if result.valid and score[2] == len(run) and score[3] == 0:
-                return result
-        if best is not None and best[1].valid:
-            return best[1]
-    if best is None:
-        raise NoMrzFound("no machine-readable zone found in the image")
-    return best[1]
+        readings: list[tuple[MrzResult, list[str]]] = []
+        for binarise in (True, False):
+            for text_height in TEXT_HEIGHTS:
+                raw = _ocr_band(band, line_height, text_height, binarise)[-len(run) :]
+                if len(raw) != len(run) or detect_doc_type(raw) is None:
+                    continue
+                result = parse_mrz(raw, repair=True, today=today)
+                score = _score(result, raw)
+                if result.valid and score[2] == len(run) and score[3] == 0:
+                    return result
+                readings.append((result, raw))
+        if readings:  # this run reads as an MRZ: the best that can be made of it
+            if len({result.doc_type for result, _ in readings}) == 1:
+                return _combine(readings, today)
+            return max(readings, key=lambda reading: _score(*reading))[0]
+    raise NoMrzFound("no machine-readable zone found in the image")
 
 
 # --- visual zone ---------------------------------------------------------------------------
@@ -183,8 +200,9 @@ def cross_check(
 
     ``declared`` uses the MRZ's field names (surname, given_names, birth_date as ISO,
     document_number, nationality, sex...); names compare accent- and case-free (the MRZ
-    transliterates). ``visual_text`` (from ``read_visual_zone``) is checked to contain the
-    MRZ's document number and each of its name words. Empty list = everything agrees.
+    transliterates). ``visual_text`` (from ``read_visual_zone``; its MRZ-shaped lines are
+    left out) is checked to contain the MRZ's document number and each of its name words.
+    Empty list = everything agrees.
     """
     mismatches: list[Mismatch] = []
     for name, value in (declared or {}).items():
@@ -203,7 +221,13 @@ def cross_check(
                 )
             )
     if visual_text is not None:
-        printed = _fold(visual_text)
+        # the page's own MRZ would vouch for itself: leave out lines shaped like one
+        page = [
+            line
+            for line in visual_text.splitlines()
+            if "<" not in line and "«" not in line and not re.search(r"\S{28,}", line)
+        ]
+        printed = _fold("\n".join(page))
         printed_words = set(printed.split())
         number = mrz_fields.get("document_number") or ""
         if number and number not in printed.replace(" ", ""):

@@ -54,12 +54,14 @@ def parse_aamva(text: str) -> LicenceData:
     """Parse an AAMVA payload into the same field names as an MRZ (plus ``country``)."""
     header = _HEADER.search(text)
     issuer_id, version = (header.group(1), int(header.group(2))) if header else ("", None)
+    body = text[header.end() :] if header else text
+    # after the directory ("DL" + offset + length, ...) the subfile starts: "DL" or "ID", then
+    # its first element ("DLDAQ...")
+    start = re.search(r"(?:DL|ID)(?=D[A-Z]{2})", body)
+    body = body[start.end() :] if start else body
     elements: dict[str, str] = {}
-    for raw in re.split(r"[\n\r]", text):
+    for raw in re.split(r"[\n\r]", body):
         line = raw.strip()
-        # the subfile's first element follows its type ("DLDAQ...", "IDDAQ...")
-        if re.match(r"^(DL|ID)D[A-Z]{2}", line) and "DAQ" in line[:8]:
-            line = line[2:]
         if re.match(r"^D[A-Z]{2}.", line) and line[:3] not in elements:
             elements[line[:3]] = line[3:].strip()
     country = elements.get("DCG") or None

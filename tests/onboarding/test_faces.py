@@ -75,7 +75,7 @@ def test_compare_faces_prints_the_json_contract():
     ],
 )
 def test_compare_faces_refuses_with_a_reason(image, reason):
-    with pytest.raises(CommandError, match=f"^{reason}"):
+    with pytest.raises(CommandError, match=rf"^{reason}"):
         call_command("compare_faces", str(FACES / "obama_a.jpg"), str(image), "--json", stdout=StringIO())
 
 

@@ -118,6 +118,14 @@ def test_repair_uses_the_check_digit_to_choose_between_look_alikes():
     assert any("document number check digit" in c for c in repaired.corrections)
 
 
+def test_a_check_digit_read_as_g_may_be_a_4_or_a_6():
+    row = next(r for r in CASES if r["case_id"] == "S06")
+    misread = [row["line1"], row["line2"][:-1] + "G", row["line3"]]
+    result = parse_mrz(misread, repair=True, today=TODAY)
+    assert result.lines == lines_of(row) and result.valid
+    assert "line 2 position 30: 6 -> 4 (makes the composite check digit hold)" in result.corrections
+
+
 def test_repair_does_not_invent_a_valid_mrz_from_a_wrong_check_digit():
     row = next(r for r in CASES if r["case_id"] == "S10")
     result = parse_mrz(lines_of(row), repair=True, today=TODAY)
