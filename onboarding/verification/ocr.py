@@ -33,6 +33,7 @@ from onboarding.verification.mrz import MrzResult, detect_doc_type, parse_mrz
 
 WORKING_WIDTH = 800
 TEXT_HEIGHTS = (28, 20, 36)  # pixels per MRZ line handed to tesseract, in the order tried
+MAX_RUNS = 3  # candidate line runs tried, lowest on the page first (bounds the time on a text page)
 MRZ_CONFIG = (
     "--psm 6 -c tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789< "
     "-c load_system_dawg=0 -c load_freq_dawg=0"
@@ -139,19 +140,20 @@ def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
     Raises ``NoMrzFound`` (and ``UnreadableImage`` for a file that is no image)."""
     gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
     lines, scale = _text_lines(gray)
-    for run in _runs(lines):
+    for run in _runs(lines)[:MAX_RUNS]:
         band, line_height = _band(gray, run, scale)
         readings: list[tuple[MrzResult, list[str]]] = []
-        for binarise in (True, False):
-            for text_height in TEXT_HEIGHTS:
-                raw = _ocr_band(band, line_height, text_height, binarise)[-len(run) :]
-                if len(raw) != len(run) or detect_doc_type(raw) is None:
-                    continue
-                result = parse_mrz(raw, repair=True, today=today)
-                score = _score(result, raw)
-                if result.valid and score[2] == len(run) and score[3] == 0:
-                    return result
-                readings.append((result, raw))
+        for variant, (binarise, text_height) in enumerate(itertools.product((True, False), TEXT_HEIGHTS)):
+            raw = _ocr_band(band, line_height, text_height, binarise)[-len(run) :]
+            if variant == 0 and "<" not in "".join(raw):
+                break  # every MRZ line has fillers: this is other text
+            if len(raw) != len(run) or detect_doc_type(raw) is None:
+                continue
+            result = parse_mrz(raw, repair=True, today=today)
+            score = _score(result, raw)
+            if result.valid and score[2] == len(run) and score[3] == 0:
+                return result
+            readings.append((result, raw))
         if readings:  # this run reads as an MRZ: the best that can be made of it
             if len({result.doc_type for result, _ in readings}) == 1:
                 return _combine(readings, today)

@@ -155,6 +155,13 @@ def test_check_mrz_prints_the_json_contract():
     assert printed["fields"]["birth_date"] == "1971-09-09"
 
 
+def test_check_mrz_takes_the_lines_pasted_as_one_argument():
+    row = next(r for r in CASES if r["case_id"] == "S04")
+    out = StringIO()
+    call_command("check_mrz", f"{row['line1']}\n{row['line2']}\n", "--json", stdout=out)
+    assert json.loads(out.getvalue())["valid"] is True
+
+
 def test_check_mrz_on_something_that_is_no_mrz_exits_non_zero_with_one_line():
     finished = run_command("check_mrz", "NOT AN MRZ", "--json")
     assert finished.returncode != 0

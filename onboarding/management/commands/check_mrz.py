@@ -10,11 +10,13 @@ class Command(BaseCommand):
     help = "Parse and validate a machine-readable zone given as 2 or 3 lines of text (no OCR repair)."
 
     def add_arguments(self, parser):
-        parser.add_argument("lines", nargs="+", help="the MRZ lines, each quoted")
+        parser.add_argument(
+            "lines", nargs="+", help="the MRZ lines, each quoted (or all in one, a line a row)"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, lines, json, **options):
-        result = parse_mrz(lines)
+        result = parse_mrz([line for argument in lines for line in argument.split()])
         if result.doc_type is None:
             raise CommandError(result.reasons[0])
         emit(self, result.as_dict(), as_json=json)
