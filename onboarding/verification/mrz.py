@@ -177,12 +177,13 @@ EMPTY_FIELDS = dict.fromkeys(
 
 def detect_doc_type(lines: Sequence[str]) -> str | None:
     """TD1 for three lines; for two, TD2/MRV-B (36) or TD3/MRV-A (44) by the longer line's
-    nearest length, a visa when the document code starts with V. None if it cannot be an MRZ."""
-    if len(lines) == 3:
-        return "TD1"
-    if len(lines) != 2:
+    nearest length, a visa when the document code starts with V. None if it cannot be an MRZ
+    (another number of lines, or lines far too short)."""
+    if len(lines) not in (2, 3):
         return None
     longest = max(len(line) for line in lines)
+    if len(lines) == 3:
+        return "TD1" if longest >= 20 else None
     if longest < 30:
         return None
     is_visa = lines[0][:1] == "V"
