@@ -285,6 +285,7 @@ REQUEST_BODY_LIMITS = [
     # FILE_UPLOAD_MAX_MEMORY_SIZE, Django's default 2.5 MB).
     ("/api/v1/driver/", API_UPLOAD_MAX_BODY_BYTES),
     ("/api/v1/onboarding/", API_UPLOAD_MAX_BODY_BYTES),
+    ("/onboarding/", API_UPLOAD_MAX_BODY_BYTES),  # the applicant's pages upload photos
     ("/admin/", API_UPLOAD_MAX_BODY_BYTES),
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
@@ -295,6 +296,29 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 IDEMPOTENCY_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_LEASE_SECONDS", default=120))
 UPLOAD_MAX_IMAGE_BYTES = env.int("UPLOAD_MAX_IMAGE_BYTES", default=8 * 1024 * 1024)
 UPLOAD_MAX_IMAGE_PIXELS = env.int("UPLOAD_MAX_IMAGE_PIXELS", default=40_000_000)
+
+# --- Onboarding ------------------------------------------------------------------------------
+# Identity documents and biometrics live here, outside MEDIA_ROOT and the static root; only the
+# permission-checked, audited view in onboarding serves them.
+ONBOARDING_PRIVATE_ROOT = env.path("ONBOARDING_PRIVATE_ROOT", default=str(VAR_DIR / "private"))
+# Selfies, liveness frames and their face data are deleted this long after the decision.
+ONBOARDING_BIOMETRIC_RETENTION_DAYS = env.int("ONBOARDING_BIOMETRIC_RETENTION_DAYS", default=30)
+# A driver is told this many days before a watched document (licence, insurance, ID) lapses.
+ONBOARDING_EXPIRY_NOTICE_DAYS = env.int("ONBOARDING_EXPIRY_NOTICE_DAYS", default=14)
+# Four-eyes: a reviewer's decision against the checks' outcome needs a second reviewer.
+ONBOARDING_FOUR_EYES = env.bool("ONBOARDING_FOUR_EYES", default=False)
+# Background screening: "local" (rules below) or "checkr" (the HTTP API, its webhooks).
+ONBOARDING_SCREENING_PROVIDER = env("ONBOARDING_SCREENING_PROVIDER", default="local")
+# The local provider answers "consider" for these document numbers, else "clear".
+ONBOARDING_LOCAL_SCREENING_CONSIDER = env.list("ONBOARDING_LOCAL_SCREENING_CONSIDER", default=[])
+CHECKR_API_URL = env("CHECKR_API_URL", default="https://api.checkr.com")
+CHECKR_API_KEY = env("CHECKR_API_KEY", default="")
+CHECKR_PACKAGE = env("CHECKR_PACKAGE", default="driver_pro")
+CHECKR_TIMEOUT_SECONDS = env.float("CHECKR_TIMEOUT_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE |= {
+    "onboarding-watch-document-expiry": {"task": "onboarding.watch_document_expiry", "schedule": 3600.0},
+    "onboarding-purge-biometrics": {"task": "onboarding.purge_biometrics", "schedule": 3600.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -48,6 +48,7 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/driver/", include(driver_urls)),
+    path("api/v1/onboarding/", include("onboarding.api.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
@@ -55,5 +56,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz),
     path("", include("dispatch.web.urls")),
+    path("onboarding/", include("onboarding.web.urls")),
     path("", include("demo.urls")),
 ]

@@ -500,3 +500,35 @@ def force_driver_status(
         inputs={"override": True},
         is_override=True,
     )
+
+
+VEHICLE_EDITABLE_FIELDS = ("type", "capacity_kg", "capacity_litres", "plate", "vin")
+
+
+@transaction.atomic
+def update_vehicle(*, vehicle_id, organisation: Organisation, changes: dict, actor: Actor) -> Vehicle:
+    """Edit a driver's vehicle (onboarding sets type and capacity from the vehicle photo);
+    recorded as `driver.updated` with each field old -> new."""
+    unknown = set(changes) - set(VEHICLE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Cannot be changed here."))
+    vehicle = lock(Vehicle.objects).select_related("driver").get(id=vehicle_id, organisation=organisation)
+    diff = {}
+    for name, value in changes.items():
+        old = payload_value(getattr(vehicle, name))
+        if old != payload_value(value):
+            diff[name] = {"old": old, "new": payload_value(value)}
+            setattr(vehicle, name, value)
+    if not diff:
+        return vehicle
+    vehicle.full_clean()
+    vehicle.save()
+    record_event(
+        organisation=organisation,
+        event_type="driver.updated",
+        subject_type="driver",
+        subject_id=vehicle.driver_id,
+        actor=actor,
+        payload={**driver_event_payload(vehicle.driver), "changes": {"vehicle": diff}},
+    )
+    return vehicle

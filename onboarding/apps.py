@@ -1,8 +1,20 @@
 from django.apps import AppConfig
 
+APPLICATION_EVENT_TYPES = {
+    "application.started": "An applicant signed up through the organisation's sign-up link.",
+    "application.submitted": "An applicant submitted their application; the checks run.",
+    "application.decided": "The checks decided (approved, in review or denied), with reason codes.",
+    "application.appealed": "An applicant contested a denial; a human review is queued.",
+    "application.reviewed": "A reviewer approved or denied an application, with the reason.",
+}
+
 
 class OnboardingConfig(AppConfig):
-    """Driver applications and verification. The domain arrives with its own issue; today a
-    driver's onboarding decision is a status change recorded by fleet.services."""
+    """Driver applications: documents, the verification pipeline, decisions and reviews."""
 
     name = "onboarding"
+
+    def ready(self) -> None:
+        from core.events import register_event_types
+
+        register_event_types(APPLICATION_EVENT_TYPES)

@@ -1,0 +1,28 @@
+"""Celery tasks of onboarding: thin wrappers around the services (eager in the embedded
+stack; the two watches also run from core.scheduler without Celery)."""
+
+from celery import shared_task
+
+from onboarding import screening, services
+
+
+@shared_task(
+    name="onboarding.run_application_pipeline",
+    ignore_result=True,
+    autoretry_for=(screening.ScreeningError,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def run_application_pipeline(application_id: str) -> str:
+    """The checks and decision of a submitted application; a no-op once it has moved on."""
+    return services.run_pipeline(application_id=application_id).status
+
+
+@shared_task(name="onboarding.watch_document_expiry", ignore_result=True)
+def watch_document_expiry() -> dict:
+    return services.watch_document_expiry()
+
+
+@shared_task(name="onboarding.purge_biometrics", ignore_result=True)
+def purge_biometrics() -> int:
+    return services.purge_biometrics()
