@@ -143,9 +143,18 @@ def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) ->
 
 
 def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
-    """Find and read the MRZ in a photo or scan of an ID document, repaired and validated.
+    """Find and read the MRZ in a photo or scan of an ID document, repaired and validated;
+    a document photographed sideways or upside down is turned until its MRZ reads.
     Raises ``NoMrzFound`` (and ``UnreadableImage`` for a file that is no image)."""
     gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
+    for rotation in (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        result = _read_upright(gray if rotation is None else cv2.rotate(gray, rotation), today)
+        if result is not None:
+            return result
+    raise NoMrzFound("no machine-readable zone found in the image")
+
+
+def _read_upright(gray: np.ndarray, today: date | None) -> MrzResult | None:
     lines, scale = _text_lines(gray)
     for run in _runs(lines)[:MAX_RUNS]:
         band, line_height = _band(gray, run, scale)
@@ -153,7 +162,7 @@ def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
         for variant, (mode, text_height) in enumerate(VARIANTS):
             raw = _ocr_band(band, line_height, text_height, mode)[-len(run) :]
             if variant == 0 and "<" not in "".join(raw):
-                break  # every MRZ line has fillers: this is other text
+                break  # every MRZ line has fillers: this is other text (or upside down)
             if len(raw) != len(run) or detect_doc_type(raw) is None:
                 continue
             result = parse_mrz(raw, repair=True, today=today)
@@ -165,7 +174,7 @@ def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
             if len({result.doc_type for result, _ in readings}) == 1:
                 return _combine(readings, today)
             return max(readings, key=lambda reading: _score(*reading))[0]
-    raise NoMrzFound("no machine-readable zone found in the image")
+    return None
 
 
 # --- visual zone ---------------------------------------------------------------------------
