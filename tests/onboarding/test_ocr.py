@@ -53,7 +53,7 @@ def render(lines: list[str], size: int = 28) -> np.ndarray:
     return np.asarray(image)
 
 
-@pytest.mark.parametrize("case_id", ["S01", "S05"])
+@pytest.mark.parametrize("case_id", ["S01", "S02", "S05"])
 def test_an_mrz_set_in_ocr_b_reads_exactly(case_id):
     row = next(r for r in read_csv(MRZ / "mrz_cases.csv") if r["case_id"] == case_id)
     result = read_mrz(render(lines_of(row)), today=TODAY)
