@@ -374,6 +374,7 @@ def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[s
                 put(f.line, pos, TO_LETTER[rows[f.line][pos]], f"{name} is alphabetic")
     for name, check in layout.checks.items():
         to_digit(check.line, check.pos, f"{name} check digit is numeric")
+    _prefer_zeros(rows, layout, put)
     for line, pos in _alphanumeric_positions(layout):
         if rows[line][pos] in _SWAP:
             alternatives.setdefault((line, pos), _SWAP[rows[line][pos]])
@@ -394,6 +395,28 @@ def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[s
                 )
                 alternatives.pop((line, pos))
     return ["".join(row) for row in rows]
+
+
+def _prefer_zeros(rows: list[list[str]], layout: _Layout, put) -> None:
+    """OCR reads OCR-B's narrow 0 as O or Q. Letters issuers avoid in document numbers for
+    that very reason: an O or Q touching a digit in the number becomes 0 when the number's
+    check digit still holds (the check digit cannot tell them apart in every position)."""
+    f = layout.fields["document_number"]
+    row = rows[f.line]
+    trial = row[f.start : f.end]
+    changed = True
+    while changed:
+        changed = False
+        for i, char in enumerate(trial):
+            touching = [trial[j] for j in (i - 1, i + 1) if 0 <= j < len(trial)]
+            if char in "OQ" and any(c.isdigit() for c in touching):
+                trial[i], changed = "0", True
+    before = ["".join(r) for r in rows]
+    after = [*before]
+    after[f.line] = "".join(row[: f.start] + trial + row[f.end :])
+    if after != before and _check_holds(after, layout, "document_number"):
+        for pos, char in enumerate(trial, start=f.start):
+            put(f.line, pos, char, "an O or Q among digits in the document number")
 
 
 def _fit(line: str, length: int) -> str:

@@ -7,9 +7,9 @@ times longer than high) that come in a run of 2 or 3 aligned, evenly spaced line
 tried from the bottom of the page up.
 
 Reading it: the band is cut from the full-resolution image and OCR-ed by tesseract (LSTM,
-English model, character whitelist ``A-Z0-9<``, dictionaries off) at a few text heights,
-binarised and grey, and each reading is repaired with the layout and check digits. The first
-clean reading (valid, every line read at its length, no chevron read as K) is taken; else
+English model, character whitelist ``A-Z0-9<``, dictionaries off) in a few ``VARIANTS``,
+and each reading is repaired with the layout and check digits. The first clean reading
+(valid, every line read at its length, no K or X beside a chevron) is taken; else
 the lines of all readings are combined: per line the candidate that makes the check digits
 hold, between equals the one most readings agree on (names have no check digit).
 """
@@ -32,7 +32,12 @@ from onboarding.verification.images import ImageSource, load_rgb
 from onboarding.verification.mrz import MrzResult, detect_doc_type, parse_mrz
 
 WORKING_WIDTH = 800
-TEXT_HEIGHTS = (28, 20, 36)  # pixels per MRZ line handed to tesseract, in the order tried
+# How the band is handed to tesseract, in the order tried: binarised ("otsu"), as it is
+# ("grey"), or binarised with the ink thinned a pixel ("thin", which parts chevrons that
+# bleed into each other); and the height of a line in pixels.
+VARIANTS = (
+    ("otsu", 28), ("otsu", 20), ("otsu", 36), ("grey", 28), ("grey", 20), ("grey", 36), ("thin", 28), ("thin", 36),
+)  # fmt: skip
 MAX_RUNS = 3  # candidate line runs tried, lowest on the page first (bounds the time on a text page)
 MRZ_CONFIG = (
     "--psm 6 -c tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789< "
@@ -99,11 +104,13 @@ def _band(gray: np.ndarray, run: list[_Line], scale: float) -> tuple[np.ndarray,
     return gray[top:bottom, left:right], height
 
 
-def _ocr_band(band: np.ndarray, line_height: float, text_height: int, binarise: bool) -> list[str]:
+def _ocr_band(band: np.ndarray, line_height: float, text_height: int, mode: str) -> list[str]:
     factor = text_height / line_height
     image = cv2.resize(band, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    if binarise:
+    if mode in ("otsu", "thin"):
         image = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+    if mode == "thin":
+        image = cv2.dilate(image, np.ones((2, 2), np.uint8))  # white grows: dark strokes thin
     image = cv2.copyMakeBorder(image, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
     text = pytesseract.image_to_string(image, lang="eng", config=MRZ_CONFIG)
     return ["".join(line.split()) for line in text.splitlines() if len("".join(line.split())) >= 20]
@@ -111,8 +118,8 @@ def _ocr_band(band: np.ndarray, line_height: float, text_height: int, binarise: 
 
 def _score(result: MrzResult, raw: list[str]) -> tuple:
     """Valid first, then check digits holding, lines read at their exact length, fewest
-    chevrons read as K, fewest repairs."""
-    look_alikes = sum(len(re.findall(r"<K|K<", line)) for line in raw)
+    chevrons read as K or X, fewest repairs."""
+    look_alikes = sum(len(re.findall(r"<[KX]|[KX]<", line)) for line in raw)
     exact_lengths = sum(len(line) == len(result.lines[0]) for line in raw)
     return (result.valid, sum(result.checks.values()), exact_lengths, -look_alikes, -len(result.corrections))
 
@@ -136,17 +143,26 @@ def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) ->
 
 
 def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
-    """Find and read the MRZ in a photo or scan of an ID document, repaired and validated.
+    """Find and read the MRZ in a photo or scan of an ID document, repaired and validated;
+    a document photographed sideways or upside down is turned until its MRZ reads.
     Raises ``NoMrzFound`` (and ``UnreadableImage`` for a file that is no image)."""
     gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
+    for rotation in (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        result = _read_upright(gray if rotation is None else cv2.rotate(gray, rotation), today)
+        if result is not None:
+            return result
+    raise NoMrzFound("no machine-readable zone found in the image")
+
+
+def _read_upright(gray: np.ndarray, today: date | None) -> MrzResult | None:
     lines, scale = _text_lines(gray)
     for run in _runs(lines)[:MAX_RUNS]:
         band, line_height = _band(gray, run, scale)
         readings: list[tuple[MrzResult, list[str]]] = []
-        for variant, (binarise, text_height) in enumerate(itertools.product((True, False), TEXT_HEIGHTS)):
-            raw = _ocr_band(band, line_height, text_height, binarise)[-len(run) :]
+        for variant, (mode, text_height) in enumerate(VARIANTS):
+            raw = _ocr_band(band, line_height, text_height, mode)[-len(run) :]
             if variant == 0 and "<" not in "".join(raw):
-                break  # every MRZ line has fillers: this is other text
+                break  # every MRZ line has fillers: this is other text (or upside down)
             if len(raw) != len(run) or detect_doc_type(raw) is None:
                 continue
             result = parse_mrz(raw, repair=True, today=today)
@@ -158,7 +174,7 @@ def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
             if len({result.doc_type for result, _ in readings}) == 1:
                 return _combine(readings, today)
             return max(readings, key=lambda reading: _score(*reading))[0]
-    raise NoMrzFound("no machine-readable zone found in the image")
+    return None
 
 
 # --- visual zone ---------------------------------------------------------------------------

@@ -110,12 +110,36 @@ def test_text_is_not_repaired_but_ocr_output_is():
 
 
 def test_repair_uses_the_check_digit_to_choose_between_look_alikes():
-    row = next(r for r in CASES if r["case_id"] == "S04")
-    # The document number may hold O or 0: only one reading makes its check digit hold.
-    line2 = row["line2"].replace("L898902C3", "L8989O2C3")
-    repaired = parse_mrz([row["line1"], line2], repair=True, today=TODAY)
-    assert repaired.fields["document_number"] == "L898902C3" and repaired.valid
-    assert any("document number check digit" in c for c in repaired.corrections)
+    row = next(r for r in CASES if r["case_id"] == "S05")
+    # a document number may hold S or 5: only one reading makes its check digit hold
+    repaired = parse_mrz(
+        [row["line1"], row["line2"].replace("D23145890", "D2314S890")], repair=True, today=TODAY
+    )
+    assert repaired.lines == lines_of(row) and repaired.valid
+    assert repaired.corrections == ["line 2 position 6: S -> 5 (makes the document number check digit hold)"]
+
+
+def test_repair_leaves_a_look_alike_when_several_readings_would_hold():
+    row = next(r for r in CASES if r["case_id"] == "S05")
+    misread = [row["line1"], row["line2"].replace("D23145890", "D23I45890")]
+    repaired = parse_mrz(misread, repair=True, today=TODAY)
+    assert repaired.fields["document_number"] == "D23I45890"
+    assert not repaired.valid and repaired.corrections == []
+
+
+def test_an_o_or_q_among_digits_of_a_document_number_is_a_zero_when_the_check_digit_agrees():
+    row = next(r for r in CASES if r["case_id"] == "S02")
+    # read as OCR-B zeros often are; the check digit happens to hold for this reading too
+    misread = [row["line1"], row["line2"].replace("AA00000000", "AAQQ0OO000")]
+    assert parse_mrz(misread).checks["document_number"]
+    repaired = parse_mrz(misread, repair=True, today=TODAY)
+    assert repaired.lines == lines_of(row) and repaired.valid
+    assert repaired.fields["document_number"] == "AA0000000"
+    l898 = next(r for r in CASES if r["case_id"] == "S04")
+    line2 = l898["line2"].replace("L898902C3", "L8989O2C3")
+    assert (
+        parse_mrz([l898["line1"], line2], repair=True, today=TODAY).fields["document_number"] == "L898902C3"
+    )
 
 
 def test_a_check_digit_read_as_g_may_be_a_4_or_a_6():
