@@ -77,7 +77,15 @@ def passport_page(person: Person, face: Path, *, lines: list[str] | None = None)
     return buffer.getvalue()
 
 
-def jpeg(array) -> bytes:
+def encoded(array, image_format: str = "JPEG") -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=92)
+    Image.fromarray(array).save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+def jpeg(array) -> bytes:
+    return encoded(array, "JPEG")
+
+
+def png(array) -> bytes:
+    return encoded(array, "PNG")

@@ -14,7 +14,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.idempotency import IdempotentPostMixin
 from core.api.permissions import IsOrganisationMember
+from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationScopedMixin
 from fleet.models import Driver
 from identity.api.permissions import IsDriverAccount
@@ -170,7 +172,7 @@ class SignUpView(APIView):
         return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
 
 
-class ApplicantMixin(OrganisationScopedMixin):
+class ApplicantMixin(IdempotentPostMixin, OrganisationScopedMixin):
     authentication_classes = DRIVER_APP_AUTHENTICATION
     permission_classes = [IsDriverAccount]
 
@@ -200,7 +202,12 @@ class OwnApplicationView(ApplicantMixin, APIView):
         return Response(ApplicationSerializer(self.application).data)
 
 
-@extend_schema(tags=["onboarding"], request=DetailsSerializer, responses=ApplicationSerializer)
+@extend_schema(
+    tags=["onboarding"],
+    request=DetailsSerializer,
+    responses=ApplicationSerializer,
+    parameters=[IDEMPOTENCY_HEADER],
+)
 class DetailsView(ApplicantMixin, APIView):
     def post(self, request):
         data = _valid(DetailsSerializer, request)
@@ -209,7 +216,12 @@ class DetailsView(ApplicantMixin, APIView):
         return self.answer()
 
 
-@extend_schema(tags=["onboarding"], request=ConsentSerializer, responses=ApplicationSerializer)
+@extend_schema(
+    tags=["onboarding"],
+    request=ConsentSerializer,
+    responses=ApplicationSerializer,
+    parameters=[IDEMPOTENCY_HEADER],
+)
 class ConsentView(ApplicantMixin, APIView):
     def post(self, request):
         data = _valid(ConsentSerializer, request)
@@ -217,7 +229,12 @@ class ConsentView(ApplicantMixin, APIView):
         return self.answer()
 
 
-@extend_schema(tags=["onboarding"], request=DocumentUploadSerializer, responses={201: ApplicationSerializer})
+@extend_schema(
+    tags=["onboarding"],
+    request=DocumentUploadSerializer,
+    responses={201: ApplicationSerializer},
+    parameters=[IDEMPOTENCY_HEADER],
+)
 class DocumentUploadView(ApplicantMixin, APIView):
     """A document or photo (multipart `file`, `kind`, optional `expires_on`); liveness
     frames are posted one by one in the order taken."""
@@ -236,7 +253,9 @@ class DocumentUploadView(ApplicantMixin, APIView):
         return self.answer(status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["onboarding"], request=None, responses=ApplicationSerializer)
+@extend_schema(
+    tags=["onboarding"], request=None, responses=ApplicationSerializer, parameters=[IDEMPOTENCY_HEADER]
+)
 class LivenessView(ApplicantMixin, APIView):
     """A new random challenge (blink, turn left, turn right in some order)."""
 
@@ -245,14 +264,21 @@ class LivenessView(ApplicantMixin, APIView):
         return self.answer()
 
 
-@extend_schema(tags=["onboarding"], request=None, responses=ApplicationSerializer)
+@extend_schema(
+    tags=["onboarding"], request=None, responses=ApplicationSerializer, parameters=[IDEMPOTENCY_HEADER]
+)
 class SubmitView(ApplicantMixin, APIView):
     def post(self, request):
         services.submit(application_id=self.application.id, driver=self.driver)
         return self.answer()
 
 
-@extend_schema(tags=["onboarding"], request=AppealSerializer, responses={201: ApplicationSerializer})
+@extend_schema(
+    tags=["onboarding"],
+    request=AppealSerializer,
+    responses={201: ApplicationSerializer},
+    parameters=[IDEMPOTENCY_HEADER],
+)
 class AppealView(ApplicantMixin, APIView):
     def post(self, request):
         data = _valid(AppealSerializer, request)
@@ -260,7 +286,7 @@ class AppealView(ApplicantMixin, APIView):
         return self.answer(status.HTTP_201_CREATED)
 
 
-class StaffMixin(OrganisationScopedMixin):
+class StaffMixin(IdempotentPostMixin, OrganisationScopedMixin):
     permission_classes = [IsOrganisationMember]
     scope_read = "drivers:read"
     scope_write = "fleet:write"
@@ -301,7 +327,12 @@ class ReviewListView(StaffMixin, APIView):
         )
 
 
-@extend_schema(tags=["onboarding"], request=ResolveSerializer, responses=ReviewSerializer)
+@extend_schema(
+    tags=["onboarding"],
+    request=ResolveSerializer,
+    responses=ReviewSerializer,
+    parameters=[IDEMPOTENCY_HEADER],
+)
 class ResolveReviewView(StaffMixin, APIView):
     """Approve or deny with a reason the applicant reads (four-eyes when configured)."""
 
@@ -334,5 +365,5 @@ class CheckrWebhookView(APIView):
                 body=request.body, signature=request.headers.get("X-Checkr-Signature", "")
             )
         except DjangoPermissionDenied as exc:
-            raise exceptions.AuthenticationFailed(str(exc)) from exc
+            raise exceptions.PermissionDenied(str(exc)) from exc
         return Response({"outcome": outcome})

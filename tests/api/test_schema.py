@@ -55,11 +55,23 @@ def test_every_post_declares_the_idempotency_key_header(schema):
     posts = [(path, op) for path, method, op in operations(schema) if method == "post"]
     assert len(posts) >= 4
     for path, operation in posts:
-        if path == "/api/v1/driver/devices":
-            continue  # signing a device in answers with its token once: never stored for a replay
+        if path in ("/api/v1/driver/devices", "/api/v1/onboarding/signup/{token}"):
+            continue  # signing in (up) answers with a new credential once: never stored for a replay
+        if path == "/api/v1/onboarding/screening/checkr/webhook":
+            continue  # the provider's events are made idempotent by their event id
         headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
         assert "Idempotency-Key" in headers, path
         assert headers["Idempotency-Key"]["required"] is True, path
+
+
+# The driver app's routes, and the applicant's own application (the same driver account).
+DRIVER_APP_PATHS = ("/api/v1/driver/", "/api/v1/onboarding/application/")
+# Sign-up by an organisation's link, and the screening provider's signed webhook.
+UNAUTHENTICATED_PATHS = {"/api/v1/onboarding/signup/{token}", "/api/v1/onboarding/screening/checkr/webhook"}
+
+
+def driver_app(path: str) -> bool:
+    return path.startswith(DRIVER_APP_PATHS) or path == "/api/v1/onboarding/application"
 
 
 def test_the_api_key_is_the_documented_way_in(schema):
@@ -71,15 +83,18 @@ def test_the_api_key_is_the_documented_way_in(schema):
         "description": scheme["description"],
     }
     for path, _method, operation in operations(schema):
-        if path.startswith("/api/v1/driver/"):
+        if driver_app(path):
             continue  # the driver app's: below
+        if path in UNAUTHENTICATED_PATHS:
+            assert operation.get("security") in (None, [{}]), path
+            continue
         assert {"ApiKey": []} in operation["security"], path
 
 
 def test_the_driver_app_signs_in_with_a_device_token(schema):
     assert schema["components"]["securitySchemes"]["DeviceToken"]["name"] == "Authorization"
     for path, method, operation in operations(schema):
-        if not path.startswith("/api/v1/driver/"):
+        if not driver_app(path):
             continue
         if (path, method) == ("/api/v1/driver/devices", "post"):
             assert not operation.get("security"), "signing in takes a password"

@@ -31,6 +31,7 @@ from tests.api.conftest import (
 )
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
+from tests.onboarding.test_api_tenancy import ONBOARDING_ROUTES
 
 SMALL_SQUARE = {
     "type": "Polygon",
@@ -65,8 +66,9 @@ WRITE_METHODS = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 # Answers that a list route gives its own organisation's caller; creates are the caller's own.
 LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
-# /api/ routes outside the router: the schema and its viewer hold no organisation data.
-NON_ROUTER_API_ROUTES = {"schema", "swagger-ui"}
+# /api/ routes outside the router: the schema and its viewer hold no organisation data; the
+# onboarding routes are walked by tests/onboarding/test_api_tenancy.py.
+NON_ROUTER_API_ROUTES = {"schema", "swagger-ui", *ONBOARDING_ROUTES}
 
 
 @dataclass(frozen=True)

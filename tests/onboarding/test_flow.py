@@ -1,0 +1,89 @@
+"""The onboarding flow end to end through the API, the pipeline run in-process (eager
+Celery): no human for a clean applicant; reasons the applicant reads otherwise."""
+
+from datetime import date
+
+import pytest
+
+from fleet.models import Driver, DriverStatus, DriverStatusChange
+from onboarding.models import Application, CheckResult, Review
+from tests.onboarding.conftest import FACES
+from tests.onboarding.flow import OBAMA, fill_in, sign_up, submit
+
+
+@pytest.fixture(autouse=True)
+def private_root(settings, tmp_path):
+    settings.ONBOARDING_PRIVATE_ROOT = tmp_path / "private"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clean_applicant_becomes_an_active_driver_with_no_human(org):
+    client = sign_up(org, "clean")
+    shown = fill_in(client)
+    assert shown["status"] == "DRAFT" and shown["progress"]["missing"] == {}
+    answer = submit(client)
+    assert answer["status"] == "APPROVED", [
+        (c["step"], c["reason_codes"], c["details"]) for c in answer["checks"] if c["reason_codes"]
+    ]
+    assert answer["decision_codes"] == []
+    assert {c["step"]: c["outcome"] for c in answer["checks"]} == dict.fromkeys(
+        ("documents", "identity", "face", "liveness", "vehicle", "screening"), "PASSED"
+    )
+    driver = Driver.objects.get(id=answer["driver_id"])
+    assert driver.status == DriverStatus.ACTIVE and driver.organisation == org
+    vehicle = driver.vehicles.get()
+    assert vehicle.type == "car" and vehicle.capacity_kg > 0
+    change = DriverStatusChange.objects.filter(driver=driver).latest("occurred_at")
+    assert change.to_status == DriverStatus.ACTIVE and "All checks passed" in change.reason
+    # The ID page's expiry read from its MRZ is watched from now on.
+    assert (
+        str(Application.objects.get(id=answer["id"]).documents.get(kind="ID_FRONT").expires_on)
+        == "2031-01-01"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_document_is_denied_with_the_reason(org):
+    client = sign_up(org, "expired")
+    expired = OBAMA.__class__(**{**OBAMA.__dict__, "expiry_date": date(2024, 1, 1)})
+    fill_in(client, person=expired)
+    answer = submit(client)
+    assert answer["status"] == "ACCESS_DENIED", answer["checks"]
+    assert "DOC_EXPIRED" in answer["decision_codes"]
+    assert "expired" in answer["decision_reason"]
+    assert {"code": "DOC_EXPIRED", "text": answer["progress"]["reasons"][0]["text"]} in answer["progress"][
+        "reasons"
+    ]
+    driver = Driver.objects.get(id=answer["driver_id"])
+    assert driver.status == DriverStatus.ACCESS_DENIED
+    change = DriverStatusChange.objects.filter(driver=driver).latest("occurred_at")
+    assert "expired" in change.reason and change.inputs["codes"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_selfie_of_someone_else_is_denied_and_an_appeal_reaches_the_review_queue(org):
+    client = sign_up(org, "mismatch")
+    fill_in(client, selfie=FACES / "biden_b.jpg")
+    answer = submit(client)
+    assert answer["status"] == "ACCESS_DENIED", answer["checks"]
+    face = CheckResult.objects.get(application_id=answer["id"], step="face")
+    assert face.reason_codes == ["FACE_MISMATCH"] and face.details["distance"] > face.details["tolerance"]
+    assert "does not match" in answer["decision_reason"]
+    appealed = client.post(
+        "/api/v1/onboarding/application/appeal", {"text": "That is me, new glasses."}, format="json"
+    )
+    assert appealed.status_code == 201
+    review = Review.objects.get(application_id=answer["id"])
+    assert review.kind == Review.Kind.APPEAL and review.status == Review.Status.OPEN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declared_details_that_differ_from_the_document_go_to_review(org):
+    client = sign_up(org, "typo")
+    fill_in(client, details={**OBAMA.declared(), "surname": "Someoneelse"})
+    answer = submit(client)
+    assert answer["status"] == "MANUAL_REVIEW", answer["checks"]
+    assert answer["decision_codes"] == ["MRZ_APPLICANT_MISMATCH"]
+    assert Driver.objects.get(id=answer["driver_id"]).status == DriverStatus.APPLICANT
+    assert Review.objects.get(application_id=answer["id"]).kind == Review.Kind.AUTOMATIC
