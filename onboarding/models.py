@@ -1,6 +1,7 @@
 """Driver applications: the applicant's details, consents, documents, each check's result,
 the decision, appeals and reviews, and who looked at an identity document."""
 
+import os
 import uuid
 
 from django.conf import settings
@@ -13,10 +14,25 @@ from fleet.models import Driver
 from identity.models import Organisation
 
 
+class PrivateStorage(FileSystemStorage):
+    """Identity documents and biometrics: ONBOARDING_PRIVATE_ROOT, outside MEDIA_ROOT and the
+    static root, with no URL; only onboarding's permission-checked view serves them. The root is
+    read from settings at each use (not frozen when the model class is made)."""
+
+    def __init__(self) -> None:
+        super().__init__(base_url=None)
+
+    @property
+    def base_location(self):
+        return settings.ONBOARDING_PRIVATE_ROOT
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
 def private_storage() -> FileSystemStorage:
-    """Identity documents and biometrics: a folder outside MEDIA_ROOT and the static root, with
-    no URL; only onboarding's permission-checked view serves them."""
-    return FileSystemStorage(location=settings.ONBOARDING_PRIVATE_ROOT, base_url=None)
+    return PrivateStorage()
 
 
 class OnboardingPolicy(models.Model):
