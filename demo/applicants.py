@@ -3,6 +3,7 @@ declared details (a valid MRZ, the holder's photo, the printed fields), made wit
 verification fixtures' faces. Fictional people on a fictional state's (Utopia) document."""
 
 import io
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -89,3 +90,106 @@ def jpeg(array) -> bytes:
 
 def png(array) -> bytes:
     return encoded(array, "PNG")
+
+
+@dataclass(frozen=True)
+class DemoApplicant:
+    username: str
+    person: Person
+    id_face: str
+    selfie: str
+    phone: str
+    vehicle: str
+    vehicle_type: str
+    declared_surname: str = ""  # a typo in the declared details: the checks send it to review
+    appeal: str = ""
+
+
+VIRTANEN = Person("Virtanen", "Barack", "UT1234567", date(1961, 8, 4), date(2031, 1, 1), sex="M")
+DEMO_APPLICANTS = (
+    DemoApplicant(
+        "applicant-clean",
+        VIRTANEN,
+        "obama_b.jpg",
+        "obama_a.jpg",
+        "+358409900001",
+        "coco_000000001532_highway_cars.jpg",
+        "car",
+    ),
+    DemoApplicant(
+        "applicant-typo",
+        Person("Virtanen", "Barack", "UT7654321", date(1961, 8, 4), date(2031, 1, 1), sex="M"),
+        "obama_b.jpg",
+        "obama_c.jpg",
+        "+358409900002",
+        "coco_000000009769_pickup_truck.jpg",
+        "car",
+        declared_surname="Virtane",
+    ),
+    DemoApplicant(
+        "applicant-stranger",
+        Person("Virtanen", "Barack", "UT2345678", date(1961, 8, 4), date(2031, 1, 1), sex="M"),
+        "obama_b.jpg",
+        "biden_b.jpg",
+        "+358409900003",
+        "skimage_motorcycle_left.png",
+        "motorcycle",
+        appeal="The selfie is me; the passport photo is ten years old.",
+    ),
+)
+
+
+def seed_applicants(organisation) -> list:
+    """A few applicants sent through the real flow (services and the pipeline): one approved,
+    one in review, one denied who appealed, so the review queue has work. Skips those that
+    exist. Each uploads its own photos (the same bytes in two applications is tampering).
+    Takes a few seconds each (OCR and face models)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from identity.models import User
+    from onboarding import services
+    from onboarding.models import DocumentKind
+    from tests.onboarding.frames import sequence
+
+    applications = []
+    for demo in DEMO_APPLICANTS:
+        if User.objects.filter(username=demo.username).exists():
+            continue
+        application = services.sign_up(
+            signup_token=services.policy_for(organisation).signup_token,
+            username=demo.username,
+            password=secrets.token_urlsafe(16),
+            name=f"{demo.person.given_names} {demo.person.surname}",
+            phone=demo.phone,
+            email=f"{demo.username}@example.com",
+            vehicle_type=demo.vehicle_type,
+            plate=f"DEM-{demo.phone[-3:]}",
+        )
+        ids = {"application_id": application.id, "driver": application.driver}
+        declared = demo.person.declared()
+        services.set_details(
+            **ids, details={**declared, "surname": demo.declared_surname or declared["surname"]}
+        )
+        for kind, (version, _text) in services.CONSENT_TEXTS.items():
+            services.give_consent(**ids, kind=kind, text_version=version)
+        uploads = [
+            (DocumentKind.ID_FRONT, passport_page(demo.person, FIXTURES / "faces" / demo.id_face)),
+            (DocumentKind.SELFIE, (FIXTURES / "faces" / demo.selfie).read_bytes()),
+            (
+                DocumentKind.VEHICLE_PHOTO,
+                (FIXTURES / "vehicles" / demo.vehicle).read_bytes(),
+            ),
+        ]
+        for kind, data in uploads:
+            services.add_document(**ids, kind=kind, upload=SimpleUploadedFile("upload", data))
+        challenge = services.start_liveness(**ids)
+        for frame in sequence(FIXTURES / "faces" / demo.selfie, challenge):
+            services.add_document(
+                **ids, kind=DocumentKind.LIVENESS_FRAME, upload=SimpleUploadedFile("f", png(frame))
+            )
+        services.submit(**ids)
+        application = services.run_pipeline(application_id=application.id)  # a no-op if the task ran it
+        if demo.appeal and application.status == "ACCESS_DENIED":
+            services.appeal(**ids, text=demo.appeal)
+        applications.append(application)
+    return applications

@@ -175,20 +175,28 @@ def test_the_city_is_reproducible(graph):
 
 def test_command_writes_the_key_file_owner_only_and_prints_logins(db, tmp_path, capsys):
     key_file = tmp_path / "var" / "demo-api-key"
-    call_command("seed_demo", "--drivers", "4", "--api-key-file", str(key_file))
+    call_command("seed_demo", "--no-applicants", "--drivers", "4", "--api-key-file", str(key_file))
     out = capsys.readouterr().out
     key = key_file.read_text().strip()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key in out and "admin" in out and "dispatcher" in out and "staff" in out
     assert api_client(key).get("/api/v1/drivers").status_code == 200
 
-    call_command("seed_demo", "--drivers", "4", "--api-key-file", str(key_file))
+    call_command("seed_demo", "--no-applicants", "--drivers", "4", "--api-key-file", str(key_file))
     out = capsys.readouterr().out
     assert key_file.read_text().strip() == key and key not in out
     assert Driver.objects.count() == 4
 
     call_command(
-        "seed_demo", "--drivers", "4", "--api-key-file", str(key_file), "--reset", "--password", "pw-x-12345"
+        "seed_demo",
+        "--no-applicants",
+        "--drivers",
+        "4",
+        "--api-key-file",
+        str(key_file),
+        "--reset",
+        "--password",
+        "pw-x-12345",
     )
     assert key_file.read_text().strip() != key
     assert User.objects.get(username="dispatcher").check_password("pw-x-12345")

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from demo import city
+from demo.applicants import seed_applicants
 from demo.seed import DEFAULT_SEED, read_api_key_file, seed_demo_city, write_api_key_file
 
 
@@ -17,6 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="Delete the demo organisation first.")
         parser.add_argument("--password", help="Use this password for the demo users instead of random ones.")
         parser.add_argument("--drivers", type=int, default=50, help="How many drivers (default 50).")
+        parser.add_argument(
+            "--no-applicants",
+            action="store_true",
+            help="Skip the onboarding applicants (about 30 s of checks).",
+        )
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Random seed for the city.")
         parser.add_argument(
             "--api-key-file",
@@ -40,6 +46,9 @@ class Command(BaseCommand):
             raise CommandError(f"Could not seed the demo: {exc}") from exc
         if result.api_key_created:
             write_api_key_file(key_file, result.api_key_plaintext)
+        if not options["no_applicants"]:
+            for application in seed_applicants(result.organisation):
+                self.stdout.write(f"Applicant {application.driver.name}: {application.get_status_display()}.")
 
         org = result.organisation
         created = ", ".join(f"{count} {what}" for what, count in result.created.items())
