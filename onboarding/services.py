@@ -122,6 +122,10 @@ def sign_up(
     organisation = policy.organisation
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": "This user name is taken."})
+    if Driver.objects.filter(organisation=organisation, phone=phone).exists():
+        raise ValidationError({"phone": "A driver of this organisation already has this phone number."})
+    if plate and Vehicle.objects.filter(organisation=organisation, plate=plate).exists():
+        raise ValidationError({"plate": "A vehicle of this organisation already has this plate."})
     if vehicle_type not in Vehicle.Type.values:
         raise ValidationError({"vehicle_type": f"One of {', '.join(Vehicle.Type.values)}."})
     user = User(username=username, email=email, organisation=organisation, role=Role.DRIVER)

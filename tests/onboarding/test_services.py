@@ -274,3 +274,28 @@ def test_a_policy_names_only_known_codes(org):
     assert services.set_deny_codes(organisation=org, deny_codes=["LIVENESS_FAILED"]).deny_codes == [
         "LIVENESS_FAILED"
     ]
+
+
+def test_sign_up_names_the_field_that_is_taken(org):
+    first = signed_up(org)
+    token = services.policy_for(org).signup_token
+    base = {
+        "signup_token": token,
+        "password": "A-long-pass-phrase-42",
+        "name": "Second",
+        "email": "second@example.com",
+        "vehicle_type": "car",
+    }
+    for changes, field in (
+        ({"username": first.driver.user.username, "phone": "+358401111111", "plate": "NEW-1"}, "username"),
+        ({"username": "second", "phone": first.driver.phone, "plate": "NEW-1"}, "phone"),
+        ({"username": "second", "phone": "+358401111111", "plate": ""}, "plate"),
+        ({"username": "second", "phone": "+358401111111", "plate": "NEW-1", "password": "123"}, "password"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            services.sign_up(**{**base, **changes})
+        assert field in refused.value.error_dict, changes
+    taken = services.sign_up(**base, username="third", phone="+358401111112", plate="DUP-1")
+    with pytest.raises(ValidationError) as refused:
+        services.sign_up(**base, username="fourth", phone="+358401111113", plate="DUP-1")
+    assert "plate" in refused.value.error_dict and taken.driver.organisation == org
