@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import cv2
@@ -131,11 +131,14 @@ def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) ->
     """Each line from whichever reading makes the check digits hold; between equals, the one
     with fewest K or X beside a chevron, then the line most readings agree on, a reading at
     the layout's exact length counting double (how a name line, which has no check digit, is
-    chosen)."""
+    chosen). A line whose check digit its reading had to infer keeps that reading's warning."""
     votes: list[Counter] = [Counter() for _ in readings[0][0].lines]
+    inferred: dict[str, list[str]] = {}
     for result, raw in readings:
         for count, line, raw_line in zip(votes, result.lines, raw, strict=True):
             count[line] += 2 if len(raw_line) == len(line) else 1
+            if result.warnings:
+                inferred.setdefault(line, [w for w in result.warnings if "check digit" in w])
     best: tuple[tuple, MrzResult] | None = None
     for lines in itertools.product(*([line for line, _ in count.most_common(3)] for count in votes)):
         result = parse_mrz(list(lines), repair=True, today=today)
@@ -144,7 +147,11 @@ def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) ->
         key = (result.valid, sum(result.checks.values()), -look_alikes, agreement, -len(result.corrections))
         if best is None or key > best[0]:
             best = (key, result)
-    return best[1]
+    result = best[1]
+    carried = list(
+        dict.fromkeys(w for line in result.lines for w in inferred.get(line, []) if w not in result.warnings)
+    )
+    return replace(result, warnings=[*result.warnings, *carried]) if carried else result
 
 
 def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:
