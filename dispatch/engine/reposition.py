@@ -13,7 +13,8 @@ the other supply (drivers who will be free nearby within the slot), `propose_mov
    distance breaks ties, with "stay" free;
 4. keeps a move only when it is within `max_distance_m`, its gain is at least `min_gain`, the
    driver is not already in the target's neighbourhood, and the driver's own neighbourhood has
-   a spare driver (surplus of at least one) after the moves before it.
+   a spare driver (surplus of at least one, not counting the cells it shares with the target's)
+   after the moves before it.
 
 Each move carries its reason in plain words. Pure: no Django.
 """
@@ -95,8 +96,13 @@ def propose_moves(
     def near(values: dict[str, float], cell: str) -> float:
         return sum(values.get(c, 0.0) for c in h3.grid_disk(cell, k))
 
-    def surplus(cell: str) -> float:
-        return config.orders_per_driver * near(supply, cell) - forecast.near(cell)
+    def surplus(cell: str, target: str) -> float:
+        """Drivers' cover near `cell` minus the orders expected there, leaving out the cells
+        the target's neighbourhood shares with it (a driver moving there still covers those)."""
+        left = set(h3.grid_disk(cell, k)) - target_disks[target]
+        return config.orders_per_driver * near(supply, cell) - sum(
+            forecast.expected.get(c, 0.0) for c in left
+        )
 
     targets = _targets(forecast, supply, config, near)
     if not targets:
@@ -129,9 +135,10 @@ def propose_moves(
     moves = []
     for _, i, j in chosen:
         target, gain = places[j]
-        if gain < config.min_gain or surplus(home[i]) < config.orders_per_driver:
+        spare = surplus(home[i], target)
+        if gain < config.min_gain or spare < config.orders_per_driver:
             continue  # too little to win, or the driver is needed where they are
-        expected, drivers_near, spare = forecast.near(target), near(supply, target), surplus(home[i])
+        expected, drivers_near = forecast.near(target), near(supply, target)
         supply[home[i]] -= 1
         supply[target] += 1
         moves.append(

@@ -113,3 +113,19 @@ def test_nothing_to_do_without_drivers_or_demand():
     assert supply_by_cell([cell_centre(HOT), cell_centre(HOT)], RES) == {HOT: 2.0}
     with pytest.raises(ValueError):
         RepositionConfig(orders_per_driver=0)
+
+
+def test_demand_shared_with_the_target_does_not_hold_a_driver_back():
+    # Two rings out, the driver's own neighbourhood touches the target's: the orders expected
+    # in the shared cells are still covered after the move, so the driver may go.
+    home = cell_at(HOT, 2)
+    spread = smooth_around(HOT, 2.2)
+    assert any(c in spread for c in h3.grid_disk(home, 1))
+    [move] = propose_moves([driver_in(home, "d")], forecast(spread))
+    assert move.cell == HOT
+
+
+def smooth_around(cell: str, total: float) -> dict[str, float]:
+    from dispatch.engine.forecast import smooth
+
+    return smooth({cell: total}, k_ring=1, neighbour_weight=0.5)
