@@ -22,13 +22,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django_fsm import ConcurrentTransition
 
 from core.actors import Actor
 from core.api.errors import is_busy
-from core.db import lock
+from core.db import lock, save_transition
 from core.events import record_event
-from core.exceptions import ConcurrentChange, InvalidTransition
+from core.exceptions import InvalidTransition
 from core.geo import make_point
 from dispatch import push
 from dispatch.engine.forecast import ForecastConfig, SlotForecast, cell_of, forecast_slot
@@ -45,6 +44,7 @@ from dispatch.models import (
 )
 from dispatch.selectors import order_history
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
+from dispatch.services.offers import refuse_if_past_expiry
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
@@ -269,10 +269,7 @@ def _apply(suggestion: RepositionSuggestion, action: str, *, actor: Actor, reaso
     from_status = suggestion.status
     getattr(suggestion, action)()
     suggestion.responded_at = timezone.now()
-    try:
-        suggestion.save()
-    except ConcurrentTransition as exc:
-        raise ConcurrentChange("The suggestion changed while this request ran; read it and retry.") from exc
+    save_transition(suggestion, "suggestion")
     record_event(
         organisation=suggestion.organisation_id,
         event_type=f"reposition.{DONE[action]}",
@@ -300,12 +297,7 @@ def answer_suggestion(*, suggestion_id, driver: Driver, action: str, actor: Acto
             current_status=suggestion.status,
             action=action,
         )
-    if suggestion.expires_at <= timezone.now():
-        raise InvalidTransition(
-            f"This suggestion expired at {suggestion.expires_at.isoformat()}; it can no longer be answered.",
-            current_status=SuggestionStatus.EXPIRED,
-            action=action,
-        )
+    refuse_if_past_expiry(suggestion, "suggestion", action)
     _apply(suggestion, action, actor=actor)
     return suggestion
 
