@@ -319,6 +319,17 @@ def expire_due_suggestions(now: datetime | None = None) -> int:
     return expired
 
 
+def end_pending_suggestions(*, driver_id, reason: str) -> int:
+    """The driver's pending suggestion lapses because it no longer applies (they went offline,
+    took work, or can no longer take work). Runs in the caller's transaction, the driver locked."""
+    pending = RepositionSuggestion.objects.filter(driver_id=driver_id, status=SuggestionStatus.PENDING)
+    ended = 0
+    for suggestion in lock(pending).order_by("id"):
+        _apply(suggestion, "expire", actor=Actor.system("suggestion-moot"), reason=reason)
+        ended += 1
+    return ended
+
+
 def organisations_to_reposition() -> list[Organisation]:
     """Organisations whose rules turn repositioning on and that have an online ACTIVE driver."""
     online = Driver.objects.filter(organisation=OuterRef("pk"), status=DriverStatus.ACTIVE, is_online=True)

@@ -274,3 +274,24 @@ def test_two_answers_at_once_apply_one(org):
         DomainEvent.objects.filter(event_type__in=["reposition.accepted", "reposition.dismissed"]).count()
         == 1
     )
+
+
+@pytest.mark.parametrize("how", ["offline", "took work", "suspended"])
+def test_a_suggestion_lapses_when_it_no_longer_applies(org, how):
+    driver = driver_at(org, 1, FAR)
+    suggestion = suggest_to(driver)
+    if how == "offline":
+        fleet_services.set_driver_online(driver_id=driver.id, organisation=org, online=False, actor=SYSTEM)
+        why = "You went offline."
+    elif how == "took work":
+        work = create_order(organisation=org, actor=SYSTEM, data=order_input(order_payload(ref="W")))
+        accept_offer(offer_id=offer_to(driver, work).id, driver=driver, actor=SYSTEM)
+        why = "You took work; the suggestion no longer applies."
+    else:
+        fleet_services.change_driver_status(
+            driver_id=driver.id, organisation=org, action="suspend", actor=SYSTEM, reason="Checks."
+        )
+        why = "You can no longer take work."
+    suggestion.refresh_from_db()
+    assert suggestion.status == SuggestionStatus.EXPIRED
+    assert DomainEvent.objects.get(event_type="reposition.expired").reason == why
