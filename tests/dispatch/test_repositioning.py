@@ -295,3 +295,19 @@ def test_a_suggestion_lapses_when_it_no_longer_applies(org, how):
     suggestion.refresh_from_db()
     assert suggestion.status == SuggestionStatus.EXPIRED
     assert DomainEvent.objects.get(event_type="reposition.expired").reason == why
+
+
+def test_the_command_runs_it_once_and_prints_each_suggestion_with_its_reason(org, capsys):
+    from django.core.management import CommandError, call_command
+
+    place_history(org, timezone.now())
+    driver_at(org, 2, FAR)
+    call_command("reposition", org=org.slug)
+    assert "skipped (repositioning is off" in capsys.readouterr().out
+    turn_on(org)
+    call_command("reposition", org=org.slug)
+    out = capsys.readouterr().out.splitlines()
+    assert "1 idle drivers, 1 suggestions" in out[0]
+    assert out[1].startswith("  Courier 2 -> ") and "orders are expected near this spot" in out[1]
+    with pytest.raises(CommandError, match="--org"):
+        call_command("reposition", org="nowhere")
