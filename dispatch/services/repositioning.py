@@ -45,7 +45,7 @@ from dispatch.models import (
 from dispatch.selectors import order_history
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import refuse_if_past_expiry
-from fleet.models import Driver, DriverStatus
+from fleet.models import Driver, DriverStatus, Vehicle
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ def _suggest_locked(
 
 
 def _supply(organisation: Organisation, now: datetime) -> tuple[list[Driver], list[tuple[float, float]]]:
-    """Idle drivers (ACTIVE, online, with a position, holding no order, with no offer or
-    suggestion to answer or on its way) and where the other online drivers will be: at their
+    """Idle drivers (ACTIVE, online, with a position and an active vehicle, as a round needs,
+    holding no order, with no offer or suggestion to answer or on its way) and where the other online drivers will be: at their
     last drop-off, at a suggested target, or where they are (also who dismissed a suggestion
     for this slot)."""
     pending_offer = Offer.objects.filter(driver=OuterRef("pk"), status=OfferStatus.PENDING)
@@ -137,6 +137,7 @@ def _supply(organisation: Organisation, now: datetime) -> tuple[list[Driver], li
         Driver.objects.filter(
             organisation=organisation, status=DriverStatus.ACTIVE, is_online=True, last_location__isnull=False
         )
+        .filter(Exists(Vehicle.objects.filter(driver=OuterRef("pk"), is_active=True)))
         .annotate(has_pending_offer=Exists(pending_offer))
         .order_by("id")
     )

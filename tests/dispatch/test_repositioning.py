@@ -31,6 +31,7 @@ from dispatch.services.repositioning import (
     suggest_repositioning,
 )
 from fleet import services as fleet_services
+from fleet.models import Vehicle
 from identity.models import Role
 from identity.services import issue_device_token
 from tests.api.conftest import device_client, offer_to
@@ -135,6 +136,8 @@ def test_busy_drivers_are_not_sent_and_count_where_they_will_be(org):
     accept_offer(offer_id=offer_to(carrying, carried).id, driver=carrying, actor=SYSTEM)
     asked = driver_at(org, 2, FAR)
     offer_to(asked, create_order(organisation=org, actor=SYSTEM, data=order_input(order_payload(ref="O"))))
+    unequipped = driver_at(org, 4, FAR)
+    Vehicle.objects.filter(driver=unequipped).update(is_active=False)
     report = suggest_repositioning(organisation=org, now=now)
     assert report.idle_drivers == 0 and report.suggestions == []
     # An idle driver: the carrier will be free at the busy spot, so one driver is still lacking.
