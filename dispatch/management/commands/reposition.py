@@ -4,23 +4,16 @@ For an operator to see the forecast at work: the orders expected in the next slo
 drivers, and each suggestion made with the reason its driver reads (or why nothing ran).
 """
 
-from django.core.management.base import BaseCommand, CommandError
-
 from core.actors import Actor
+from dispatch.management.organisation_command import OrganisationCommand
 from dispatch.services.repositioning import suggest_repositioning
-from identity.models import Organisation
 
 
-class Command(BaseCommand):
+class Command(OrganisationCommand):
     help = "Suggest moves toward forecast demand to an organisation's idle drivers now, and print them."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--org", required=True, help="the organisation's slug")
-
     def handle(self, *args, **opts):
-        organisation = Organisation.objects.filter(slug=opts["org"]).first()
-        if organisation is None:
-            raise CommandError(f"--org: no organisation with the slug {opts['org']!r}")
+        organisation = self.organisation(opts)
         report = suggest_repositioning(organisation=organisation, actor=Actor.system("reposition-command"))
         head = f"Repositioning for {report.organisation} at {report.ran_at.isoformat(timespec='seconds')}"
         if report.skipped:
