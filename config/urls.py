@@ -11,6 +11,7 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverPingsView,
 )
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
@@ -37,6 +38,7 @@ driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
+    path("pings", DriverPingsView.as_view(), name="driver-pings"),
     *driver_router.urls,
 ]
 

@@ -41,6 +41,14 @@ class DispatchConfig(AppConfig):
 
         register_event_types(
             {
+                "geofence.entered": "A driver's pings showed them arrived at a stop (pickup or drop-off), "
+                "with the pings that decided.",
+                "geofence.exited": "A driver's pings showed them gone from a stop they had arrived at.",
+            }
+        )
+
+        register_event_types(
+            {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
             }
         )

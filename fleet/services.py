@@ -41,6 +41,9 @@ DRIVER_STATUS_ACTIONS = {
 }
 # Pings stamped further in the future than this are refused: the phone's clock is wrong.
 MAX_PING_CLOCK_SKEW = timedelta(minutes=2)
+# Pings older than this are refused: a phone's buffer from long ago says nothing about now,
+# and a geofence must not decide on it.
+MAX_PING_AGE = timedelta(hours=1)
 
 
 def driver_event_payload(driver: Driver) -> dict:
@@ -164,7 +167,11 @@ def validate_ping(ping: PingInput, *, now: datetime) -> None:
     if ping.recorded_at.tzinfo is None:
         errors["recorded_at"] = "Must carry a UTC offset."
     elif ping.recorded_at > now + MAX_PING_CLOCK_SKEW:
-        errors["recorded_at"] = "Is in the future."
+        errors["recorded_at"] = (
+            f"Is more than {int(MAX_PING_CLOCK_SKEW.total_seconds())} s in the future: check the phone's clock."
+        )
+    elif ping.recorded_at < now - MAX_PING_AGE:
+        errors["recorded_at"] = f"Is more than {int(MAX_PING_AGE.total_seconds() // 60)} minutes old."
     if ping.accuracy_m is not None and ping.accuracy_m < 0:
         errors["accuracy_m"] = "Must not be negative."
     if ping.speed_mps is not None and ping.speed_mps < 0:

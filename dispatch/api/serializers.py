@@ -4,6 +4,7 @@ the exact field (e.g. `pickup.window.end`)."""
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,6 +13,8 @@ from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
 from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority
 from dispatch.services.orders import OrderInput
+from dispatch.services.pings import MAX_PINGS_PER_REQUEST
+from fleet.services import PingInput, validate_ping
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
 
@@ -317,3 +320,52 @@ class DeliverSerializer(StrictSerializer):
 
     def location(self):
         return make_point(lat=self.validated_data["lat"], lon=self.validated_data["lon"])
+
+
+class PingSerializer(StrictSerializer):
+    """One GPS fix from the driver's phone; `recorded_at` is the phone's clock."""
+
+    lat = NumberField()
+    lon = NumberField()
+    accuracy_m = NumberField(required=False, allow_null=True)
+    speed_mps = NumberField(required=False, allow_null=True)
+    heading_deg = NumberField(required=False, allow_null=True)
+    recorded_at = AwareDateTimeField()
+
+    def validate(self, attrs):
+        ping = PingInput(**attrs)
+        try:
+            validate_ping(ping, now=timezone.now())
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return ping
+
+
+class PingBatchSerializer(StrictSerializer):
+    """Up to MAX_PINGS_PER_REQUEST pings at once (a phone that buffered them), all or none."""
+
+    pings = PingSerializer(many=True, allow_empty=False, max_length=MAX_PINGS_PER_REQUEST)
+
+
+def ping_body_serializer(data):
+    """A body is one ping (`{"lat": ...}`) or a batch (`{"pings": [...]}`)."""
+    if isinstance(data, dict) and "pings" in data:
+        return PingBatchSerializer(data=data)
+    return PingSerializer(data=data)
+
+
+def pings_of(serializer) -> list:
+    data = serializer.validated_data
+    return data["pings"] if isinstance(serializer, PingBatchSerializer) else [data]
+
+
+class GeofenceChangeSerializer(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    stop = serializers.CharField(source="kind")
+    event = serializers.ChoiceField(choices=["arrived", "left"])
+    at = serializers.DateTimeField()
+
+
+class PingsReceivedSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    geofence = GeofenceChangeSerializer(source="changes", many=True)

@@ -38,7 +38,12 @@ from identity.models import Client, Organisation
 
 # Actions that take an order out of the pool other than by an acceptance: its pending offers
 # are withdrawn first (dispatch.services.offers.withdraw_offers_holding).
-ACTIONS_ENDING_OFFERS = {"release": "taken back", "cancel": "cancelled"}
+# (accept_offer has accepted its offer and withdrawn the rivals before it assigns.)
+ACTIONS_ENDING_OFFERS = {
+    "release": "taken back",
+    "cancel": "cancelled",
+    "assign": "given to a driver by a dispatcher",
+}
 # Actions that need a reason: they take work away from someone or end the order unhappily.
 ACTIONS_NEEDING_REASON = frozenset({"release", "fail", "cancel", "return_to_sender"})
 ACTIONS = frozenset(
@@ -271,8 +276,12 @@ def transition_order(
     try:
         with transaction.atomic():
             if action in ACTIONS_ENDING_OFFERS:
+                why = reason.strip()
                 _withdraw_pending_offers(
-                    order_id, organisation, actor, f"The order was {ACTIONS_ENDING_OFFERS[action]}: {reason}"
+                    order_id,
+                    organisation,
+                    actor,
+                    f"The order was {ACTIONS_ENDING_OFFERS[action]}" + (f": {why}" if why else "."),
                 )
             return _apply_transition(
                 order_id=order_id,
