@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from core.actors import Actor
 from demo import city
 from demo.seed import API_KEY_NAME, plan_drivers, seed_demo_city
 from dispatch.engine.geo import haversine_m
@@ -132,6 +133,50 @@ def test_couriers_keep_their_phones_across_runs_and_a_lost_one_is_replaced(db, g
         phone = APIClient()
         phone.credentials(HTTP_AUTHORIZATION=f"Device {token}")
         assert phone.get("/api/v1/driver/me").status_code == code
+
+
+def test_reset_wipes_the_demo_organisation_even_with_delivered_orders(db, graph):
+    from core.geo import make_point
+    from dispatch.services.orders import deliver_order, transition_order
+
+    first = seed_demo_city(graph=graph, driver_count=3)
+    org = first.organisation
+    response = post(api_client(first.api_key_plaintext), "/api/v1/orders", order_payload())
+    assert response.status_code == 201, response.json()
+    order_id, driver = response.json()["id"], Driver.objects.filter(organisation=org).first()
+    actor = Actor.system("test")
+    transition_order(order_id=order_id, organisation=org, action="assign", actor=actor, driver=driver)
+    for action in ("start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff"):
+        transition_order(order_id=order_id, organisation=org, action=action, actor=actor)
+    from django.core.files.base import ContentFile
+
+    from demo.simulator import signature_png
+
+    deliver_order(
+        order_id=order_id,
+        organisation=org,
+        driver=driver,
+        actor=actor,
+        location=make_point(lat=60.1655, lon=24.938),
+        captured_at=driver.last_seen_at,
+        signature=ContentFile(signature_png(random.Random(1)), name="s.png"),
+    )
+    assert ProofOfDelivery.objects.count() == 1
+
+    second = seed_demo_city(graph=graph, driver_count=3, reset=True)
+    assert second.organisation.id != org.id
+    assert not Organisation.objects.filter(id=org.id).exists()
+    assert Order.objects.count() == ProofOfDelivery.objects.count() == 0
+    assert Driver.objects.count() == 3
+    assert User.objects.filter(username="staff").count() == 1
+
+
+def test_refuses_to_take_over_a_user_of_another_organisation(db, graph):
+    other = Organisation.objects.create(slug="other", name="Other")
+    User.objects.create_user(username="admin", password="x-123456-y", organisation=other, role=Role.ORG_ADMIN)
+    with pytest.raises(ValidationError, match="outside the demo"):
+        seed_demo_city(graph=graph, driver_count=2)
+    assert not Organisation.objects.filter(slug=city.ORG_SLUG).exists()  # all or nothing
 
 
 def test_the_city_is_reproducible(graph):
