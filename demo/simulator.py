@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 
 from demo.streets import StreetGraph
 from dispatch.engine.geo import haversine_m
-from dispatch.models import DRIVER_HOLDS_STATUSES, OfferStatus, Order, OrderStatus
+from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.rounds import run_round
 from fleet.models import Driver, DriverStatus, Hub, Vehicle
 from identity.models import Organisation
@@ -57,7 +57,8 @@ WANDER_SPEED_FACTOR = 0.3
 PING_NOISE_M = 3.0
 PING_ACCURACY_M = 8.0
 METRES_PER_DEGREE = 111_195.0
-IDLE_PINGS_PER_REQUEST = 3
+IDLE_PINGS_PER_REQUEST = 5
+OFFER_POLL_TICKS = 3  # an idle courier's app re-reads its offers this often, pushes aside
 SYNC_EVERY_TICKS = 10  # an idle courier's app re-reads their orders this often
 # Straight-line distance from pickup to drop-off: city-centre quick commerce.
 DROPOFF_MIN_M, DROPOFF_MAX_M = 250.0, 1200.0
@@ -121,6 +122,10 @@ def signature_png(rng, *, width: int = 300, height: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+class ServerUnreachable(Exception):
+    """The server did not answer a courier's phone (stopping, or not up yet)."""
+
+
 class DriverPhone:
     """One courier's phone: the driver API over HTTP, signed in with their device token."""
 
@@ -128,18 +133,18 @@ class DriverPhone:
         self.http = http
         self.headers = {"Authorization": f"Device {token}"}
 
-    def call(self, method: str, path: str, **body) -> dict | list | None:
+    def call(self, method: str, path: str, *, keyed: bool = True, **body) -> dict | list | None:
         """The answer's JSON, or None when the server refused (logged: an offer withdrawn
-        meanwhile, an order taken back...). Every POST carries a fresh Idempotency-Key, as
-        the app does so that its retries apply once."""
+        meanwhile, an order taken back...). A POST carries a fresh Idempotency-Key, as the
+        app's do so that their retries apply once; pings need none (`keyed=False`): a
+        retried ping is known by its time."""
         headers = dict(self.headers)
-        if method == "POST":
+        if method == "POST" and keyed:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         try:
             response = self.http.request(method, path, headers=headers, **body)
-        except httpx.HTTPError as exc:
-            logger.warning("demo courier %s %s failed: %s", method, path, exc)
-            return None
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{method} {path}: {exc}") from exc
         if response.status_code >= 400:
             logger.info(
                 "demo courier %s %s answered %s: %s", method, path, response.status_code, response.text[:300]
@@ -245,6 +250,7 @@ class Simulator:
         self._last_tick: datetime | None = None
         self._orders_due = 0.0
         self._sequence = 0
+        self._ticks = 0
 
     # --- the tick ------------------------------------------------------------------------
 
@@ -256,9 +262,12 @@ class Simulator:
         self._last_tick = now
         report = TickReport()
         self.place_orders(now=now, elapsed=elapsed, report=report)
-        self.sign_in(report=report)
-        self.assignment_round(report=report)
-        self.move_couriers(now=now, elapsed=elapsed, report=report)
+        try:
+            self.sign_in(report=report)
+            self.assignment_round(report=report)
+            self.move_couriers(now=now, elapsed=elapsed, report=report)
+        except ServerUnreachable as exc:
+            logger.warning("the couriers' phones cannot reach the server (%s); they wait a tick", exc)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -384,15 +393,24 @@ class Simulator:
 
     def assignment_round(self, *, report: TickReport) -> None:
         """The product's round (as the scheduler runs it), then the couriers read their offers."""
-        report.offered += len(run_round(organisation=self.organisation).offers)
-        self.answer_offers(report=report)
+        made = run_round(organisation=self.organisation).offers
+        report.offered += len(made)
+        # The product pushes a new offer to its driver's socket; their app then reads it.
+        pushed = set(
+            Offer.objects.filter(id__in=[m.offer_id for m in made]).values_list("driver_id", flat=True)
+        )
+        self.answer_offers(report=report, pushed=pushed)
 
-    def answer_offers(self, *, report: TickReport) -> None:
-        """Each idle courier reads their offers on their phone and answers a new one: most
-        accept, some decline (a later round leaves them out for that order), some let it
+    def answer_offers(self, *, report: TickReport, pushed: set) -> None:
+        """Idle couriers read their offers on their phones (at once when one was pushed to
+        them, else every few ticks: offers made by the scheduled rounds) and answer a new one:
+        most accept, some decline (a later round leaves them out for that order), some let it
         lapse (its expiry and the auction's incentive take over)."""
-        for courier in self.couriers.values():
+        self._ticks += 1
+        for index, (driver_id, courier) in enumerate(self.couriers.items()):
             if not courier.online or courier.order is not None:
+                continue
+            if driver_id not in pushed and (self._ticks + index) % OFFER_POLL_TICKS:
                 continue
             offers = courier.phone.call("GET", "/api/v1/driver/offers") or []
             for offer in offers:
@@ -486,7 +504,9 @@ class Simulator:
             courier.order = None
 
     def _send_pings(self, courier: Courier, *, report: TickReport) -> None:
-        answer = courier.phone.call("POST", "/api/v1/driver/pings", json={"pings": courier.pings})
+        answer = courier.phone.call(
+            "POST", "/api/v1/driver/pings", keyed=False, json={"pings": courier.pings}
+        )
         courier.pings = []
         if answer is None:
             return

@@ -11,7 +11,17 @@ from rest_framework import serializers
 from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority
+from dispatch.engine.geofence import DEFAULT_RADIUS_M
+from dispatch.models import (
+    GEOFENCE_MAX_M,
+    GEOFENCE_MIN_M,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    Priority,
+)
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
 from fleet.services import PingInput, validate_ping
@@ -50,6 +60,10 @@ class PlaceInSerializer(StrictSerializer):
     lat = NumberField()
     lon = NumberField()
     window = WindowField()
+    # The stop's geofence radius, for a place larger than a door (a yard, a campus); default 50 m.
+    geofence_m = serializers.IntegerField(
+        required=False, allow_null=True, min_value=GEOFENCE_MIN_M, max_value=GEOFENCE_MAX_M
+    )
 
     def validate(self, attrs):
         errors = coordinate_errors(lat=attrs["lat"], lon=attrs["lon"])
@@ -111,6 +125,8 @@ class OrderCreateSerializer(StrictSerializer):
             dropoff_location=make_point(lat=dropoff["lat"], lon=dropoff["lon"]),
             dropoff_window_start=dropoff["window"]["start"],
             dropoff_window_end=dropoff["window"]["end"],
+            pickup_geofence_m=pickup.get("geofence_m"),
+            dropoff_geofence_m=dropoff.get("geofence_m"),
             weight_kg=data["weight_kg"],
             volume_litres=data["volume_litres"],
             declared_value_minor=data["declared_value_minor"],
@@ -170,6 +186,7 @@ def place_of(order: Order, leg: str) -> dict:
             "start": getattr(order, f"{leg}_window_start").isoformat(),
             "end": getattr(order, f"{leg}_window_end").isoformat(),
         },
+        "geofence_m": getattr(order, f"{leg}_geofence_m") or DEFAULT_RADIUS_M,
     }
 
 

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from dispatch.engine.geo import haversine_m
 
-DEFAULT_RADIUS_M = 50.0
+DEFAULT_RADIUS_M = 50
 
 
 class Phase(StrEnum):

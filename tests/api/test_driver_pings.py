@@ -14,7 +14,7 @@ from fleet.models import LocationPing
 from fleet.services import change_driver_status
 from tests.api.conftest import error_of, offer_to
 from tests.api.test_driver_api import courier, new_order
-from tests.conftest import post
+from tests.conftest import order_payload, post
 
 PICKUP = (60.1690, 24.9410)  # order_payload's
 DROPOFF = (60.1655, 24.9380)
@@ -232,3 +232,18 @@ def test_a_retried_ping_request_is_applied_once(working):
     first = post(app, "/api/v1/driver/pings", body, key="ping-retry-1")
     again = post(app, "/api/v1/driver/pings", body, key="ping-retry-1")
     assert first.json() == again.json() and LocationPing.objects.filter(driver=driver).count() == 1
+
+
+def test_an_order_names_its_stops_geofence_radius_at_creation(api):
+    body = order_payload(ref="FENCE-1")
+    body["pickup"]["geofence_m"] = 120
+    created = post(api, "/api/v1/orders", body)
+    assert created.status_code == 201, created.content
+    shown = created.json()
+    assert (shown["pickup"]["geofence_m"], shown["dropoff"]["geofence_m"]) == (120, 50)
+    assert Order.objects.get(external_ref="FENCE-1").pickup_geofence_m == 120
+    for bad in (5, 5000, 50.5, "60"):
+        body = order_payload(ref=f"FENCE-BAD-{bad}")
+        body["dropoff"]["geofence_m"] = bad
+        refused = post(api, "/api/v1/orders", body)
+        assert refused.status_code == 400 and "dropoff.geofence_m" in error_of(refused)["fields"], bad
