@@ -360,9 +360,7 @@ class GeofenceVisit(models.Model):
     `phase` and the run fields are the state of dispatch.engine.geofence for this stop, kept
     between ping requests; a LEFT visit is closed and a later return opens a new one."""
 
-    class Kind(models.TextChoices):
-        PICKUP = "pickup", "Pickup"
-        DROPOFF = "dropoff", "Drop-off"
+    Kind = Stop.Kind
 
     class Phase(models.TextChoices):
         OUTSIDE = "OUTSIDE", "Outside"

@@ -25,7 +25,7 @@ from dispatch.engine import geofence
 from dispatch.models import GeofenceVisit, Order, OrderStatus
 from dispatch.services.orders import transition_order
 from fleet.models import Driver, DriverStatus, DriverStatusChange
-from fleet.services import PingInput, record_ping, validate_ping
+from fleet.services import PingInput, record_pings, validate_ping
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -108,13 +108,11 @@ def receive_pings(*, driver_id, organisation: Organisation, pings: Sequence[Ping
     check_pings(pings, now=timezone.now())
     driver = lock(Driver.objects).get(id=driver_id, organisation=organisation)
     driver_may_ping(driver)
-    received = PingsReceived()
     ordered = sorted(pings, key=lambda ping: ping.recorded_at)
-    for ping in ordered:
-        record_ping(driver=driver, ping=ping)
-        received.stored += 1
-    received.changes = track_stops(driver=driver, organisation=organisation, pings=ordered)
-    return received
+    record_pings(driver=driver, pings=ordered)
+    return PingsReceived(
+        stored=len(ordered), changes=track_stops(driver=driver, organisation=organisation, pings=ordered)
+    )
 
 
 def _fence(order: Order, kind: str) -> geofence.Fence:
