@@ -11,7 +11,8 @@ One small state machine per (driver, stop): OUTSIDE -> DWELLING -> INSIDE -> LEF
   dwelling starts over.
 - Departure needs `dwell_pings` consecutive outside pings beyond the exit radius, which is
   larger than the entry radius (hysteresis): jitter around the edge never flaps the state.
-- The state moves forward in time only: a ping older than the last one seen is ignored.
+- The state moves forward in time only: a ping older than the last one seen is ignored, and
+  pings more than `max_gap_seconds` apart are not consecutive (the phone was off).
 
 Plain data in, plain data out; no Django (import-linter checks it).
 """
@@ -41,6 +42,8 @@ class Rule:
     dwell_seconds: float = 10.0
     exit_factor: float = 1.5
     min_exit_margin_m: float = 20.0
+    # Pings further apart than this are not consecutive: a run of evidence starts over.
+    max_gap_seconds: float = 120.0
 
     def exit_radius_m(self, radius_m: float) -> float:
         return max(radius_m * self.exit_factor, radius_m + self.min_exit_margin_m)
@@ -103,6 +106,12 @@ class Step:
     stale: bool = False  # older than the last ping seen: ignored
 
 
+def _broken_run(state: State) -> State:
+    """The run towards the next phase is over; a dwell that ended is no longer a dwell."""
+    phase = Phase.OUTSIDE if state.phase == Phase.DWELLING else state.phase
+    return replace(state, phase=phase, run_count=0, run_started_at=None)
+
+
 def read(fence: Fence, fix: Fix, rule: Rule) -> Evidence:
     distance = haversine_m(fix.lat, fix.lon, fence.lat, fence.lon)
     reading = "unsure"
@@ -119,6 +128,8 @@ def step(fence: Fence, state: State, fix: Fix, rule: Rule = Rule()) -> Step:
     evidence = read(fence, fix, rule)
     if state.last_at is not None and fix.at <= state.last_at:
         return Step(state=state, evidence=evidence, stale=True)
+    if state.run_count and (fix.at - state.last_at).total_seconds() > rule.max_gap_seconds:
+        state = _broken_run(state)
     state = replace(state, last_at=fix.at)
     wanted = "outside" if state.phase == Phase.INSIDE else "inside"
     if evidence.reading == "unsure":
@@ -126,8 +137,7 @@ def step(fence: Fence, state: State, fix: Fix, rule: Rule = Rule()) -> Step:
     if evidence.reading != wanted:
         # Evidence for the current phase breaks a run towards the next one; a dwell that the
         # driver walked out of is no longer a dwell.
-        phase = Phase.OUTSIDE if state.phase == Phase.DWELLING else state.phase
-        return Step(state=replace(state, phase=phase, run_count=0, run_started_at=None), evidence=evidence)
+        return Step(state=_broken_run(state), evidence=evidence)
     started = state.run_started_at if state.run_count else fix.at
     state = replace(state, run_count=state.run_count + 1, run_started_at=started)
     if wanted == "inside":

@@ -100,3 +100,10 @@ def test_a_larger_fence_and_a_quicker_rule():
     result = step(big, State(), fix(150, 0), Rule(dwell_pings=1, dwell_seconds=0))
     assert result.entered and result.state.phase == Phase.INSIDE
     assert step(STOP, State(), fix(150, 0), Rule(dwell_pings=1, dwell_seconds=0)).state.phase == Phase.OUTSIDE
+
+
+def test_pings_far_apart_in_time_are_not_a_dwell():
+    state, steps = run([fix(5, 0), fix(5, 600)])  # ten minutes of silence between them
+    assert state.phase == Phase.DWELLING and not any(s.entered for s in steps)
+    state, steps = run([fix(5, 615)], state=state)
+    assert state.phase == Phase.INSIDE and state.entered_at == T0 + timedelta(seconds=600)
