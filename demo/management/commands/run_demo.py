@@ -85,6 +85,13 @@ class Command(BaseCommand):
             help=f"Fast-forward courier movement (default {DEFAULT_SPEED:g}x; 1 = real time).",
         )
         parser.add_argument("--orders-per-minute", type=float, default=20.0)
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="Seed the simulator's choices (orders, answers to offers, GPS noise) to repeat a run; "
+            "by default a new one, shown in the banner.",
+        )
         parser.add_argument("--api-key-file", default=str(settings.VAR_DIR / "demo-api-key"))
         parser.add_argument("--devices-file", default=str(settings.VAR_DIR / "demo-devices.json"))
 
@@ -110,7 +117,8 @@ class Command(BaseCommand):
             )
             notes.append(
                 f"Simulator: {options['orders_per_minute']:g} orders/min through the API; "
-                f"{len(simulator.device_tokens)} couriers on the driver API, at {options['speed']:g}x real speed."
+                f"{len(simulator.device_tokens)} couriers on the driver API, at {options['speed']:g}x real speed "
+                f"(--seed {options['seed']})."
             )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo order is noise
         self.print_banner(host=host, port=port, jobs=jobs, notes=notes)
@@ -133,13 +141,15 @@ class Command(BaseCommand):
         if organisation is None or not api_key or not device_tokens:
             raise CommandError("No demo city yet: run `manage.py seed_demo` first (or pass --no-simulator).")
         client = httpx.Client(base_url=base_url, timeout=10.0)
+        if options["seed"] is None:
+            options["seed"] = time.time_ns() % 1_000_000
         simulator = Simulator(
             organisation=organisation,
             graph=city.city_graph(),
             place_order=ApiOrderPlacer(client, api_key),
             http=client,
             device_tokens=device_tokens,
-            rng=random.Random(time.time_ns()),
+            rng=random.Random(options["seed"]),
             orders_per_minute=options["orders_per_minute"],
             speed_multiplier=options["speed"],
             tick_seconds=TICK_SECONDS,
