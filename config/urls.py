@@ -11,6 +11,7 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverPingsView,
     DriverSuggestionViewSet,
 )
 from dispatch.api.views import OrderViewSet
@@ -39,6 +40,7 @@ driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
+    path("pings", DriverPingsView.as_view(), name="driver-pings"),
     *driver_router.urls,
 ]
 

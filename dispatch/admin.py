@@ -11,6 +11,7 @@ from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import (
     DispatchSettings,
+    GeofenceVisit,
     Offer,
     Order,
     OrderStatus,
@@ -223,3 +224,14 @@ class StopAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
     list_filter = ["kind", "route__organisation"]
     search_fields = ["order__external_ref"]
+
+
+@admin.register(GeofenceVisit)
+class GeofenceVisitAdmin(ReadOnlyAdmin):
+    """A driver's visits to stops as their pings showed them (dispatch.services.pings)."""
+
+    list_display = ["created_at", "driver", "order", "kind", "phase", "entered_at", "exited_at", "radius_m"]
+    list_filter = ["kind", "phase"]
+    search_fields = ["order__external_ref", "driver__name"]
+    list_select_related = ["driver", "order"]
+    date_hierarchy = "created_at"

@@ -46,6 +46,9 @@ class DispatchConfig(AppConfig):
                 "reposition.accepted": "A driver accepted a reposition suggestion.",
                 "reposition.dismissed": "A driver dismissed a reposition suggestion.",
                 "reposition.expired": "A reposition suggestion lapsed unanswered.",
+                "geofence.entered": "A driver's pings showed them arrived at a stop (pickup or drop-off), "
+                "with the pings that decided.",
+                "geofence.exited": "A driver's pings showed them gone from a stop they had arrived at.",
             }
         )
 

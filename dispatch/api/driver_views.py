@@ -10,7 +10,7 @@ from functools import cached_property
 
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -29,6 +29,11 @@ from dispatch.api.serializers import (
     FailSerializer,
     OrderDetailSerializer,
     OrderSerializer,
+    PingBatchSerializer,
+    PingSerializer,
+    PingsReceivedSerializer,
+    ping_body_serializer,
+    pings_of,
 )
 from dispatch.models import (
     DRIVER_HOLDS_STATUSES,
@@ -41,6 +46,7 @@ from dispatch.models import (
 )
 from dispatch.services.offers import accept_offer, decline_offer
 from dispatch.services.orders import deliver_order, transition_order
+from dispatch.services.pings import receive_pings
 from dispatch.services.repositioning import answer_suggestion
 from fleet.api.serializers import DriverSerializer
 from fleet.models import Driver
@@ -99,6 +105,31 @@ class DriverOnlineView(DriverAppMixin, APIView):
 
 class DriverOfflineView(DriverOnlineView):
     online = False
+
+
+class DriverPingsView(DriverAppMixin, APIView):
+    """GPS pings from the driver's phone: one (`{"lat": ..., "lon": ..., "recorded_at": ...}`) or
+    a batch (`{"pings": [...]}`, at most 100), stored all or none. Taken while the driver is
+    ACTIVE and online. The pings drive the geofences of their stops: the answer lists the
+    arrivals and departures they decided."""
+
+    @extend_schema(
+        tags=["driver app"],
+        request=PolymorphicProxySerializer(
+            component_name="PingOrBatch",
+            serializers=[PingSerializer, PingBatchSerializer],
+            resource_type_field_name=None,
+        ),
+        responses=PingsReceivedSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        incoming = ping_body_serializer(request.data)
+        incoming.is_valid(raise_exception=True)
+        received = receive_pings(
+            driver_id=self.driver.id, organisation=self.organisation, pings=pings_of(incoming)
+        )
+        return Response(PingsReceivedSerializer(received).data)
 
 
 @extend_schema_view(

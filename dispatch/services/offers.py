@@ -205,10 +205,8 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
     pending offer for those orders is withdrawn (their other orders go back to the pool)."""
     offer, orders = _open_offer(offer_id, driver, "accept")
     organisation = Organisation.objects.get(id=offer.organisation_id)
-    for order in orders:
-        transition_order(
-            order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver
-        )
+    # Accepted and the rivals withdrawn (with their own reason) before the orders are
+    # assigned: an assignment withdraws whatever is still pending for its order.
     _apply(offer, "accept", actor=actor, reason="", order_ids=[order.id for order in orders])
     # Every answer to a rival offer locks these orders first, so the rivals cannot move now.
     rival_ids = set(
@@ -228,6 +226,10 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
             order_ids=rival_order_ids,
         )
         freed.update(set(rival_order_ids) - {order.id for order in orders})
+    for order in orders:
+        transition_order(
+            order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver
+        )
     _release_if_unoffered(
         _locked_orders(organisation.id, sorted(freed)),
         organisation=organisation,
@@ -304,7 +306,8 @@ def withdraw_offers_of_unavailable_driver(*, driver_id, organisation: Organisati
 
 
 def withdraw_offers_holding(*, order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
-    """An order leaving the pool other than by an acceptance (cancelled, released, forced)
+    """An order leaving the pool other than by an acceptance (cancelled, released, assigned by
+    a dispatcher, forced)
     keeps no pending offer: accepting one would only be a confusing 409. The offers' other
     orders go back to the pool if nobody else is offered them; this one is left to the caller's
     transition. Call before locking the order (locks: the orders by id, then the offers)."""
