@@ -217,8 +217,9 @@ def parse_mrz(lines: Sequence[str], *, repair: bool = False, today: date | None 
         )
     layout = LAYOUTS[doc_type]
     reasons: list[str] = []
+    repair_warnings: list[str] = []
     if repair:
-        lines = _repair(lines, layout, corrections)
+        lines = _repair(lines, layout, corrections, repair_warnings)
     for number, line in enumerate(lines, start=1):
         if len(line) != layout.length:
             reasons.append(f"line {number} has {len(line)} characters; {doc_type} needs {layout.length}")
@@ -226,7 +227,16 @@ def parse_mrz(lines: Sequence[str], *, repair: bool = False, today: date | None 
         if bad:
             reasons.append(f"line {number} has characters an MRZ cannot hold: {''.join(bad)}")
     if reasons:
-        return MrzResult(doc_type, lines, dict(EMPTY_FIELDS), {}, False, reasons, corrections=corrections)
+        return MrzResult(
+            doc_type,
+            lines,
+            dict(EMPTY_FIELDS),
+            {},
+            False,
+            reasons,
+            corrections=corrections,
+            warnings=repair_warnings,
+        )
 
     checks = {name: _check_holds(lines, layout, name) for name in layout.checks}
     reasons += [
@@ -248,7 +258,7 @@ def parse_mrz(lines: Sequence[str], *, repair: bool = False, today: date | None 
         document_code=_text(lines, layout.fields["document_code"]).replace(FILLER, ""),
         optional_data=_optional_data(lines, layout),
         corrections=corrections,
-        warnings=warnings,
+        warnings=repair_warnings + warnings,
     )
 
 
@@ -343,7 +353,7 @@ def _normalise(line: str) -> str:
     return re.sub(r"(?<=<)K+(?=<|.?$)", lambda m: FILLER * len(m.group()), line)
 
 
-def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[str]:
+def _repair(lines: list[str], layout: _Layout, corrections: list[str], warnings: list[str]) -> list[str]:
     rows = [list(_fit(line, layout.length)) for line in lines]
     for number, before in enumerate(lines, start=1):
         if len(before) != layout.length:
@@ -394,6 +404,11 @@ def _repair(lines: list[str], layout: _Layout, corrections: list[str]) -> list[s
                     f"makes the {name.replace('_', ' ')} check digit hold",
                 )
                 alternatives.pop((line, pos))
+                if (line, pos) == (layout.checks[name].line, layout.checks[name].pos):
+                    warnings.append(
+                        f"the {name.replace('_', ' ')} check digit was unreadable and is taken from its data: "
+                        "a person should compare it with the document"
+                    )
     return ["".join(row) for row in rows]
 
 

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import cv2
@@ -43,6 +43,9 @@ MRZ_CONFIG = (
     "--psm 6 -c tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789< "
     "-c load_system_dawg=0 -c load_freq_dawg=0"
 )
+
+
+_LOOK_ALIKE = re.compile(r"<[KX]|[KX]<")  # a chevron tesseract read as K or X, or a real name's K/X
 
 
 class NoMrzFound(ValueError):
@@ -119,27 +122,36 @@ def _ocr_band(band: np.ndarray, line_height: float, text_height: int, mode: str)
 def _score(result: MrzResult, raw: list[str]) -> tuple:
     """Valid first, then check digits holding, lines read at their exact length, fewest
     chevrons read as K or X, fewest repairs."""
-    look_alikes = sum(len(re.findall(r"<[KX]|[KX]<", line)) for line in raw)
+    look_alikes = sum(len(_LOOK_ALIKE.findall(line)) for line in raw)
     exact_lengths = sum(len(line) == len(result.lines[0]) for line in raw)
     return (result.valid, sum(result.checks.values()), exact_lengths, -look_alikes, -len(result.corrections))
 
 
 def _combine(readings: list[tuple[MrzResult, list[str]]], today: date | None) -> MrzResult:
-    """Each line from whichever reading makes the check digits hold; between equals, the
-    line most readings agree on, a reading at the layout's exact length counting double (how
-    a name line, which has no check digit, is chosen)."""
+    """Each line from whichever reading makes the check digits hold; between equals, the one
+    with fewest K or X beside a chevron, then the line most readings agree on, a reading at
+    the layout's exact length counting double (how a name line, which has no check digit, is
+    chosen). A line whose check digit its reading had to infer keeps that reading's warning."""
     votes: list[Counter] = [Counter() for _ in readings[0][0].lines]
+    inferred: dict[str, list[str]] = {}
     for result, raw in readings:
         for count, line, raw_line in zip(votes, result.lines, raw, strict=True):
             count[line] += 2 if len(raw_line) == len(line) else 1
+            if result.warnings:
+                inferred.setdefault(line, [w for w in result.warnings if "check digit" in w])
     best: tuple[tuple, MrzResult] | None = None
     for lines in itertools.product(*([line for line, _ in count.most_common(3)] for count in votes)):
         result = parse_mrz(list(lines), repair=True, today=today)
         agreement = sum(count[line] for count, line in zip(votes, lines, strict=True))
-        key = (result.valid, sum(result.checks.values()), agreement, -len(result.corrections))
+        look_alikes = sum(len(_LOOK_ALIKE.findall(line)) for line in lines)
+        key = (result.valid, sum(result.checks.values()), -look_alikes, agreement, -len(result.corrections))
         if best is None or key > best[0]:
             best = (key, result)
-    return best[1]
+    result = best[1]
+    carried = list(
+        dict.fromkeys(w for line in result.lines for w in inferred.get(line, []) if w not in result.warnings)
+    )
+    return replace(result, warnings=[*result.warnings, *carried]) if carried else result
 
 
 def read_mrz(source: ImageSource, *, today: date | None = None) -> MrzResult:

@@ -148,6 +148,9 @@ def test_a_check_digit_read_as_g_may_be_a_4_or_a_6():
     result = parse_mrz(misread, repair=True, today=TODAY)
     assert result.lines == lines_of(row) and result.valid
     assert "line 2 position 30: 6 -> 4 (makes the composite check digit hold)" in result.corrections
+    assert result.warnings == [
+        "the composite check digit was unreadable and is taken from its data: a person should compare it with the document"
+    ]
 
 
 def test_repair_does_not_invent_a_valid_mrz_from_a_wrong_check_digit():
