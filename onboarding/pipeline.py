@@ -109,6 +109,8 @@ def face_step(application: Application, docs: list[Document]) -> StepResult:
 
 
 def liveness_step(application: Application, docs: list[Document]) -> StepResult:
+    """The frames follow the challenge, and the live face is the selfie's (else a photo of
+    someone else could pass the selfie while another person does the challenge)."""
     frames = [d for d in docs if d.kind == DocumentKind.LIVENESS_FRAME]
     result = StepResult(
         "liveness", inputs={"challenge": application.liveness_challenge, "frames": len(frames)}
@@ -120,12 +122,21 @@ def liveness_step(application: Application, docs: list[Document]) -> StepResult:
     try:
         check = liveness.check_liveness([_read(d.file) for d in frames], application.liveness_challenge)
     except UnreadableImage as exc:
-        check = None
-        result.details["reasons"] = [str(exc)]
-    if check is None or not check.passed:
         result.codes.append("LIVENESS_FAILED")
-    if check is not None:
-        result.details = {"passed": check.passed, "reasons": check.reasons, "observed": check.observed}
+        result.details["reasons"] = [str(exc)]
+        return result
+    reasons = list(check.reasons)
+    selfie = _one(docs, DocumentKind.SELFIE)
+    if selfie is not None:
+        same = faces.compare_faces(_read(selfie.file), _read(frames[0].file))
+        result.details["selfie_distance"] = same.distance
+        if not same.match:
+            reasons.append(f"the live face is not the selfie's ({same.reason})")
+    result.details.update(
+        {"passed": check.passed and not reasons, "reasons": reasons, "observed": check.observed}
+    )
+    if reasons or not check.passed:
+        result.codes.append("LIVENESS_FAILED")
     return result
 
 

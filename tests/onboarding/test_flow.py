@@ -87,3 +87,23 @@ def test_declared_details_that_differ_from_the_document_go_to_review(org):
     assert answer["decision_codes"] == ["MRZ_APPLICANT_MISMATCH"]
     assert Driver.objects.get(id=answer["driver_id"]).status == DriverStatus.APPLICANT
     assert Review.objects.get(application_id=answer["id"]).kind == Review.Kind.AUTOMATIC
+
+
+@pytest.mark.django_db
+def test_the_liveness_challenge_done_by_someone_else_than_the_selfie_fails(org):
+    from demo.applicants import png
+    from onboarding.pipeline import liveness_step
+    from onboarding.services import start_liveness
+    from tests.onboarding import frames
+    from tests.onboarding.factories import add, signed_up
+
+    application = signed_up(org)
+    add(application, "SELFIE", (FACES / "obama_a.jpg").read_bytes())
+    challenge = start_liveness(application_id=application.id, driver=application.driver)
+    for frame in frames.sequence(FACES / "astronaut_eileen_collins.png", challenge):
+        add(application, "LIVENESS_FRAME", png(frame))
+    application.refresh_from_db()
+    result = liveness_step(application, list(application.documents.order_by("kind", "sequence")))
+    assert result.codes == ["LIVENESS_FAILED"]
+    assert any("not the selfie's" in reason for reason in result.details["reasons"]), result.details
+    assert result.details["observed"] == challenge  # the challenge itself was followed
