@@ -95,6 +95,9 @@ class ReviewAdmin(StatusOverrideAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def save_model(self, request, obj, form, change):
+        """Every field is read-only: a review is decided only through its override form."""
+
     def has_delete_permission(self, request, obj=None):
         return False
 
