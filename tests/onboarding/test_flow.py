@@ -107,3 +107,18 @@ def test_the_liveness_challenge_done_by_someone_else_than_the_selfie_fails(org):
     assert result.codes == ["LIVENESS_FAILED"]
     assert any("not the selfie's" in reason for reason in result.details["reasons"]), result.details
     assert result.details["observed"] == challenge  # the challenge itself was followed
+
+
+@pytest.mark.django_db
+def test_a_vehicle_other_than_the_declared_one_goes_to_review(org):
+    from onboarding import decisions
+    from onboarding.pipeline import vehicle_step
+    from tests.onboarding.conftest import VEHICLES
+    from tests.onboarding.factories import add, signed_up
+
+    application = signed_up(org)  # declared a bicycle
+    add(application, "VEHICLE_PHOTO", (VEHICLES / "coco_000000001532_highway_cars.jpg").read_bytes())
+    result = vehicle_step(application, list(application.documents.all()))
+    assert application.declared_vehicle_type == "bicycle" and result.details["vehicle_type"] == "car"
+    assert result.codes == ["VEHICLE_TYPE_MISMATCH"]
+    assert decisions.decide(result.codes).outcome == decisions.MANUAL_REVIEW
