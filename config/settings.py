@@ -322,6 +322,7 @@ CHECKR_TIMEOUT_SECONDS = env.float("CHECKR_TIMEOUT_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE |= {
     "onboarding-watch-document-expiry": {"task": "onboarding.watch_document_expiry", "schedule": 3600.0},
     "onboarding-purge-biometrics": {"task": "onboarding.purge_biometrics", "schedule": 3600.0},
+    "onboarding-resume-pipelines": {"task": "onboarding.resume_pipelines", "schedule": 600.0},
 }
 
 REST_FRAMEWORK = {

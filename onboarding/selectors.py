@@ -1,9 +1,12 @@
 """Reads of onboarding: an applicant's own application with its progress, the review queue."""
 
+from datetime import timedelta
+
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from onboarding.decisions import REASON_TEXT
-from onboarding.models import Application, DocumentKind, Review
+from onboarding.models import Application, ApplicationStatus, DocumentKind, Review
 from onboarding.services import CONSENT_TEXTS, missing_for_submission
 
 STEPS = ("details", "consents", "id_document", "selfie", "liveness", "vehicle", "submitted", "decided")
@@ -54,4 +57,14 @@ def review_queue(organisation) -> QuerySet[Review]:
         .select_related("application__driver", "proposed_by", "resolved_by")
         .prefetch_related(Prefetch("application__checks"))
         .order_by("status", "created_at")
+    )
+
+
+def stuck_application_ids(*, older_than: timedelta) -> list:
+    """Applications submitted longer ago than `older_than` whose pipeline has not decided."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Application.objects.filter(status=ApplicationStatus.SUBMITTED, submitted_at__lt=cutoff).values_list(
+            "id", flat=True
+        )
     )

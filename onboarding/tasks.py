@@ -1,9 +1,13 @@
 """Celery tasks of onboarding: thin wrappers around the services (eager in the embedded
 stack; the two watches also run from core.scheduler without Celery)."""
 
+from datetime import timedelta
+
 from celery import shared_task
 
-from onboarding import screening, services
+from onboarding import screening, selectors, services
+
+STUCK_AFTER = timedelta(minutes=10)
 
 
 @shared_task(
@@ -16,6 +20,16 @@ from onboarding import screening, services
 def run_application_pipeline(application_id: str) -> str:
     """The checks and decision of a submitted application; a no-op once it has moved on."""
     return services.run_pipeline(application_id=application_id).status
+
+
+@shared_task(name="onboarding.resume_pipelines", ignore_result=True)
+def resume_pipelines() -> int:
+    """Queue again the pipelines of applications left SUBMITTED (a worker died, a check
+    crashed): each run is a no-op once the application has moved on."""
+    stuck = selectors.stuck_application_ids(older_than=STUCK_AFTER)
+    for application_id in stuck:
+        run_application_pipeline.delay(str(application_id))
+    return len(stuck)
 
 
 @shared_task(name="onboarding.watch_document_expiry", ignore_result=True)

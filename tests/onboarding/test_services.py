@@ -299,3 +299,18 @@ def test_sign_up_names_the_field_that_is_taken(org):
     with pytest.raises(ValidationError) as refused:
         services.sign_up(**base, username="fourth", phone="+358401111113", plate="DUP-1")
     assert "plate" in refused.value.error_dict and taken.driver.organisation == org
+
+
+def test_a_pipeline_left_behind_is_queued_again(org, monkeypatch):
+    from onboarding import tasks
+
+    stuck, fresh = signed_up(org), signed_up(org)
+    now = timezone.now()
+    Application.objects.filter(id=stuck.id).update(
+        status="SUBMITTED", submitted_at=now - timedelta(minutes=30)
+    )
+    Application.objects.filter(id=fresh.id).update(status="SUBMITTED", submitted_at=now)
+    queued = []
+    monkeypatch.setattr(tasks.run_application_pipeline, "delay", queued.append)
+    assert tasks.resume_pipelines() == 1
+    assert queued == [str(stuck.id)]
