@@ -60,11 +60,9 @@ def review_queue(organisation) -> QuerySet[Review]:
     )
 
 
-def stuck_application_ids(*, older_than: timedelta) -> list:
-    """Applications submitted longer ago than `older_than` whose pipeline has not decided."""
+def stuck_application_ids(*, older_than: timedelta, status: str = ApplicationStatus.SUBMITTED) -> list:
+    """Applications submitted longer ago than `older_than` and still in `status`."""
     cutoff = timezone.now() - older_than
     return list(
-        Application.objects.filter(status=ApplicationStatus.SUBMITTED, submitted_at__lt=cutoff).values_list(
-            "id", flat=True
-        )
+        Application.objects.filter(status=status, submitted_at__lt=cutoff).values_list("id", flat=True)
     )

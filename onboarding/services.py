@@ -469,19 +469,38 @@ def handle_screening_webhook(*, body: bytes, signature: str) -> str:
                 ScreeningWebhookEvent.objects.create(provider="checkr", event_id=event_id)
         except IntegrityError:
             return "replay"
-        application = (
-            lock(Application.objects)
-            .select_related("driver", "organisation")
-            .filter(screening_provider="checkr", screening_reference=report.reference)
-            .first()
-        )
-        if application is None:
-            return "unknown report"
-        _store(application, _screening_result("checkr", report), pending=report.status == "pending")
-        if report.status != "pending" and application.status == ApplicationStatus.SCREENING:
-            _decide(application)
-            return "decided"
-        return "stored"
+        return _apply_report("checkr", report)
+
+
+def _apply_report(provider: str, report: screening.ScreeningReport) -> str:
+    """Store a provider's report on its application and decide if the application waited on it
+    (inside the caller's transaction)."""
+    application = (
+        lock(Application.objects)
+        .select_related("driver", "organisation")
+        .filter(screening_provider=provider, screening_reference=report.reference)
+        .first()
+    )
+    if application is None:
+        return "unknown report"
+    _store(application, _screening_result(provider, report), pending=report.status == "pending")
+    if report.status != "pending" and application.status == ApplicationStatus.SCREENING:
+        _decide(application)
+        return "decided"
+    return "stored"
+
+
+def refresh_screening(*, application_id) -> str:
+    """Ask the provider for a pending report (a webhook may have been lost) and apply it."""
+    application = Application.objects.get(id=application_id)
+    if application.status != ApplicationStatus.SCREENING:
+        return "not waiting"
+    provider = screening_provider()
+    if provider.name != application.screening_provider:
+        return "another provider"
+    report = provider.fetch(application.screening_reference)  # outside the transaction: HTTP
+    with transaction.atomic():
+        return _apply_report(provider.name, report)
 
 
 @transaction.atomic

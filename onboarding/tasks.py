@@ -6,8 +6,10 @@ from datetime import timedelta
 from celery import shared_task
 
 from onboarding import screening, selectors, services
+from onboarding.models import ApplicationStatus
 
 STUCK_AFTER = timedelta(minutes=10)
+SCREENING_POLL_AFTER = timedelta(hours=6)
 
 
 @shared_task(
@@ -25,11 +27,27 @@ def run_application_pipeline(application_id: str) -> str:
 @shared_task(name="onboarding.resume_pipelines", ignore_result=True)
 def resume_pipelines() -> int:
     """Queue again the pipelines of applications left SUBMITTED (a worker died, a check
-    crashed): each run is a no-op once the application has moved on."""
+    crashed), and ask the provider about reports pending for long (a lost webhook): each run is
+    a no-op once the application has moved on."""
     stuck = selectors.stuck_application_ids(older_than=STUCK_AFTER)
     for application_id in stuck:
         run_application_pipeline.delay(str(application_id))
-    return len(stuck)
+    waiting = selectors.stuck_application_ids(
+        older_than=SCREENING_POLL_AFTER, status=ApplicationStatus.SCREENING
+    )
+    for application_id in waiting:
+        refresh_screening.delay(str(application_id))
+    return len(stuck) + len(waiting)
+
+
+@shared_task(
+    name="onboarding.refresh_screening",
+    ignore_result=True,
+    autoretry_for=(screening.ScreeningError,),
+    max_retries=3,
+)
+def refresh_screening(application_id: str) -> str:
+    return services.refresh_screening(application_id=application_id)
 
 
 @shared_task(name="onboarding.watch_document_expiry", ignore_result=True)

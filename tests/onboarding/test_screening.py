@@ -206,3 +206,22 @@ def test_the_local_provider_considers_listed_document_numbers(settings):
     assert provider.start(candidate()).result == "consider"
     other = screening.Candidate("app-2", "A", "B", "1990-01-01", "a@example.com", "X1")
     assert provider.start(other) == screening.ScreeningReport("local-app-2", "complete", "clear")
+
+
+def test_a_lost_webhook_is_made_up_for_by_asking_checkr(waiting, checkr, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from onboarding import tasks
+
+    assert services.refresh_screening(application_id=waiting.id) == "stored"  # still pending
+    checkr.reports["rep_1"].update(status="complete", result="clear")
+    Application.objects.filter(id=waiting.id).update(submitted_at=timezone.now() - timedelta(hours=7))
+    queued = []
+    monkeypatch.setattr(tasks.refresh_screening, "delay", queued.append)
+    assert tasks.resume_pipelines() == 1 and queued == [str(waiting.id)]
+    assert services.refresh_screening(application_id=waiting.id) == "decided"
+    waiting.refresh_from_db()
+    assert waiting.status == ApplicationStatus.APPROVED
+    assert services.refresh_screening(application_id=waiting.id) == "not waiting"
