@@ -25,7 +25,7 @@ from dispatch.engine.assignment import solve_round
 from dispatch.engine.model import Driver, Order, Stop
 from dispatch.engine.orders_csv import CourierRow, OrderRow
 from dispatch.engine.rules import Rules
-from dispatch.engine.travel import HaversineTravelTimes, TravelTimes
+from dispatch.engine.travel import DEFAULT_VEHICLE, HaversineTravelTimes, TravelTimes, matrix_s
 
 POLICIES = ("greedy", "optimal")
 
@@ -65,6 +65,7 @@ class _Courier:
     free_at: float
     route: list = field(default_factory=list)  # [(Stop, begin_s, done_s)]
     delivered: int = 0
+    vehicle_type: str = DEFAULT_VEHICLE
 
 
 @dataclass
@@ -82,7 +83,10 @@ def _plan(
     """Times for `stops` walked from (lat, lon) free at t."""
     out = []
     for stop in stops:
-        t += float(travel.matrix_s([(lat, lon)], [(stop.lat, stop.lon)])[0, 0])
+        leg = matrix_s(
+            travel, [(lat, lon)], [(stop.lat, stop.lon)], depart_at=t, vehicle_type=courier.vehicle_type
+        )
+        t += float(leg[0, 0])
         begin = max(t, stop.open_s)
         t = begin + stop.service_s
         out.append((stop, begin, t))
@@ -128,7 +132,15 @@ def simulate(
         )
         outcomes[o.order_id] = _Outcome(placed, ready)
     fleet = [
-        _Courier(c.courier_id, c.lat, c.lon, sec(c.start_at), sec(c.end_at), sec(c.start_at))
+        _Courier(
+            c.courier_id,
+            c.lat,
+            c.lon,
+            sec(c.start_at),
+            sec(c.end_at),
+            sec(c.start_at),
+            vehicle_type=c.vehicle_type or DEFAULT_VEHICLE,
+        )
         for c in couriers
     ]
     by_placement = sorted(engine_orders.values(), key=lambda o: (outcomes[o.id].placed_s, str(o.id)))
@@ -178,7 +190,18 @@ def _greedy_round(t, open_ids, couriers, orders, outcomes, travel) -> None:
         if not free:
             return
         o = orders[oid]
-        seconds = travel.matrix_s([(c.lat, c.lon) for c in free], [(o.pickup_lat, o.pickup_lon)])[:, 0]
+        seconds = [
+            float(
+                matrix_s(
+                    travel,
+                    [(c.lat, c.lon)],
+                    [(o.pickup_lat, o.pickup_lon)],
+                    depart_at=t,
+                    vehicle_type=c.vehicle_type,
+                )[0, 0]
+            )
+            for c in free
+        ]
         best = int(np.argmin(seconds))
         c = free.pop(best)
         c.free_at = max(c.free_at, t)
@@ -204,6 +227,7 @@ def _optimal_round(t, open_ids, couriers, orders, outcomes, travel, config) -> N
                     head.lat,
                     head.lon,
                     math.inf,
+                    vehicle_type=c.vehicle_type,
                     available_at_s=done,
                     shift_end_s=c.end_s,
                     route=rest,
@@ -213,7 +237,15 @@ def _optimal_round(t, open_ids, couriers, orders, outcomes, travel, config) -> N
             )
         else:
             drivers.append(
-                Driver(c.id, c.lat, c.lon, math.inf, available_at_s=max(c.free_at, t), shift_end_s=c.end_s)
+                Driver(
+                    c.id,
+                    c.lat,
+                    c.lon,
+                    math.inf,
+                    vehicle_type=c.vehicle_type,
+                    available_at_s=max(c.free_at, t),
+                    shift_end_s=c.end_s,
+                )
             )
     by_id = {c.id: c for c in couriers}
     result = solve_round(drivers, candidates, now_s=t, travel=travel, rules=config.rules)

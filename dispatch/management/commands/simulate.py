@@ -9,11 +9,13 @@ one JSON object with the day's figures. Thin: all the work is in the pure engine
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.engine.orders_csv import CsvError, read_couriers, read_orders
 from dispatch.engine.simulation import POLICIES, SimConfig, simulate
 from dispatch.engine.travel import HaversineTravelTimes
+from dispatch.travel import PROVIDERS, travel_times
 
 
 class Command(BaseCommand):
@@ -28,7 +30,12 @@ class Command(BaseCommand):
         parser.add_argument("--dropoff-service-s", type=float, default=240.0)
         parser.add_argument("--target-minutes", type=float, default=40.0)
         parser.add_argument("--round-seconds", type=float, default=60.0)
-        parser.add_argument("--travel", choices=("haversine",), default="haversine")
+        parser.add_argument(
+            "--travel",
+            choices=PROVIDERS,
+            default=None,
+            help="travel times (default: the TRAVEL_TIME_PROVIDER setting); haversine uses --speed-mps for all",
+        )
         parser.add_argument("--pay-per-order-minor", type=int, default=1000)
         parser.add_argument("--guaranteed-hourly-minor", type=int, default=1500)
         parser.add_argument(
@@ -51,7 +58,13 @@ class Command(BaseCommand):
                 pay_per_order_minor=opts["pay_per_order_minor"],
                 guaranteed_hourly_minor=opts["guaranteed_hourly_minor"],
             )
-            result = simulate(orders, couriers, config, HaversineTravelTimes(config.speed_mps))
+            provider = opts["travel"] or settings.TRAVEL_TIME_PROVIDER
+            travel = (
+                HaversineTravelTimes(config.speed_mps)
+                if provider == "haversine"
+                else travel_times(provider=provider)
+            )
+            result = simulate(orders, couriers, config, travel)
         except ValueError as exc:
             raise CommandError(str(exc))
         if opts["json"]:

@@ -1,0 +1,186 @@
+"""The travel-time provider the product uses, chosen by TRAVEL_TIME_PROVIDER.
+
+- `haversine`: straight line x 1.3 over the vehicle type's speed (engine.travel.VEHICLE_SPEED_MPS).
+- `roads` (default): the directed road graph of ROADS_OSM_FILE (engine.roads), built once per
+  process and cached as a file under ROADS_CACHE_DIR; traffic applied.
+- `pgrouting`: the network `manage.py load_roads` imported into PostGIS (schema `roads`),
+  matrices by pgRouting's many-to-many Dijkstra, cached per (node, node, traffic snapshot).
+
+Both road providers snap with the same rule, read the same network rules (engine.road_rules) and
+fall back to the haversine answer, flagged, for points off the network or pairs with no path.
+SQL names built here are the fixed SCHEMA and PROFILES, never input (hence the S608 waivers).
+"""
+
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from dispatch.engine.road_rules import PROFILES, profile_for
+from dispatch.engine.roads import Matrix, RoadRouter, Snapped, TrafficSnapshot, combine, load_or_build
+from dispatch.engine.travel import (
+    DEFAULT_VEHICLE,
+    HaversineTravelTimes,
+    Provider,
+    RoadTravelTimes,
+    fill_fallback,
+)
+from dispatch.services.traffic import traffic_snapshot
+
+PROVIDERS = ("haversine", "roads", "pgrouting")
+DETOUR_FACTOR = 1.3  # a typical street detour over the straight line
+SCHEMA = "roads"
+
+
+@lru_cache(maxsize=2)
+def road_router(path: str | None = None) -> RoadRouter:
+    """The embedded graph of `path` (default ROADS_OSM_FILE), once per process."""
+    network = load_or_build(path or settings.ROADS_OSM_FILE, settings.ROADS_CACHE_DIR)
+    return RoadRouter(network, max_snap_m=settings.ROADS_MAX_SNAP_M)
+
+
+def travel_times(*, organisation_id=None, provider: str | None = None):
+    """A TravelTimes for an organisation's rounds (its traffic applied), by the settings' provider."""
+    name = provider or settings.TRAVEL_TIME_PROVIDER
+    haversine = HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
+    traffic = None
+    if organisation_id is not None:
+
+        def traffic(depart_at: float) -> TrafficSnapshot:
+            return traffic_snapshot(organisation_id, depart_at)
+
+    if name == "haversine":
+        return haversine
+    if name == "roads":
+        return RoadTravelTimes(road_router(), fallback=haversine, traffic=traffic)
+    if name == "pgrouting":
+        return PgRoutingTravelTimes(fallback=haversine, traffic=traffic)
+    raise ImproperlyConfigured(f"TRAVEL_TIME_PROVIDER must be one of {', '.join(PROVIDERS)}, not {name!r}")
+
+
+def edges_sql(profile: str, traffic: bool) -> str:
+    """pgRouting's edges query for a profile; with traffic, the factors of the session's temporary
+    tables (a way's factor wins over its cell's; 0 closes), as engine.roads.segment_factors."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    if not traffic:
+        return (
+            f"SELECT id, source, target, cost_{profile} AS cost, reverse_cost_{profile} AS reverse_cost "  # noqa: S608
+            f"FROM {SCHEMA}.edges"
+        )
+    factor = "COALESCE(w.factor, c.factor, 1.0)"
+    return (
+        f"SELECT e.id, e.source, e.target, "  # noqa: S608
+        f"CASE WHEN e.cost_{profile} > 0 AND {factor} > 0 THEN e.cost_{profile} / {factor} ELSE -1 END AS cost, "
+        f"CASE WHEN e.reverse_cost_{profile} > 0 AND {factor} > 0 "
+        f"THEN e.reverse_cost_{profile} / {factor} ELSE -1 END AS reverse_cost "
+        f"FROM {SCHEMA}.edges e LEFT JOIN fr_way_factor w ON w.way = e.osm_way_id "
+        f"LEFT JOIN fr_cell_factor c ON c.cell = e.h3_cell"
+    )
+
+
+class PgRoutingTravelTimes(Provider):
+    """Matrices from pgRouting (pgr_dijkstra many-to-many, seconds and the metres of those paths)."""
+
+    _cache: OrderedDict = OrderedDict()  # (profile, traffic key, source, target) -> (s, m); per process
+    CACHE_SIZE = 200_000
+
+    def __init__(self, *, fallback=None, traffic=None, max_snap_m: float | None = None):
+        if connection.vendor != "postgresql":
+            raise ImproperlyConfigured("The pgrouting travel-time provider needs PostgreSQL with pgRouting.")
+        self.fallback = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
+        self.traffic = traffic
+        self.max_snap_m = settings.ROADS_MAX_SNAP_M if max_snap_m is None else max_snap_m
+
+    def snap(self, points, profile: str) -> Snapped:
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                SELECT v.id, ST_Distance(v.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography, false)
+                FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(lat, lon, i)
+                CROSS JOIN LATERAL (
+                    SELECT id, geom FROM {SCHEMA}.vertices WHERE in_{profile}
+                    ORDER BY geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography LIMIT 1
+                ) v
+                ORDER BY p.i
+                """,  # noqa: S608
+                [pts[:, 0].tolist(), pts[:, 1].tolist()],
+            )
+            rows = cur.fetchall()
+        if len(rows) != len(pts):
+            raise ImproperlyConfigured(
+                "No road network for this profile: run manage.py load_roads FILE.osm.pbf"
+            )
+        nodes = np.array([r[0] for r in rows], dtype=np.int64)
+        metres = np.array([r[1] for r in rows], dtype=float)
+        return Snapped(np.where(metres <= self.max_snap_m, nodes, -1), metres)
+
+    def node_matrix(self, sources, targets, profile: str, traffic: TrafficSnapshot | None):
+        key = traffic.key if traffic else None
+        seconds = np.full((len(sources), len(targets)), np.inf)
+        metres = np.full((len(sources), len(targets)), np.inf)
+        missing_s, missing_t = set(), set()
+        for i, s in enumerate(sources.tolist()):
+            for j, t in enumerate(targets.tolist()):
+                hit = self._cache.get((profile, key, s, t))
+                if hit is None:
+                    missing_s.add(s)
+                    missing_t.add(t)
+                else:
+                    seconds[i, j], metres[i, j] = hit
+        if missing_s:
+            found = self._query(sorted(missing_s), sorted(missing_t), profile, traffic)
+            for s in missing_s:
+                for t in missing_t:
+                    self._cache[(profile, key, s, t)] = (
+                        (0.0, 0.0) if s == t else found.get((s, t), (np.inf, np.inf))
+                    )
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+            for i, s in enumerate(sources.tolist()):
+                for j, t in enumerate(targets.tolist()):
+                    seconds[i, j], metres[i, j] = self._cache[(profile, key, s, t)]
+        return seconds, metres
+
+    def _query(self, sources, targets, profile, traffic) -> dict:
+        with connection.cursor() as cur:
+            if traffic:
+                cur.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS fr_way_factor (way bigint PRIMARY KEY, factor float8);"
+                    "CREATE TEMP TABLE IF NOT EXISTS fr_cell_factor (cell text PRIMARY KEY, factor float8);"
+                    "TRUNCATE fr_way_factor, fr_cell_factor"
+                )
+                cur.execute(
+                    "INSERT INTO fr_way_factor SELECT * FROM unnest(%s::bigint[], %s::float8[])",
+                    [list(traffic.way_factors), list(traffic.way_factors.values())],
+                )
+                cur.execute(
+                    "INSERT INTO fr_cell_factor SELECT * FROM unnest(%s::text[], %s::float8[])",
+                    [list(traffic.cell_factors), list(traffic.cell_factors.values())],
+                )
+            cur.execute(
+                f"""
+                SELECT d.start_vid, d.end_vid, sum(d.cost), sum(e.length_m)
+                FROM pgr_dijkstra(%s, %s::bigint[], %s::bigint[], true) d
+                JOIN {SCHEMA}.edges e ON e.id = d.edge
+                GROUP BY d.start_vid, d.end_vid
+                """,  # noqa: S608
+                [edges_sql(profile, bool(traffic)), sources, targets],
+            )
+            return {(int(a), int(b)): (float(s), float(m)) for a, b, s, m in cur.fetchall()}
+
+    def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
+        if len(origins) == 0 or len(destinations) == 0:
+            empty = np.zeros((len(origins), len(destinations)))
+            return Matrix(empty, empty.copy())
+        profile = profile_for(vehicle_type)
+        traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
+        o, d = self.snap(origins, profile), self.snap(destinations, profile)
+        seconds, metres = self.node_matrix(np.maximum(o.nodes, 0), np.maximum(d.nodes, 0), profile, traffic)
+        return fill_fallback(
+            combine(o, d, seconds, metres), self.fallback, origins, destinations, depart_at, vehicle_type
+        )
