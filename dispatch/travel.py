@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 
 from dispatch.engine.road_rules import PROFILES, profile_for
 from dispatch.engine.roads import Matrix, RoadRouter, Snapped, TrafficSnapshot, combine, load_or_build
@@ -48,9 +48,13 @@ def travel_times(*, organisation_id=None, provider: str | None = None):
     haversine = HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
     traffic = None
     if organisation_id is not None:
+        per_bucket: dict[int, TrafficSnapshot] = {}  # a provider serves one round: ask once per bucket
 
         def traffic(depart_at: float) -> TrafficSnapshot:
-            return traffic_snapshot(organisation_id, depart_at)
+            bucket = int(depart_at // settings.TRAFFIC_BUCKET_SECONDS)
+            if bucket not in per_bucket:
+                per_bucket[bucket] = traffic_snapshot(organisation_id, depart_at)
+            return per_bucket[bucket]
 
     if name == "haversine":
         return haversine
@@ -85,7 +89,8 @@ def edges_sql(profile: str, traffic: bool) -> str:
 class PgRoutingTravelTimes(Provider):
     """Matrices from pgRouting (pgr_dijkstra many-to-many, seconds and the metres of those paths)."""
 
-    _cache: OrderedDict = OrderedDict()  # (profile, traffic key, source, target) -> (s, m); per process
+    # (profile, (load id, traffic key), source, target) -> (seconds, metres); per process.
+    _cache: OrderedDict = OrderedDict()
     CACHE_SIZE = 200_000
 
     def __init__(self, *, fallback=None, traffic=None, max_snap_m: float | None = None):
@@ -94,6 +99,24 @@ class PgRoutingTravelTimes(Provider):
         self.fallback = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
         self.traffic = traffic
         self.max_snap_m = settings.ROADS_MAX_SNAP_M if max_snap_m is None else max_snap_m
+        self._load_id: str | None = None
+
+    def load_id(self) -> str:
+        """The loaded network's id (load_roads): part of every cache key."""
+        if self._load_id is None:
+            with connection.cursor() as cur:
+                try:
+                    with transaction.atomic():
+                        cur.execute(f"SELECT load_id FROM {SCHEMA}.meta")  # noqa: S608
+                        row = cur.fetchone()
+                except ProgrammingError:
+                    row = None
+            if row is None:
+                raise ImproperlyConfigured(
+                    "No road network in PostGIS: run manage.py load_roads FILE.osm.pbf"
+                )
+            self._load_id = str(row[0])
+        return self._load_id
 
     def snap(self, points, profile: str) -> Snapped:
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
@@ -120,7 +143,7 @@ class PgRoutingTravelTimes(Provider):
         return Snapped(np.where(metres <= self.max_snap_m, nodes, -1), metres)
 
     def node_matrix(self, sources, targets, profile: str, traffic: TrafficSnapshot | None):
-        key = traffic.key if traffic else None
+        key = (self.load_id(), traffic.key if traffic else None)
         seconds = np.full((len(sources), len(targets)), np.inf)
         metres = np.full((len(sources), len(targets)), np.inf)
         missing_s, missing_t = set(), set()
@@ -178,6 +201,7 @@ class PgRoutingTravelTimes(Provider):
             empty = np.zeros((len(origins), len(destinations)))
             return Matrix(empty, empty.copy())
         profile = profile_for(vehicle_type)
+        self.load_id()  # a clear error when no network is loaded
         traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
         seconds, metres = self.node_matrix(np.maximum(o.nodes, 0), np.maximum(d.nodes, 0), profile, traffic)

@@ -5,10 +5,12 @@ engine.road_rules), so both routers see one network. Schema `roads`: `vertices` 
 geography point, `in_<profile>`: in that profile's largest strongly connected component, from
 pgr_strongComponents: the only vertices points snap to) and `edges` (one per segment: source,
 target, OSM way, length, the H3 cell traffic areas use, and per profile `cost_<p>` /
-`reverse_cost_<p>` in seconds, -1 where the profile may not go; never -0). One transaction:
+`reverse_cost_<p>` in seconds, -1 where the profile may not go; never -0) and `meta` (the
+load's id, which keys the providers' caches, and the file). One transaction:
 a bad file or a failure leaves the previous network in place.
 """
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,9 @@ def load_roads(*, path: str | Path) -> LoadReport:
             )
             for k, (a, b, way, metres, cell) in enumerate(base):
                 copy.write_row((k + 1, a + 1, b + 1, way, metres, cell, *(c[k] for c in columns)))
+        # Each load has its own id: cached matrices of an earlier network are never reused.
+        cur.execute(f"CREATE TABLE {SCHEMA}.meta (load_id uuid NOT NULL, source text NOT NULL)")
+        cur.execute(f"INSERT INTO {SCHEMA}.meta VALUES (%s, %s)", [str(uuid.uuid4()), str(path)])  # noqa: S608
         cur.execute(f"CREATE INDEX ON {SCHEMA}.edges (source)")
         cur.execute(f"CREATE INDEX ON {SCHEMA}.edges (target)")
         snap = {}
