@@ -4,7 +4,8 @@
 - `roads` (default): the directed road graph of ROADS_OSM_FILE (engine.roads), built once per
   process and cached as a file under ROADS_CACHE_DIR; traffic applied.
 - `pgrouting`: the network `manage.py load_roads` imported into PostGIS (schema `roads`),
-  matrices by pgRouting's many-to-many Dijkstra, cached per (node, node, traffic snapshot).
+  matrices from pgRouting's shortest-path trees (pgr_drivingDistance, one per origin node),
+  cached per (network load, traffic snapshot, node, node).
 
 Both road providers snap with the same rule, read the same network rules (engine.road_rules) and
 fall back to the haversine answer, flagged, for points off the network or pairs with no path.
@@ -20,7 +21,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import ProgrammingError, connection, transaction
 
 from dispatch.engine.road_rules import PROFILES, profile_for
-from dispatch.engine.roads import Matrix, RoadRouter, Snapped, TrafficSnapshot, combine, load_or_build
+from dispatch.engine.roads import (
+    Matrix,
+    RoadRouter,
+    Snapped,
+    TrafficSnapshot,
+    combine,
+    load_or_build,
+    tree_sums,
+)
 from dispatch.engine.travel import (
     DEFAULT_VEHICLE,
     HaversineTravelTimes,
@@ -87,10 +96,11 @@ def edges_sql(profile: str, traffic: bool) -> str:
 
 
 class PgRoutingTravelTimes(Provider):
-    """Matrices from pgRouting (pgr_dijkstra many-to-many, seconds and the metres of those paths)."""
+    """Matrices from pgRouting: seconds and the metres of those fastest paths."""
 
     # (profile, (load id, traffic key), source, target) -> (seconds, metres); per process.
     _cache: OrderedDict = OrderedDict()
+    _edge_arrays: dict = {}  # load id -> (source, target, length_m) by edge id; per process
     CACHE_SIZE = 200_000
 
     def __init__(self, *, fallback=None, traffic=None, max_snap_m: float | None = None):
@@ -169,7 +179,26 @@ class PgRoutingTravelTimes(Provider):
                     seconds[i, j], metres[i, j] = self._cache[(profile, key, s, t)]
         return seconds, metres
 
+    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """source, target and length_m by edge id (index), once per loaded network."""
+        key = self.load_id()
+        if key not in self._edge_arrays:
+            with connection.cursor() as cur:
+                cur.execute(f"SELECT id, source, target, length_m FROM {SCHEMA}.edges")  # noqa: S608
+                rows = np.array(cur.fetchall(), dtype=float).reshape(-1, 4)
+            size = int(rows[:, 0].max()) + 1 if len(rows) else 1
+            source, target, length = np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(size)
+            ids = rows[:, 0].astype(np.int64)
+            source[ids], target[ids], length[ids] = rows[:, 1], rows[:, 2], rows[:, 3]
+            self._edge_arrays.clear()
+            self._edge_arrays[key] = (source, target, length)
+        return self._edge_arrays[key]
+
     def _query(self, sources, targets, profile, traffic) -> dict:
+        """(source, target) -> (seconds, metres) of the fastest paths: pgr_drivingDistance gives
+        each source's shortest-path tree (node, the edge into it, seconds); metres are summed up
+        the tree (engine.roads.tree_sums), as the embedded router does."""
+        source_of, target_of, length = self._edges()
         with connection.cursor() as cur:
             if traffic:
                 cur.execute(
@@ -186,15 +215,34 @@ class PgRoutingTravelTimes(Provider):
                     [list(traffic.cell_factors), list(traffic.cell_factors.values())],
                 )
             cur.execute(
-                f"""
-                SELECT d.start_vid, d.end_vid, sum(d.cost), sum(e.length_m)
-                FROM pgr_dijkstra(%s, %s::bigint[], %s::bigint[], true) d
-                JOIN {SCHEMA}.edges e ON e.id = d.edge
-                GROUP BY d.start_vid, d.end_vid
-                """,  # noqa: S608
-                [edges_sql(profile, bool(traffic)), sources, targets],
+                "SELECT from_v, node, edge, agg_cost FROM pgr_drivingDistance(%s, %s::bigint[], 1e12::float8, true)",
+                [edges_sql(profile, bool(traffic)), sources],
             )
-            return {(int(a), int(b)): (float(s), float(m)) for a, b, s, m in cur.fetchall()}
+            rows = np.array(cur.fetchall(), dtype=float).reshape(-1, 4)
+        root_row = {s: r for r, s in enumerate(sources)}
+        n = (
+            len(source_of) + 1
+            if len(rows) == 0
+            else max(int(rows[:, 1].max()), max(sources), max(targets)) + 1
+        )
+        r = np.array([root_row[int(v)] for v in rows[:, 0]], dtype=np.int64)
+        node, edge = rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64)
+        seconds = np.full((len(sources), n), np.inf)
+        pred = np.full((len(sources), n), -1, dtype=np.int64)
+        step = np.zeros((len(sources), n))
+        seconds[r, node] = rows[:, 3]
+        tree = edge > 0
+        pred[r[tree], node[tree]] = np.where(
+            source_of[edge[tree]] == node[tree], target_of[edge[tree]], source_of[edge[tree]]
+        )
+        step[r[tree], node[tree]] = length[edge[tree]]
+        metres = tree_sums(pred, step)
+        return {
+            (s, t): (float(seconds[i, t]), float(metres[i, t]))
+            for i, s in enumerate(sources)
+            for t in targets
+            if np.isfinite(seconds[i, t])
+        }
 
     def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
         if len(origins) == 0 or len(destinations) == 0:

@@ -330,14 +330,21 @@ def combine(o: Snapped, d: Snapped, seconds: np.ndarray, metres: np.ndarray) -> 
 
 
 def _tree_metres(pred: np.ndarray, graph: _Graph, n: int) -> np.ndarray:
-    """Metres from each search's root along its shortest-path tree (pointer jumping, vectorised)."""
-    rows = np.arange(pred.shape[0])[:, None]
+    """Metres from each search's root along its shortest-path tree (scipy's predecessors)."""
     cols = np.broadcast_to(np.arange(n), pred.shape)
     valid = pred >= 0
-    keys = np.where(valid, pred * n + cols, 0)
-    pos = np.clip(np.searchsorted(graph.keys, keys), 0, len(graph.keys) - 1)
-    step = np.where(valid, graph.metres[pos], 0.0)
-    anc = np.where(valid, pred, cols)
+    pos = np.clip(np.searchsorted(graph.keys, np.where(valid, pred * n + cols, 0)), 0, len(graph.keys) - 1)
+    return tree_sums(pred, np.where(valid, graph.metres[pos], 0.0))
+
+
+def tree_sums(pred: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Sum of `step` from each node up to its tree's root, per row: pred[r, v] is v's parent in
+    row r's tree (< 0 for a root or an unreached node), step[r, v] the edge's value into v.
+    Pointer jumping, vectorised: log2(depth) passes over the arrays."""
+    rows = np.arange(pred.shape[0])[:, None]
+    cols = np.broadcast_to(np.arange(pred.shape[1]), pred.shape)
+    step = np.where(pred >= 0, step, 0.0)
+    anc = np.where(pred >= 0, pred, cols)
     while True:
         parent = anc[rows, anc]
         step = step + np.where(anc != cols, step[rows, anc], 0.0)
