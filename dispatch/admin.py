@@ -11,6 +11,7 @@ from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import (
     DispatchSettings,
+    LearnedCellSpeed,
     Offer,
     Order,
     OrderStatus,
@@ -18,6 +19,7 @@ from dispatch.models import (
     ProofOfDelivery,
     Route,
     Stop,
+    TrafficRecord,
 )
 from dispatch.services.dispatch_settings import check_dispatch_settings, update_dispatch_settings
 from dispatch.services.orders import (
@@ -204,3 +206,29 @@ class StopAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
     list_filter = ["kind", "route__organisation"]
     search_fields = ["order__external_ref"]
+
+
+@admin.register(TrafficRecord)
+class TrafficRecordAdmin(ReadOnlyAdmin):
+    """Shown only: traffic comes from feeds and callers through the API (ingest_traffic)."""
+
+    list_display = [
+        "source",
+        "external_id",
+        "kind",
+        "way_id",
+        "h3_cell",
+        "factor",
+        "valid_from",
+        "valid_until",
+    ]
+    list_filter = ["kind", "source"]
+    search_fields = ["external_id", "description", "h3_cell"]
+
+
+@admin.register(LearnedCellSpeed)
+class LearnedCellSpeedAdmin(ReadOnlyAdmin):
+    """Shown only: learnt from the drivers' pings (learn_cell_speeds)."""
+
+    list_display = ["h3_cell", "window_end", "samples", "median_speed_mps", "factor"]
+    search_fields = ["h3_cell"]
