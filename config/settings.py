@@ -181,7 +181,6 @@ TRAFFIC_FEED_WEIGHT = env.float("TRAFFIC_FEED_WEIGHT", default=0.6)
 TRAFFIC_BUCKET_SECONDS = env.int("TRAFFIC_BUCKET_SECONDS", default=300)
 TRAFFIC_FEED_URL = env("TRAFFIC_FEED_URL", default="")
 TRAFFIC_FEED_ORG = env("TRAFFIC_FEED_ORG", default="")
-TRAFFIC_FEED_SECONDS = env.float("TRAFFIC_FEED_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
