@@ -25,10 +25,10 @@ from scipy.spatial import cKDTree
 
 from dispatch.engine import model
 from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s
-from dispatch.engine.geo import haversine_m, haversine_matrix_m
+from dispatch.engine.geo import haversine_m, haversine_matrix_m, haversine_pairs_m, unit_sphere
 from dispatch.engine.model import CostTerms, Driver, Order, RoundResult
 from dispatch.engine.rules import Rules
-from dispatch.engine.travel import TravelTimes, haversine_pairs_m, pairs_s
+from dispatch.engine.travel import TravelTimes, pairs_s
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,6 @@ def assign(
 
 
 # --- The round engine: explained, constrained, batched, sparse -----------------------------------
-
-
-def _unit_sphere(lats, lons) -> np.ndarray:
-    phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
-    return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
 
 
 class _Unit(NamedTuple):
@@ -451,8 +446,8 @@ def solve_round(
     if k <= 0 or k >= n_d:
         geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
     else:
-        tree = cKDTree(_unit_sphere(dpos[:, 0], dpos[:, 1]))
-        _, geo = tree.query(_unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
+        tree = cKDTree(unit_sphere(dpos[:, 0], dpos[:, 1]))
+        _, geo = tree.query(unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
         geo = np.asarray(geo).reshape(n_u, -1)
     reasons: dict[int, str] = {}
     bulk = _Bulk(usable, units, rules, fastest, legs_by_type, now_s)

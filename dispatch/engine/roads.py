@@ -26,7 +26,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from dispatch.engine.geo import EARTH_RADIUS_M
+from dispatch.engine.geo import haversine_pairs_m, unit_sphere
 from dispatch.engine.road_rules import PROFILES, way_access
 
 TRAFFIC_H3_RES = 9  # area traffic is kept per H3 cell of this resolution (edge about 170 m)
@@ -69,20 +69,6 @@ class RoadNetwork:
         return np.array(
             [h3.latlng_to_cell(y, x, TRAFFIC_H3_RES) for y, x in zip(lat.tolist(), lon.tolist(), strict=True)]
         )
-
-
-def _unit_sphere(lats, lons) -> np.ndarray:
-    phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
-    return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-
-
-def _pair_metres(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
-    phi_a, phi_b = np.radians(lat_a), np.radians(lat_b)
-    a = (
-        np.sin((phi_b - phi_a) / 2) ** 2
-        + np.cos(phi_a) * np.cos(phi_b) * np.sin(np.radians(lon_b - lon_a) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 def build_network(path: str | Path) -> RoadNetwork:
@@ -143,7 +129,7 @@ def build_network(path: str | Path) -> RoadNetwork:
         lon=lon,
         seg_a=a,
         seg_b=b,
-        seg_m=np.maximum(_pair_metres(lat[a], lon[a], lat[b], lon[b]), 0.01),
+        seg_m=np.maximum(haversine_pairs_m(lat[a], lon[a], lat[b], lon[b]), 0.01),
         seg_way=np.array(seg_way, dtype=np.int64),
         speed_fwd=np.array(fwd, dtype=float).T.copy(),
         speed_bwd=np.array(bwd, dtype=float).T.copy(),
@@ -275,7 +261,7 @@ class RoadRouter:
             _, labels = connected_components(graph.time, directed=True, connection="strong")
             nodes = np.flatnonzero(labels == np.bincount(labels).argmax())
             self._trees[profile] = (
-                cKDTree(_unit_sphere(self.network.lat[nodes], self.network.lon[nodes])),
+                cKDTree(unit_sphere(self.network.lat[nodes], self.network.lon[nodes])),
                 nodes,
             )
         return self._trees[profile]
@@ -284,9 +270,9 @@ class RoadRouter:
         """The nearest routable node of each (lat, lon); -1 beyond max_snap_m."""
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
         tree, nodes = self._tree(profile)
-        _, idx = tree.query(_unit_sphere(pts[:, 0], pts[:, 1]))
+        _, idx = tree.query(unit_sphere(pts[:, 0], pts[:, 1]))
         found = nodes[idx]
-        metres = _pair_metres(pts[:, 0], pts[:, 1], self.network.lat[found], self.network.lon[found])
+        metres = haversine_pairs_m(pts[:, 0], pts[:, 1], self.network.lat[found], self.network.lon[found])
         return Snapped(np.where(metres <= self.max_snap_m, found, -1), metres)
 
     def node_matrix(

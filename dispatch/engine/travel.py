@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from dispatch.engine.geo import EARTH_RADIUS_M, haversine_matrix_m
+from dispatch.engine.geo import haversine_matrix_m, haversine_pairs_m
 from dispatch.engine.road_rules import VEHICLE_PROFILE, profile_for
 from dispatch.engine.roads import Matrix, RoadRouter, TrafficSnapshot
 
@@ -93,14 +93,6 @@ def pairs_s(
         ).seconds
         out[rows] = seconds[ia.reshape(-1), ib.reshape(-1)]
     return out
-
-
-def haversine_pairs_m(lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
-    """Element-wise great-circle metres between a[i] and b[i] (same shapes)."""
-    phi_a, phi_b = np.radians(np.asarray(lats_a, dtype=float)), np.radians(np.asarray(lats_b, dtype=float))
-    dlmb = np.radians(np.asarray(lons_b, dtype=float) - np.asarray(lons_a, dtype=float))
-    a = np.sin((phi_b - phi_a) / 2) ** 2 + np.cos(phi_a) * np.cos(phi_b) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 class Provider:
