@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.actors import Actor
+from core.db import lock
 from core.events import record_event
 from dispatch.engine.geo import haversine_m
 from dispatch.engine.roads import TRAFFIC_H3_RES, TrafficSnapshot
@@ -190,6 +191,8 @@ def ingest_traffic(*, organisation: Organisation, source: str, records, actor: A
     parsed = parse_records(records, source=source, organisation=organisation)
     rows = [row for group in parsed for row in group]
     with transaction.atomic():
+        # One batch at a time per organisation: two sends of one record never both stay.
+        lock(Organisation.objects.filter(id=organisation.id)).get()
         TrafficRecord.objects.filter(
             organisation=organisation, source=source, external_id__in=[g[0].external_id for g in parsed]
         ).delete()

@@ -118,3 +118,21 @@ def test_no_network_loaded_is_a_clear_error(db):
         cur.execute("DROP SCHEMA IF EXISTS roads CASCADE")
     with pytest.raises(ImproperlyConfigured, match="load_roads"):
         PgRoutingTravelTimes().matrix([(60.17, 24.94)], [(60.171, 24.94)])
+
+
+def test_a_round_runs_on_pgrouting(loaded, org, settings):
+    """TRAVEL_TIME_PROVIDER=pgrouting: the dispatch round offers with pgRouting's times, the
+    same minutes as on the embedded graph."""
+    from dispatch.models import Offer
+    from dispatch.services.rounds import run_round
+    from tests.dispatch.test_rounds import LAT, LON, driver_at, new_order
+
+    driver_at(org, 1, lat=LAT + 0.004, lon=LON + 0.003)
+    new_order(org, "PG-1")
+    settings.TRAVEL_TIME_PROVIDER = "pgrouting"
+    run_round(organisation=org)
+    offer = Offer.objects.get(organisation=org)
+    line = next(x for x in offer.explanation if "to the pickup" in x)
+    embedded = RoadTravelTimes(RoadRouter(build_network(HELSINKI)))
+    seconds = embedded.matrix([(LAT + 0.004, LON + 0.003)], [(LAT, LON)], None, "car").seconds[0, 0]
+    assert line.startswith(f"{seconds / 60:.1f} min")

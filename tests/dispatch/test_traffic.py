@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import h3
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -352,3 +353,36 @@ def test_a_round_offers_with_road_times_under_traffic(org, other_org):
         )
         minutes[organisation.slug] = float(line.split()[0])
     assert minutes[org.slug] > 2 * minutes[other_org.slug] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sends_of_the_same_record_at_once_leave_one(org):
+    """On PostgreSQL the organisation's row lock makes the second batch wait, then replace the
+    first's rows; on SQLite the single writer does the same."""
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def send(factor):
+        try:
+            barrier.wait(timeout=5)
+            traffic.ingest_traffic(
+                organisation=org,
+                source="city",
+                records=[record(way_id=None, polygon=CENTRE, factor=factor)],
+                actor=Actor.system("test"),
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(f,)) for f in (0.3, 0.6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    rows = TrafficRecord.objects.filter(organisation=org, external_id="r1")
+    cells = h3.geo_to_cells(CENTRE, TRAFFIC_H3_RES)
+    assert rows.count() == len(cells)
+    assert rows.values("factor").distinct().count() == 1
