@@ -51,10 +51,11 @@ def road_router(path: str | None = None) -> RoadRouter:
     return RoadRouter(network, max_snap_m=settings.ROADS_MAX_SNAP_M)
 
 
-def travel_times(*, organisation_id=None, provider: str | None = None):
-    """A TravelTimes for an organisation's rounds (its traffic applied), by the settings' provider."""
+def travel_times(*, organisation_id=None, provider: str | None = None, fallback=None):
+    """A TravelTimes for an organisation's rounds (its traffic applied), by the settings' provider.
+    `fallback` answers what the roads cannot (default: straight line x 1.3 per vehicle type)."""
     name = provider or settings.TRAVEL_TIME_PROVIDER
-    haversine = HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
+    haversine = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
     traffic = None
     if organisation_id is not None:
         per_bucket: dict[int, TrafficSnapshot] = {}  # a provider serves one round: ask once per bucket
@@ -252,7 +253,12 @@ class PgRoutingTravelTimes(Provider):
         self.load_id()  # a clear error when no network is loaded
         traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
-        seconds, metres = self.node_matrix(np.maximum(o.nodes, 0), np.maximum(d.nodes, 0), profile, traffic)
+        seconds = np.full((len(o.nodes), len(d.nodes)), np.inf)
+        metres = np.full((len(o.nodes), len(d.nodes)), np.inf)
+        rows, cols = np.flatnonzero(o.nodes >= 0), np.flatnonzero(d.nodes >= 0)
+        if rows.size and cols.size:
+            block = np.ix_(rows, cols)
+            seconds[block], metres[block] = self.node_matrix(o.nodes[rows], d.nodes[cols], profile, traffic)
         return fill_fallback(
             combine(o, d, seconds, metres), self.fallback, origins, destinations, depart_at, vehicle_type
         )

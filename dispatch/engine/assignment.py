@@ -293,7 +293,7 @@ class _Bulk:
             f([o.weight_kg for o in heads], dtype=float),
             f([o.volume_l for o in heads], dtype=float),
         )
-        self.fastest = f([x[0] for x in fastest], dtype=float)
+        self.fastest = f(fastest, dtype=float)
         self.needs = any(o.requirements for o in heads)
         self.priority = f([-rules.priority_bonus_s * max(o.priority for o in u.orders) + 0.0 for u in units])
         hv = rules.high_value
@@ -442,7 +442,7 @@ def solve_round(
             earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
         else:
             earliest = sum(fastest_dropoff_s(o, travel, now_s, vehicle_types) for o in unit.orders)
-        fastest.append((earliest, legs[u]))
+        fastest.append(earliest)
     if k <= 0 or k >= n_d:
         geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
     else:
@@ -469,7 +469,7 @@ def solve_round(
         for d, u, m in zip(
             d_rows[~fast].tolist(), u_rows[~fast].tolist(), metres[~fast].tolist(), strict=True
         ):
-            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u][0], m)
+            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u], m)
             if result is None:
                 reasons.setdefault(u, why)
             else:
@@ -519,7 +519,7 @@ def solve_round(
                         usable[d0].lat, usable[d0].lon, unit.head.pickup_lat, unit.head.pickup_lon
                     )
                     why = (
-                        _pair(usable[d0], unit, rules, travel, now_s, fastest[u][0], m0)[1]
+                        _pair(usable[d0], unit, rules, travel, now_s, fastest[u], m0)[1]
                         or "no feasible driver"
                     )
             for o in unit.orders:
@@ -529,7 +529,7 @@ def solve_round(
             bulk_d.append(d)
         else:
             metres = haversine_m(usable[d].lat, usable[d].lon, unit.head.pickup_lat, unit.head.pickup_lon)
-            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u][0], metres)
+            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u], metres)
             assignments.append(result)
     if bulk_u:
         bu, bd = np.array(bulk_u), np.array(bulk_d)

@@ -216,6 +216,8 @@ class Snapped:
 class RoadRouter:
     """Matrices on a RoadNetwork, per profile, under optional traffic."""
 
+    ROW_CACHE = 1024  # source trees kept
+
     def __init__(self, network: RoadNetwork, *, max_snap_m: float = 300.0, limit_s: float = 4 * 3600.0):
         self.network = network
         self.max_snap_m = max_snap_m
@@ -223,6 +225,7 @@ class RoadRouter:
         self._cells: np.ndarray | None = None
         self._graphs: OrderedDict = OrderedDict()
         self._trees: dict[str, tuple[cKDTree, np.ndarray]] = {}
+        self._rows: OrderedDict = OrderedDict()  # (profile, traffic key, source) -> (seconds, metres)
 
     def graph(self, profile: str, traffic: TrafficSnapshot | None = None) -> _Graph:
         key = (profile, traffic.key if traffic else None)
@@ -278,16 +281,28 @@ class RoadRouter:
     def node_matrix(
         self, sources: np.ndarray, targets: np.ndarray, profile: str, traffic: TrafficSnapshot | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Seconds and metres of the fastest path between graph nodes (inf where none within limit_s)."""
+        """Seconds and metres of the fastest path between graph nodes (inf where none within limit_s).
+        Each source's whole tree is kept (ROW_CACHE rows): a round asks from the same places often."""
         graph = self.graph(profile, traffic)
+        tkey = traffic.key if traffic else None
         uniq, inverse = np.unique(sources, return_inverse=True)
-        if uniq.size == 0:
-            return np.zeros((0, len(targets))), np.zeros((0, len(targets)))
-        dist, pred = dijkstra(
-            graph.time, directed=True, indices=uniq, return_predecessors=True, limit=self.limit_s
-        )
-        metres = _tree_metres(pred, graph, len(self.network))
-        return dist[inverse][:, targets], metres[inverse][:, targets]
+        missing = [int(s) for s in uniq if (profile, tkey, int(s)) not in self._rows]
+        if missing:
+            dist, pred = dijkstra(
+                graph.time, directed=True, indices=missing, return_predecessors=True, limit=self.limit_s
+            )
+            metres = _tree_metres(pred, graph, len(self.network))
+            for k, source in enumerate(missing):
+                self._rows[(profile, tkey, source)] = (dist[k], metres[k])
+        seconds = np.empty((len(uniq), len(targets)))
+        metres_out = np.empty((len(uniq), len(targets)))
+        for k, source in enumerate(uniq.tolist()):
+            row = self._rows[(profile, tkey, source)]
+            self._rows.move_to_end((profile, tkey, source))
+            seconds[k], metres_out[k] = row[0][targets], row[1][targets]
+        while len(self._rows) > self.ROW_CACHE:
+            self._rows.popitem(last=False)
+        return seconds[inverse.reshape(-1)], metres_out[inverse.reshape(-1)]
 
     def matrix(
         self,
@@ -298,7 +313,12 @@ class RoadRouter:
     ) -> Matrix:
         """Seconds and metres point to point; pairs off the graph or without a path are inf and flagged."""
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
-        seconds, metres = self.node_matrix(np.maximum(o.nodes, 0), np.maximum(d.nodes, 0), profile, traffic)
+        seconds = np.full((len(o.nodes), len(d.nodes)), np.inf)
+        metres = np.full((len(o.nodes), len(d.nodes)), np.inf)
+        rows, cols = np.flatnonzero(o.nodes >= 0), np.flatnonzero(d.nodes >= 0)
+        if rows.size and cols.size:
+            block = np.ix_(rows, cols)
+            seconds[block], metres[block] = self.node_matrix(o.nodes[rows], d.nodes[cols], profile, traffic)
         return combine(o, d, seconds, metres)
 
 

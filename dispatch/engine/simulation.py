@@ -190,18 +190,16 @@ def _greedy_round(t, open_ids, couriers, orders, outcomes, travel) -> None:
         if not free:
             return
         o = orders[oid]
-        seconds = [
-            float(
-                matrix_s(
-                    travel,
-                    [(c.lat, c.lon)],
-                    [(o.pickup_lat, o.pickup_lon)],
-                    depart_at=t,
-                    vehicle_type=c.vehicle_type,
-                )[0, 0]
-            )
-            for c in free
-        ]
+        seconds = np.empty(len(free))
+        for vehicle_type in {c.vehicle_type for c in free}:
+            rows = [k for k, c in enumerate(free) if c.vehicle_type == vehicle_type]
+            seconds[rows] = matrix_s(
+                travel,
+                [(free[k].lat, free[k].lon) for k in rows],
+                [(o.pickup_lat, o.pickup_lon)],
+                depart_at=t,
+                vehicle_type=vehicle_type,
+            )[:, 0]
         best = int(np.argmin(seconds))
         c = free.pop(best)
         c.free_at = max(c.free_at, t)

@@ -58,12 +58,9 @@ class Command(BaseCommand):
                 pay_per_order_minor=opts["pay_per_order_minor"],
                 guaranteed_hourly_minor=opts["guaranteed_hourly_minor"],
             )
-            provider = opts["travel"] or settings.TRAVEL_TIME_PROVIDER
-            travel = (
-                HaversineTravelTimes(config.speed_mps)
-                if provider == "haversine"
-                else travel_times(provider=provider)
-            )
+            # --speed-mps: every courier's straight-line speed, also for places off the road network.
+            straight = HaversineTravelTimes(config.speed_mps)
+            travel = travel_times(provider=opts["travel"] or settings.TRAVEL_TIME_PROVIDER, fallback=straight)
             result = simulate(orders, couriers, config, travel)
         except ValueError as exc:
             raise CommandError(str(exc))
