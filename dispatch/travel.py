@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import ProgrammingError, connection, transaction
 
-from dispatch.engine.road_rules import PROFILES, profile_for
+from dispatch.engine.road_rules import PROFILES
 from dispatch.engine.roads import (
     Matrix,
     RoadRouter,
@@ -30,13 +30,7 @@ from dispatch.engine.roads import (
     load_or_build,
     tree_sums,
 )
-from dispatch.engine.travel import (
-    DEFAULT_VEHICLE,
-    HaversineTravelTimes,
-    Provider,
-    RoadTravelTimes,
-    fill_fallback,
-)
+from dispatch.engine.travel import HaversineTravelTimes, RoadProvider, RoadTravelTimes
 from dispatch.services.traffic import traffic_snapshot
 
 PROVIDERS = ("haversine", "roads", "pgrouting")
@@ -96,7 +90,7 @@ def edges_sql(profile: str, traffic: bool) -> str:
     )
 
 
-class PgRoutingTravelTimes(Provider):
+class PgRoutingTravelTimes(RoadProvider):
     """Matrices from pgRouting: seconds and the metres of those fastest paths."""
 
     # (profile, (load id, traffic key), source, target) -> (seconds, metres); per process.
@@ -107,8 +101,9 @@ class PgRoutingTravelTimes(Provider):
     def __init__(self, *, fallback=None, traffic=None, max_snap_m: float | None = None):
         if connection.vendor != "postgresql":
             raise ImproperlyConfigured("The pgrouting travel-time provider needs PostgreSQL with pgRouting.")
-        self.fallback = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
-        self.traffic = traffic
+        super().__init__(
+            fallback=fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR), traffic=traffic
+        )
         self.max_snap_m = settings.ROADS_MAX_SNAP_M if max_snap_m is None else max_snap_m
         self._load_id: str | None = None
 
@@ -245,20 +240,7 @@ class PgRoutingTravelTimes(Provider):
             if np.isfinite(seconds[i, t])
         }
 
-    def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
-        if len(origins) == 0 or len(destinations) == 0:
-            empty = np.zeros((len(origins), len(destinations)))
-            return Matrix(empty, empty.copy())
-        profile = profile_for(vehicle_type)
+    def route(self, origins, destinations, profile, traffic) -> Matrix:
         self.load_id()  # a clear error when no network is loaded
-        traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
-        seconds = np.full((len(o.nodes), len(d.nodes)), np.inf)
-        metres = np.full((len(o.nodes), len(d.nodes)), np.inf)
-        rows, cols = np.flatnonzero(o.nodes >= 0), np.flatnonzero(d.nodes >= 0)
-        if rows.size and cols.size:
-            block = np.ix_(rows, cols)
-            seconds[block], metres[block] = self.node_matrix(o.nodes[rows], d.nodes[cols], profile, traffic)
-        return fill_fallback(
-            combine(o, d, seconds, metres), self.fallback, origins, destinations, depart_at, vehicle_type
-        )
+        return combine(o, d, lambda sources, targets: self.node_matrix(sources, targets, profile, traffic))

@@ -313,25 +313,25 @@ class RoadRouter:
     ) -> Matrix:
         """Seconds and metres point to point; pairs off the graph or without a path are inf and flagged."""
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
-        seconds = np.full((len(o.nodes), len(d.nodes)), np.inf)
-        metres = np.full((len(o.nodes), len(d.nodes)), np.inf)
-        rows, cols = np.flatnonzero(o.nodes >= 0), np.flatnonzero(d.nodes >= 0)
-        if rows.size and cols.size:
-            block = np.ix_(rows, cols)
-            seconds[block], metres[block] = self.node_matrix(o.nodes[rows], d.nodes[cols], profile, traffic)
-        return combine(o, d, seconds, metres)
+        return combine(o, d, lambda sources, targets: self.node_matrix(sources, targets, profile, traffic))
 
 
 SNAP_MPS = 2.0  # the leg between a point and its snapped node: straight, walking pace
 
 
-def combine(o: Snapped, d: Snapped, seconds: np.ndarray, metres: np.ndarray) -> Matrix:
-    """Node-to-node answers plus the snap legs; pairs off the graph or without a path (inf) are
-    inf and flagged as fallback."""
-    off = (o.nodes < 0)[:, None] | (d.nodes < 0)[None, :]
+def combine(o: Snapped, d: Snapped, node_matrix) -> Matrix:
+    """Point-to-point answers: `node_matrix(sources, targets)` (seconds, metres) between the snapped
+    nodes of the points on the graph, plus the snap legs; pairs off the graph or without a path
+    (inf) are inf and flagged as fallback."""
+    seconds = np.full((len(o.nodes), len(d.nodes)), np.inf)
+    metres = np.full((len(o.nodes), len(d.nodes)), np.inf)
+    rows, cols = np.flatnonzero(o.nodes >= 0), np.flatnonzero(d.nodes >= 0)
+    if rows.size and cols.size:
+        block = np.ix_(rows, cols)
+        seconds[block], metres[block] = node_matrix(o.nodes[rows], d.nodes[cols])
     seconds = seconds + (o.metres / SNAP_MPS)[:, None] + (d.metres / SNAP_MPS)[None, :]
     metres = metres + o.metres[:, None] + d.metres[None, :]
-    fallback = off | ~np.isfinite(seconds)
+    fallback = ~np.isfinite(seconds)
     return Matrix(np.where(fallback, np.inf, seconds), np.where(fallback, np.inf, metres), fallback)
 
 

@@ -139,47 +139,55 @@ class HaversineTravelTimes(Provider):
         return metres * (self.detour_factor / self.speed(vehicle_type))
 
 
-class RoadTravelTimes(Provider):
-    """The road graph (RoadRouter) under the traffic valid at depart_at (`traffic(depart_at)`, a
-    TrafficSnapshot or None); pairs it cannot route (off the graph, no path) get `fallback`'s
-    answer and stay flagged in `Matrix.fallback`."""
+class RoadProvider(Provider):
+    """What the road providers share: the traffic valid at depart_at (`traffic(depart_at)`, a
+    TrafficSnapshot or None), `fallback`'s answer for the pairs they cannot route (off the graph,
+    no path; flagged in `Matrix.fallback`), and counts of routed and estimated pairs."""
 
     def __init__(
         self,
-        router: RoadRouter,
         *,
         fallback: TravelTimes | None = None,
         traffic: Callable[[float], TrafficSnapshot | None] | None = None,
     ):
-        self.router = router
         self.fallback = fallback or HaversineTravelTimes(detour_factor=1.3)
         self.traffic = traffic
+        self.routed = 0
+        self.estimated = 0
 
-    def snapshot(self, depart_at: float | None) -> TrafficSnapshot | None:
-        return self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
+    def route(self, origins, destinations, profile: str, traffic: TrafficSnapshot | None) -> Matrix:
+        """Road answers; pairs it cannot route are flagged (subclasses)."""
+        raise NotImplementedError
 
     def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
         if len(origins) == 0 or len(destinations) == 0:
             empty = np.zeros((len(origins), len(destinations)))
             return Matrix(empty, empty.copy())
-        result = self.router.matrix(
-            origins, destinations, profile_for(vehicle_type), self.snapshot(depart_at)
-        )
-        return fill_fallback(result, self.fallback, origins, destinations, depart_at, vehicle_type)
+        profile = profile_for(vehicle_type)
+        traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
+        result = self.route(origins, destinations, profile, traffic)
+        estimated = int(result.fallback.sum())
+        self.estimated += estimated
+        self.routed += result.fallback.size - estimated
+        if estimated:
+            rows = np.flatnonzero(result.fallback.any(axis=1))
+            cols = np.flatnonzero(result.fallback.any(axis=0))
+            sub = self.fallback.matrix(
+                [origins[i] for i in rows], [destinations[j] for j in cols], depart_at, vehicle_type
+            )
+            block = np.ix_(rows, cols)
+            mask = result.fallback[block]
+            result.seconds[block] = np.where(mask, sub.seconds, result.seconds[block])
+            result.metres[block] = np.where(mask, sub.metres, result.metres[block])
+        return result
 
 
-def fill_fallback(
-    result: Matrix, fallback: TravelTimes, origins, destinations, depart_at, vehicle_type
-) -> Matrix:
-    """Replace the flagged pairs of `result` by `fallback`'s answer (flags kept)."""
-    if result.fallback.any():
-        rows = np.flatnonzero(result.fallback.any(axis=1))
-        cols = np.flatnonzero(result.fallback.any(axis=0))
-        sub = fallback.matrix(
-            [origins[i] for i in rows], [destinations[j] for j in cols], depart_at, vehicle_type
-        )
-        mask = result.fallback[np.ix_(rows, cols)]
-        block = np.ix_(rows, cols)
-        result.seconds[block] = np.where(mask, sub.seconds, result.seconds[block])
-        result.metres[block] = np.where(mask, sub.metres, result.metres[block])
-    return result
+class RoadTravelTimes(RoadProvider):
+    """The embedded road graph (RoadRouter)."""
+
+    def __init__(self, router: RoadRouter, **kwargs):
+        super().__init__(**kwargs)
+        self.router = router
+
+    def route(self, origins, destinations, profile, traffic) -> Matrix:
+        return self.router.matrix(origins, destinations, profile, traffic)

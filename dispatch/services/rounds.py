@@ -29,6 +29,7 @@ from core.db import lock
 from dispatch.engine.assignment import eligible_pairs, solve_round
 from dispatch.engine.auction import incentive_minor
 from dispatch.engine.rules import Auction
+from dispatch.engine.travel import RoadProvider
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import make_offer
@@ -58,6 +59,7 @@ class RoundReport:
     offers: list[OfferMade] = field(default_factory=list)
     left_open: dict[str, str] = field(default_factory=dict)  # order ref -> why
     left_out_drivers: dict[str, str] = field(default_factory=dict)  # driver name -> why
+    travel_note: str = ""  # how many travel times were road times and how many estimates
 
     def lines(self) -> list[str]:
         """The report as text for a dispatcher (the management command prints it)."""
@@ -67,6 +69,8 @@ class RoundReport:
         out = [
             f"{head}: {self.orders} open orders, {self.drivers} available drivers, {len(self.offers)} offers"
         ]
+        if self.travel_note:
+            out.append(f"  travel times: {self.travel_note}")
         for made in self.offers:
             out.append(f"  offer {made.offer_id}: {', '.join(made.orders)} -> {made.driver}")
             out.extend(f"    - {line}" for line in made.lines)
@@ -118,6 +122,12 @@ def _run_locked(
     # withdraws the rest); optimal: the engine's best one driver per unit of work.
     solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round
     result = solve(inputs.drivers, inputs.orders, now_s=now.timestamp(), travel=travel, rules=inputs.rules)
+    if isinstance(travel, RoadProvider) and travel.estimated:
+        report.travel_note = (
+            f"{travel.routed} on the roads, {travel.estimated} straight-line estimates "
+            "(places off the road network)"
+        )
+        logger.info("round for %s: %s", organisation.slug, report.travel_note)
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
     misses = _misses(list(inputs.order_rows))
     failed: dict[str, str] = {}

@@ -64,3 +64,22 @@ def test_the_simulator_drives_on_the_roads_per_vehicle(tmp_path):
     )
     with pytest.raises(CommandError, match="line 2, field vehicle_type: expected one of bicycle"):
         simulate(tmp_path, "roads", "hovercraft")
+
+
+def test_a_round_says_when_travel_times_were_estimates(org, settings):
+    """Off the road network (here: Espoo, west of the bundled extract) the round still offers, on
+    straight-line estimates, and its report says so; inside the extract it does not."""
+    from dispatch.services.rounds import run_round
+    from tests.dispatch.test_rounds import LAT, LON, driver_at, new_order
+
+    settings.TRAVEL_TIME_PROVIDER = "roads"
+    driver_at(org, 1, lat=60.2055, lon=24.6559)
+    new_order(org, "ESPOO-1", lat=60.2060, lon=24.6600)
+    report = run_round(organisation=org)
+    assert len(report.offers) == 1
+    assert "straight-line estimates (places off the road network)" in report.travel_note
+    assert any(line.startswith("  travel times: ") for line in report.lines())
+    driver_at(org, 2, lat=LAT + 0.002, lon=LON)
+    new_order(org, "HKI-1")
+    inside = run_round(organisation=org)
+    assert len(inside.offers) == 1 and inside.travel_note == ""
