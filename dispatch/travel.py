@@ -30,11 +30,10 @@ from dispatch.engine.roads import (
     load_or_build,
     tree_sums,
 )
-from dispatch.engine.travel import HaversineTravelTimes, RoadProvider, RoadTravelTimes
+from dispatch.engine.travel import DETOUR_FACTOR, HaversineTravelTimes, RoadProvider, RoadTravelTimes
 from dispatch.services.traffic import traffic_snapshot
 
 PROVIDERS = ("haversine", "roads", "pgrouting")
-DETOUR_FACTOR = 1.3  # a typical street detour over the straight line
 SCHEMA = "roads"
 
 
@@ -49,7 +48,6 @@ def travel_times(*, organisation_id=None, provider: str | None = None, fallback=
     """A TravelTimes for an organisation's rounds (its traffic applied), by the settings' provider.
     `fallback` answers what the roads cannot (default: straight line x 1.3 per vehicle type)."""
     name = provider or settings.TRAVEL_TIME_PROVIDER
-    haversine = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR)
     traffic = None
     if organisation_id is not None:
         per_bucket: dict[int, TrafficSnapshot] = {}  # a provider serves one round: ask once per bucket
@@ -60,6 +58,7 @@ def travel_times(*, organisation_id=None, provider: str | None = None, fallback=
                 per_bucket[bucket] = traffic_snapshot(organisation_id, depart_at)
             return per_bucket[bucket]
 
+    haversine = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR, traffic=traffic)
     if name == "haversine":
         return haversine
     if name == "roads":
@@ -101,9 +100,7 @@ class PgRoutingTravelTimes(RoadProvider):
     def __init__(self, *, fallback=None, traffic=None, max_snap_m: float | None = None):
         if connection.vendor != "postgresql":
             raise ImproperlyConfigured("The pgrouting travel-time provider needs PostgreSQL with pgRouting.")
-        super().__init__(
-            fallback=fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR), traffic=traffic
-        )
+        super().__init__(fallback=fallback, traffic=traffic)
         self.max_snap_m = settings.ROADS_MAX_SNAP_M if max_snap_m is None else max_snap_m
         self._load_id: str | None = None
 

@@ -14,14 +14,16 @@ pgRouting (`dispatch.travel`) and picks one by the TRAVEL_TIME_PROVIDER setting.
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+import h3
 import numpy as np
 
 from dispatch.engine.geo import haversine_matrix_m, haversine_pairs_m
 from dispatch.engine.road_rules import VEHICLE_PROFILE, profile_for
-from dispatch.engine.roads import Matrix, RoadRouter, TrafficSnapshot
+from dispatch.engine.roads import TRAFFIC_H3_RES, Matrix, RoadRouter, TrafficSnapshot
 
 Point = tuple[float, float]  # (lat, lon) in degrees
 DEFAULT_VEHICLE = "car"
+DETOUR_FACTOR = 1.3  # a typical street detour over the straight line
 
 # Average door-to-door city speeds (m/s) over the straight line's detour, per vehicle type.
 VEHICLE_SPEED_MPS = {
@@ -96,7 +98,13 @@ def pairs_s(
 
 
 class Provider:
-    """What the providers share: `matrix_s` as a method, for callers that hold one."""
+    """What the providers share: the traffic valid at a departure (`traffic(depart_at)`, a
+    TrafficSnapshot or None) and `matrix_s` as a method, for callers that hold one."""
+
+    traffic: Callable[[float], TrafficSnapshot | None] | None = None
+
+    def snapshot(self, depart_at: float | None) -> TrafficSnapshot | None:
+        return self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
 
     def matrix_s(self, origins, destinations, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> np.ndarray:
         return matrix_s(self, origins, destinations, depart_at=depart_at, vehicle_type=vehicle_type)
@@ -104,13 +112,16 @@ class Provider:
 
 class HaversineTravelTimes(Provider):
     """Great-circle metres x detour factor over the vehicle type's speed (VEHICLE_SPEED_MPS, or one
-    `speed_mps` for every vehicle). Metres are the detoured straight line."""
+    `speed_mps` for every vehicle). Metres are the detoured straight line. Under traffic a pair
+    goes at the mean of its two ends' area factors (a straight line knows no roads: way records
+    do not apply, and a closed area counts as MIN_AREA_FACTOR, not impassable)."""
 
     def __init__(
         self,
         speed_mps: float | None = None,
         detour_factor: float = 1.0,
         speeds_mps: Mapping[str, float] | None = None,
+        traffic: Callable[[float], TrafficSnapshot | None] | None = None,
     ):
         if speed_mps is not None and not speed_mps > 0:
             raise ValueError("speed_mps must be positive")
@@ -123,6 +134,7 @@ class HaversineTravelTimes(Provider):
             raise ValueError(f"speeds_mps needs a positive speed for each of {', '.join(VEHICLE_PROFILE)}")
         self.speeds_mps = table
         self.detour_factor = float(detour_factor)
+        self.traffic = traffic
 
     def speed(self, vehicle_type: str) -> float:
         profile_for(vehicle_type)  # a clear error for an unknown type
@@ -132,11 +144,34 @@ class HaversineTravelTimes(Provider):
         o = np.asarray(origins, dtype=float).reshape(-1, 2)
         d = np.asarray(destinations, dtype=float).reshape(-1, 2)
         metres = haversine_matrix_m(o[:, 0], o[:, 1], d[:, 0], d[:, 1]) * self.detour_factor
-        return Matrix(metres / self.speed(vehicle_type), metres)
+        seconds = metres / self.speed(vehicle_type)
+        traffic = self.snapshot(depart_at)
+        if traffic and traffic.cell_factors:
+            seconds = seconds / (
+                (_area_factors(o, traffic)[:, None] + _area_factors(d, traffic)[None, :]) / 2
+            )
+        return Matrix(seconds, metres)
 
     def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
         metres = haversine_pairs_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-        return metres * (self.detour_factor / self.speed(vehicle_type))
+        seconds = metres * (self.detour_factor / self.speed(vehicle_type))
+        traffic = self.snapshot(depart_at)
+        if traffic and traffic.cell_factors:
+            seconds = seconds / ((_area_factors(a, traffic) + _area_factors(b, traffic)) / 2)
+        return seconds
+
+
+MIN_AREA_FACTOR = 0.1
+
+
+def _area_factors(points: np.ndarray, traffic: TrafficSnapshot) -> np.ndarray:
+    """Each point's area speed factor (its H3 cell's; 1 without one), at least MIN_AREA_FACTOR."""
+    return np.array(
+        [
+            max(MIN_AREA_FACTOR, traffic.cell_factors.get(h3.latlng_to_cell(lat, lon, TRAFFIC_H3_RES), 1.0))
+            for lat, lon in points.tolist()
+        ]
+    )
 
 
 class RoadProvider(Provider):
@@ -150,7 +185,7 @@ class RoadProvider(Provider):
         fallback: TravelTimes | None = None,
         traffic: Callable[[float], TrafficSnapshot | None] | None = None,
     ):
-        self.fallback = fallback or HaversineTravelTimes(detour_factor=1.3)
+        self.fallback = fallback or HaversineTravelTimes(detour_factor=DETOUR_FACTOR, traffic=traffic)
         self.traffic = traffic
         self.routed = 0
         self.estimated = 0
@@ -163,9 +198,7 @@ class RoadProvider(Provider):
         if len(origins) == 0 or len(destinations) == 0:
             empty = np.zeros((len(origins), len(destinations)))
             return Matrix(empty, empty.copy())
-        profile = profile_for(vehicle_type)
-        traffic = self.traffic(depart_at) if self.traffic is not None and depart_at is not None else None
-        result = self.route(origins, destinations, profile, traffic)
+        result = self.route(origins, destinations, profile_for(vehicle_type), self.snapshot(depart_at))
         estimated = int(result.fallback.sum())
         self.estimated += estimated
         self.routed += result.fallback.size - estimated

@@ -35,7 +35,7 @@ from core.db import lock
 from core.events import record_event
 from dispatch.engine.geo import haversine_m
 from dispatch.engine.roads import TRAFFIC_H3_RES, TrafficSnapshot
-from dispatch.engine.travel import VEHICLE_SPEED_MPS
+from dispatch.engine.travel import DETOUR_FACTOR, VEHICLE_SPEED_MPS
 from dispatch.models import LearnedCellSpeed, TrafficKind, TrafficRecord
 from fleet.models import LocationPing, Vehicle
 from identity.models import Organisation
@@ -59,7 +59,6 @@ RECORD_FIELDS = {
 PING_GAP_S = (5.0, 120.0)
 PING_SPEED_MPS = (1.0, 45.0)
 MIN_SAMPLES = 5
-DETOUR = 1.3
 LEARN_WINDOW = timedelta(minutes=30)
 LEARNT_VALID_FOR = timedelta(minutes=30)
 
@@ -220,7 +219,9 @@ def ping_samples(pings_by_driver: dict, vehicle_of: dict) -> dict[str, list[tupl
     """Cell -> [(speed m/s, factor)] from consecutive pings of each driver (oldest first)."""
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for driver_id, pings in pings_by_driver.items():
-        reference = VEHICLE_SPEED_MPS.get(vehicle_of.get(driver_id, "car"), VEHICLE_SPEED_MPS["car"]) * DETOUR
+        reference = (
+            VEHICLE_SPEED_MPS.get(vehicle_of.get(driver_id, "car"), VEHICLE_SPEED_MPS["car"]) * DETOUR_FACTOR
+        )
         for a, b in pairwise(pings):
             gap = (b.recorded_at - a.recorded_at).total_seconds()
             if not PING_GAP_S[0] <= gap <= PING_GAP_S[1]:

@@ -295,3 +295,24 @@ def test_traffic_cells_use_the_traffic_resolution(town):
     import h3
 
     assert {h3.get_resolution(c) for c in cells.tolist()} == {TRAFFIC_H3_RES}
+
+
+def test_straight_lines_slow_with_their_ends_areas():
+    a, b = (60.1700, 24.9400), (60.1800, 24.9400)
+    import h3
+
+    cell_a = h3.latlng_to_cell(*a, TRAFFIC_H3_RES)
+    snapshots = {
+        0.0: TrafficSnapshot(key="none"),
+        1.0: TrafficSnapshot(key="half", cell_factors={cell_a: 0.5}),
+        2.0: TrafficSnapshot(key="closed", cell_factors={cell_a: 0.0}, way_factors={1: 0.0}),
+    }
+    travel = HaversineTravelTimes(detour_factor=1.3, traffic=snapshots.get)
+    free = travel.matrix([a], [b], 0.0, "car").seconds[0, 0]
+    assert travel.matrix([a], [b], None, "car").seconds[0, 0] == free  # no departure: no traffic
+    assert travel.matrix([a], [b], 1.0, "car").seconds[0, 0] == pytest.approx(
+        free / 0.75
+    )  # mean of 0.5 and 1
+    assert travel.matrix([a], [b], 2.0, "car").seconds[0, 0] == pytest.approx(free / 0.55)  # closed: 0.1
+    pairs = travel.pairs_s(np.array([a, b]), np.array([b, a]), depart_at=1.0, vehicle_type="car")
+    assert pairs == pytest.approx([free / 0.75, free / 0.75])
