@@ -181,11 +181,15 @@ TRAFFIC_FEED_WEIGHT = env.float("TRAFFIC_FEED_WEIGHT", default=0.6)
 TRAFFIC_BUCKET_SECONDS = env.int("TRAFFIC_BUCKET_SECONDS", default=300)
 TRAFFIC_FEED_URL = env("TRAFFIC_FEED_URL", default="")
 TRAFFIC_FEED_ORG = env("TRAFFIC_FEED_ORG", default="")
+# Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
+# suggestions to move toward forecast demand this often.
+REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
     "learn-traffic": {"task": "dispatch.learn_traffic", "schedule": 300.0},
+    "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
     "purge-idempotency-records": {

@@ -11,6 +11,7 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverSuggestionViewSet,
 )
 from dispatch.api.traffic_views import TrafficRecordViewSet
 from dispatch.api.views import OrderViewSet
@@ -35,6 +36,7 @@ driver_router.include_root_view = False
 driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
 driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
+driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from dispatch.services import rounds, traffic
+from dispatch.services import repositioning, rounds, traffic
 from dispatch.services.offers import expire_due_offers as expire_offers
 from identity.models import Organisation
 
@@ -43,6 +43,13 @@ def run_dispatch_round(organisation_id: str) -> int:
     if organisation is None:
         return 0
     return len(rounds.run_round(organisation=organisation).offers)
+
+
+@shared_task(name="dispatch.suggest_repositioning", ignore_result=True)
+def suggest_repositioning() -> int:
+    """Beat task: lapse due reposition suggestions, then suggest moves to idle drivers in every
+    organisation that turned repositioning on."""
+    return sum(len(r.suggestions) for r in repositioning.suggest_for_all())
 
 
 @shared_task(name="dispatch.learn_traffic", ignore_result=True)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dispatch', '0001_initial'),
+        ('dispatch', '0002_reposition_suggestion'),
         ('identity', '0001_initial'),
     ]
 
