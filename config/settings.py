@@ -168,6 +168,19 @@ CELERY_TIMEZONE = "UTC"
 # Every organisation with open orders and online drivers gets a dispatch round this often; an
 # order created, a driver online, an offer declined or lapsed asks for one sooner.
 DISPATCH_ROUND_SECONDS = env.float("DISPATCH_ROUND_SECONDS", default=5.0)
+# Travel times (README "Travel times"): haversine | roads (embedded graph) | pgrouting (PostGIS).
+TRAVEL_TIME_PROVIDER = env("TRAVEL_TIME_PROVIDER", default="roads")
+if TRAVEL_TIME_PROVIDER not in ("haversine", "roads", "pgrouting"):
+    raise environ.ImproperlyConfigured("TRAVEL_TIME_PROVIDER must be one of haversine, roads, pgrouting")
+ROADS_OSM_FILE = env.path(
+    "ROADS_OSM_FILE", default=str(BASE_DIR / "demo" / "data" / "helsinki-center.osm.pbf")
+)
+ROADS_CACHE_DIR = env.path("ROADS_CACHE_DIR", default=str(VAR_DIR / "cache"))
+ROADS_MAX_SNAP_M = env.float("ROADS_MAX_SNAP_M", default=300.0)
+TRAFFIC_FEED_WEIGHT = env.float("TRAFFIC_FEED_WEIGHT", default=0.6)
+TRAFFIC_BUCKET_SECONDS = env.int("TRAFFIC_BUCKET_SECONDS", default=300)
+TRAFFIC_FEED_URL = env("TRAFFIC_FEED_URL", default="")
+TRAFFIC_FEED_ORG = env("TRAFFIC_FEED_ORG", default="")
 # Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
 # suggestions to move toward forecast demand this often.
 REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
@@ -175,6 +188,7 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
+    "learn-traffic": {"task": "dispatch.learn_traffic", "schedule": 300.0},
     "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},

@@ -14,6 +14,7 @@ from dispatch.api.driver_views import (
     DriverPingsView,
     DriverSuggestionViewSet,
 )
+from dispatch.api.traffic_views import TrafficRecordViewSet
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
 from identity.api.views import ClientViewSet, DeviceTokenViewSet
@@ -28,6 +29,7 @@ router.register("zones", ZoneViewSet, basename="zone")
 router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("clients", ClientViewSet, basename="client")
+router.register("traffic/records", TrafficRecordViewSet, basename="traffic-record")
 
 # The driver app's API (/api/v1/driver/): a driver acting for themself, by device token or session.
 driver_router = DefaultRouter(trailing_slash=False)

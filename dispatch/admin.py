@@ -12,6 +12,7 @@ from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import (
     DispatchSettings,
     GeofenceVisit,
+    LearnedCellSpeed,
     Offer,
     Order,
     OrderStatus,
@@ -20,6 +21,7 @@ from dispatch.models import (
     RepositionSuggestion,
     Route,
     Stop,
+    TrafficRecord,
 )
 from dispatch.services.dispatch_settings import check_dispatch_settings, update_dispatch_settings
 from dispatch.services.orders import (
@@ -235,3 +237,29 @@ class GeofenceVisitAdmin(ReadOnlyAdmin):
     search_fields = ["order__external_ref", "driver__name"]
     list_select_related = ["driver", "order"]
     date_hierarchy = "created_at"
+
+
+@admin.register(TrafficRecord)
+class TrafficRecordAdmin(ReadOnlyAdmin):
+    """Shown only: traffic comes from feeds and callers through the API (ingest_traffic)."""
+
+    list_display = [
+        "source",
+        "external_id",
+        "kind",
+        "way_id",
+        "h3_cell",
+        "factor",
+        "valid_from",
+        "valid_until",
+    ]
+    list_filter = ["kind", "source"]
+    search_fields = ["external_id", "description", "h3_cell"]
+
+
+@admin.register(LearnedCellSpeed)
+class LearnedCellSpeedAdmin(ReadOnlyAdmin):
+    """Shown only: learnt from the drivers' pings (learn_cell_speeds)."""
+
+    list_display = ["h3_cell", "window_end", "samples", "median_speed_mps", "factor"]
+    search_fields = ["h3_cell"]

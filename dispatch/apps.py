@@ -55,6 +55,7 @@ class DispatchConfig(AppConfig):
         register_event_types(
             {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
+                "traffic.updated": "A traffic feed or caller sent speed factors or incidents (counts by source).",
             }
         )
 

@@ -525,3 +525,75 @@ class RepositionSuggestion(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.EXPIRED)
     def expire(self) -> None:
         pass
+
+
+class TrafficKind(models.TextChoices):
+    SPEED = "speed", "Speed factor"
+    INCIDENT = "incident", "Incident"
+
+
+class TrafficRecord(models.Model):
+    """A speed factor on one road (OSM way) or one H3 cell, valid over [valid_from, valid_until).
+
+    factor multiplies the free-flow speed (0.5: half speed; 0: closed). An area given as a
+    polygon or a coarser cell is stored as one row per cell of the traffic resolution, all under
+    the record's external_id. A feed's or caller's record replaces the rows it sent before under
+    the same (source, external_id). Speed records are blended with the speeds learnt from our
+    own drivers; incidents are not (the slower wins).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="traffic_records")
+    source = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=TrafficKind.choices)
+    way_id = models.BigIntegerField(null=True, blank=True)
+    h3_cell = models.CharField(max_length=16, blank=True)
+    factor = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "valid_until", "valid_from"])]
+        constraints = [
+            models.CheckConstraint(
+                name="traffic_one_target",
+                condition=(Q(way_id__isnull=False) & Q(h3_cell=""))
+                | (Q(way_id__isnull=True) & ~Q(h3_cell="")),
+            ),
+            models.CheckConstraint(
+                name="traffic_factor_range", condition=Q(factor__gte=0) & Q(factor__lte=2)
+            ),
+            models.CheckConstraint(name="traffic_window_order", condition=Q(valid_until__gt=F("valid_from"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.way_id or self.h3_cell} x{self.factor}"
+
+
+class LearnedCellSpeed(models.Model):
+    """Floating car data: the speed our own drivers made in one H3 cell over a window, from
+    consecutive pings, as a factor of their vehicles' free-flow speed (the samples' median)."""
+
+    id = models.BigAutoField(primary_key=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="learnt_speeds")
+    h3_cell = models.CharField(max_length=16)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    samples = models.PositiveIntegerField()
+    median_speed_mps = models.FloatField()
+    factor = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "window_end"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "h3_cell", "window_end"], name="one_learnt_speed_per_cell_window"
+            ),
+            models.CheckConstraint(name="learnt_factor_positive", condition=Q(factor__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.h3_cell} x{self.factor:.2f} ({self.samples} samples)"

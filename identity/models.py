@@ -78,6 +78,7 @@ ALL_SCOPES = (
     "fleet:write",
     "webhooks:manage",
     "clients:manage",
+    "traffic:manage",
 )
 # What a caller limited to one client may hold: its own orders and webhooks, and the hubs and
 # zones it ships from. The organisation's drivers and fleet settings are not the client's.

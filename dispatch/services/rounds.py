@@ -29,20 +29,16 @@ from core.db import lock
 from dispatch.engine.assignment import eligible_pairs, solve_round
 from dispatch.engine.auction import incentive_minor
 from dispatch.engine.rules import Auction
-from dispatch.engine.travel import HaversineTravelTimes
+from dispatch.engine.travel import RoadProvider
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import make_offer
 from dispatch.services.round_inputs import load_round_inputs
+from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
-
-# Straight-line travel until the routing issue plugs in road times: a city courier's average
-# speed and a typical street detour.
-ROUND_SPEED_MPS = 8.0
-ROUND_DETOUR_FACTOR = 1.3
 
 
 @dataclass
@@ -63,6 +59,7 @@ class RoundReport:
     offers: list[OfferMade] = field(default_factory=list)
     left_open: dict[str, str] = field(default_factory=dict)  # order ref -> why
     left_out_drivers: dict[str, str] = field(default_factory=dict)  # driver name -> why
+    travel_note: str = ""  # how many travel times were road times and how many estimates
 
     def lines(self) -> list[str]:
         """The report as text for a dispatcher (the management command prints it)."""
@@ -72,6 +69,8 @@ class RoundReport:
         out = [
             f"{head}: {self.orders} open orders, {self.drivers} available drivers, {len(self.offers)} offers"
         ]
+        if self.travel_note:
+            out.append(f"  travel times: {self.travel_note}")
         for made in self.offers:
             out.append(f"  offer {made.offer_id}: {', '.join(made.orders)} -> {made.driver}")
             out.extend(f"    - {line}" for line in made.lines)
@@ -117,11 +116,18 @@ def _run_locked(
     )
     if not inputs.orders:
         return report
-    travel = HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+    # Road or straight-line times by the settings, under the organisation's traffic, per vehicle.
+    travel = travel_times(organisation_id=organisation.id)
     # Broadcast: each order to every eligible driver, the first to accept wins (accept_offer
     # withdraws the rest); optimal: the engine's best one driver per unit of work.
     solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round
     result = solve(inputs.drivers, inputs.orders, now_s=now.timestamp(), travel=travel, rules=inputs.rules)
+    if isinstance(travel, RoadProvider) and travel.estimated:
+        report.travel_note = (
+            f"{travel.routed} on the roads, {travel.estimated} straight-line estimates "
+            "(places off the road network)"
+        )
+        logger.info("round for %s: %s", organisation.slug, report.travel_note)
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
     misses = _misses(list(inputs.order_rows))
     failed: dict[str, str] = {}

@@ -10,9 +10,10 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion
+from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, TrafficRecord
 from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, transition_order
+from dispatch.services.traffic import ingest_traffic
 from fleet.models import Driver, Hub, Zone
 from fleet.services import PingInput, record_ping, set_driver_online
 from identity.models import ApiKey, Client, DeviceToken, Organisation, Role, User
@@ -81,6 +82,7 @@ class OrgData:
     order: Order
     subscription: WebhookSubscription
     delivery: WebhookDelivery
+    traffic: TrafficRecord
 
     def ids(self) -> dict[str, str]:
         return {
@@ -91,6 +93,7 @@ class OrgData:
             "webhook-subscription": str(self.subscription.id),
             "webhook-delivery": str(self.delivery.id),
             "client": str(self.client.id),
+            "traffic-record": str(self.traffic.id),
         }
 
     def secrets(self) -> list[str]:
@@ -106,6 +109,7 @@ class OrgData:
             self.subscription.url,
             self.subscription.secret[:10],
             self.client.name,
+            self.traffic.source,
         ]
 
 
@@ -139,7 +143,24 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
     order.refresh_from_db()
     delivery = WebhookDelivery.objects.filter(subscription=subscription).order_by("created_at").first()
     assert delivery is not None, "the order's events should have made webhook deliveries"
-    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery)
+    start = timezone.now()
+    ingest_traffic(
+        organisation=organisation,
+        source=f"{tag.lower()}-city-feed",
+        records=[
+            {
+                "id": f"{tag}-roadworks",
+                "type": "incident",
+                "way_id": 4242,
+                "factor": 0.3,
+                "valid_from": start.isoformat(),
+                "valid_until": (start + timedelta(hours=2)).isoformat(),
+            }
+        ],
+        actor=Actor.system("test"),
+    )
+    traffic = TrafficRecord.objects.get(organisation=organisation)
+    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery, traffic)
 
 
 @pytest.fixture
@@ -194,6 +215,11 @@ def snapshot(organisation: Organisation) -> dict:
             ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")
         ),
         "idempotency_records": IdempotencyRecord.objects.filter(organisation=org).count(),
+        "traffic": list(
+            TrafficRecord.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "factor", "valid_until")
+        ),
     }
 
 

@@ -32,6 +32,7 @@ CLIENT_REACH = {
     "zone": "shared",
     "driver": "none",
     "client": "none",
+    "traffic-record": "none",
 }
 
 
@@ -91,6 +92,7 @@ def foreign_ids(world) -> dict[str, str]:
         "zone": str(org.zone.id),
         "driver": str(org.driver.id),
         "client": str(world["client_y"].id),
+        "traffic-record": str(org.traffic.id),
     }
 
 

@@ -62,6 +62,19 @@ BODIES = {
     ("zone", "partial_update"): lambda: {"name": "Taken over", "area": SMALL_SQUARE},
     ("client", "create"): lambda: {"slug": f"new-{uuid.uuid4().hex[:6]}", "name": "New Retail"},
     ("client", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
+    ("traffic-record", "create"): lambda: {
+        "source": "b-probe",
+        "records": [
+            {
+                "id": f"probe-{uuid.uuid4().hex[:6]}",
+                "type": "speed",
+                "h3_cell": "891126d338fffff",
+                "factor": 0.8,
+                "valid_from": "2030-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T01:00:00Z",
+            }
+        ],
+    },
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
@@ -179,6 +192,7 @@ def test_the_walk_knows_every_route():
         "webhook-subscription",
         "webhook-delivery",
         "client",
+        "traffic-record",
     }
     assert {"order-cancel", "webhook-delivery-replay"} <= names
 

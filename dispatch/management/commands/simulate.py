@@ -13,11 +13,13 @@ import dataclasses
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.engine.orders_csv import CsvError, read_couriers, read_orders
 from dispatch.engine.simulation import POLICIES, SimConfig, simulate
 from dispatch.engine.travel import HaversineTravelTimes
+from dispatch.travel import PROVIDERS, travel_times
 
 
 class Command(BaseCommand):
@@ -32,7 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--dropoff-service-s", type=float, default=240.0)
         parser.add_argument("--target-minutes", type=float, default=40.0)
         parser.add_argument("--round-seconds", type=float, default=60.0)
-        parser.add_argument("--travel", choices=("haversine",), default="haversine")
+        parser.add_argument(
+            "--travel",
+            choices=PROVIDERS,
+            default=None,
+            help="travel times (default: the TRAVEL_TIME_PROVIDER setting); haversine uses --speed-mps for all",
+        )
         parser.add_argument("--pay-per-order-minor", type=int, default=1000)
         parser.add_argument("--guaranteed-hourly-minor", type=int, default=1500)
         moving = parser.add_mutually_exclusive_group()
@@ -66,7 +73,17 @@ class Command(BaseCommand):
             configs = [config]
             if opts["compare_reposition"]:
                 configs.append(dataclasses.replace(config, reposition=True))
-            results = [simulate(orders, couriers, c, HaversineTravelTimes(c.speed_mps)) for c in configs]
+            # --speed-mps: every courier's straight-line speed, also for places off the road network.
+            provider = opts["travel"] or settings.TRAVEL_TIME_PROVIDER
+            results = [
+                simulate(
+                    orders,
+                    couriers,
+                    c,
+                    travel_times(provider=provider, fallback=HaversineTravelTimes(c.speed_mps)),
+                )
+                for c in configs
+            ]
         except ValueError as exc:
             raise CommandError(str(exc))
         if opts["json"]:
