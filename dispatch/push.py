@@ -5,6 +5,7 @@ message names the offer only; the socket loads it for its own driver after re-ch
 the device or session may still see it.
 """
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -17,15 +18,31 @@ def driver_group(driver_id) -> str:
     return f"driver.{driver_id}"
 
 
-def offer_to_driver(offer) -> None:
-    """Push a new offer to its driver's open sockets; a push that fails is logged, not raised
-    (the app also lists its offers, so nothing is lost)."""
+def offers_to_drivers(offers) -> None:
+    """Push new offers to their drivers' open sockets, all from one event loop (a round makes
+    hundreds); a push that fails is logged, not raised (the app also lists its offers, so
+    nothing is lost)."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not offers:
         return
-    try:
-        async_to_sync(layer.group_send)(
-            driver_group(offer.driver_id), {"type": "offer.created", "offer_id": str(offer.id)}
+
+    async def send_all():
+        results = await asyncio.gather(
+            *(
+                layer.group_send(
+                    driver_group(offer.driver_id), {"type": "offer.created", "offer_id": str(offer.id)}
+                )
+                for offer in offers
+            ),
+            return_exceptions=True,
         )
+        for offer, result in zip(offers, results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "pushing offer %s to driver %s failed", offer.id, offer.driver_id, exc_info=result
+                )
+
+    try:
+        async_to_sync(send_all)()
     except Exception:
-        logger.exception("pushing offer %s to driver %s failed", offer.id, offer.driver_id)
+        logger.exception("pushing %d offers failed", len(offers))

@@ -5,7 +5,7 @@ from functools import partial
 from django.db import transaction
 from django.dispatch import receiver
 
-from core.events import event_recorded
+from core.events import events_recorded
 from dispatch.services.offers import withdraw_offers_of_unavailable_driver
 from dispatch.services.orders import take_work_from_unavailable_driver
 from dispatch.services.rounds import request_round
@@ -13,11 +13,15 @@ from fleet.models import DriverStatus
 from identity.models import Organisation
 
 
-@receiver(event_recorded)
-def driver_no_longer_active(sender, event, **kwargs) -> None:
+@receiver(events_recorded)
+def driver_no_longer_active(sender, events, **kwargs) -> None:
     """A driver who stops being ACTIVE (suspended, offboarded, denied) keeps no work."""
-    if event.event_type != "driver.status_changed" or event.payload.get("status") == DriverStatus.ACTIVE:
-        return
+    for event in events:
+        if event.event_type == "driver.status_changed" and event.payload.get("status") != DriverStatus.ACTIVE:
+            _take_work_away(event)
+
+
+def _take_work_away(event) -> None:
     status = event.payload["status"]
     withdraw_offers_of_unavailable_driver(
         driver_id=event.subject_id,
@@ -44,8 +48,8 @@ ROUND_TRIGGERS = frozenset(
 )
 
 
-@receiver(event_recorded)
-def ask_for_a_round(sender, event, **kwargs) -> None:
+@receiver(events_recorded)
+def ask_for_a_round(sender, events, **kwargs) -> None:
     """Once the change commits, ask for a round for its organisation (debounced there)."""
-    if event.event_type in ROUND_TRIGGERS:
-        transaction.on_commit(partial(request_round, event.organisation_id))
+    if any(event.event_type in ROUND_TRIGGERS for event in events):
+        transaction.on_commit(partial(request_round, events[0].organisation_id))

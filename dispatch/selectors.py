@@ -3,7 +3,7 @@ are limited to a client, or a driver's own orders."""
 
 from django.db.models import Prefetch, QuerySet
 
-from dispatch.models import Offer, OfferStatus, Order, OrderTransition
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderTransition
 
 
 def orders_visible_to(user, *, with_history: bool = False) -> QuerySet[Order]:
@@ -27,3 +27,9 @@ def drivers_excluded_for(order) -> set:
             orders=order, status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED]
         ).values_list("driver_id", flat=True)
     )
+
+
+def dispatch_settings_of(organisation_id) -> DispatchSettings:
+    """The organisation's dispatch settings as stored, or the defaults (unsaved) if it has none."""
+    row = DispatchSettings.objects.filter(organisation_id=organisation_id).first()
+    return row if row is not None else DispatchSettings(organisation_id=organisation_id)

@@ -17,6 +17,7 @@
                    "bundle_ready_window_s": 300},
       "k_nearest": 12,
       "mode": "optimal",                  # or "broadcast": each order to every eligible driver
+      "broadcast": {"max_drivers_per_order": 20},   # broadcast: the nearest eligible drivers only
       "auction": {"after_declines": 2, "when_minutes_to_pickup_end": 10,
                   "step_minor": 100, "cap_minor": 500}
     }
@@ -86,6 +87,18 @@ class Auction:
 
 
 @dataclass(frozen=True)
+class Broadcast:
+    """Send-to-all limits: each order goes to at most `max_drivers_per_order` drivers (the
+    nearest who may take it)."""
+
+    max_drivers_per_order: int = 20
+
+
+# How a round offers work: the engine's best driver per unit of work, or every eligible one.
+MODES = ("optimal", "broadcast")
+
+
+@dataclass(frozen=True)
 class Rules:
     weights: Weights = field(default_factory=Weights)
     lateness: Lateness = field(default_factory=Lateness)
@@ -100,6 +113,7 @@ class Rules:
     k_nearest: int = 12
     auction: Auction | None = None  # None: no incentives
     mode: str = "optimal"  # "optimal" | "broadcast"
+    broadcast: Broadcast = field(default_factory=Broadcast)
 
 
 def _join(path: str, key: str) -> str:
@@ -199,6 +213,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
         "k_nearest",
         "auction",
         "mode",
+        "broadcast",
     }
     _check_keys(raw, top, "")
     excluded: set[tuple[Hashable, Hashable]] = set()
@@ -264,6 +279,9 @@ def parse_rules(raw: Mapping | None) -> Rules:
             },
             Batching,
         ),
+        "broadcast": _section(
+            raw, "broadcast", "", {"max_drivers_per_order": lambda v, p: _integer(v, p, minimum=1)}, Broadcast
+        ),
         "excluded_drivers": frozenset(excluded),
     }
     if "unassigned_penalty_s" in raw:
@@ -279,7 +297,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
     if "k_nearest" in raw:
         kwargs["k_nearest"] = _integer(raw["k_nearest"], "k_nearest", minimum=1)
     if "mode" in raw:
-        kwargs["mode"] = _choice(raw["mode"], "mode", ("optimal", "broadcast"))
+        kwargs["mode"] = _choice(raw["mode"], "mode", MODES)
     if "auction" in raw:
         kwargs["auction"] = _auction(raw["auction"])
     return Rules(**kwargs)
