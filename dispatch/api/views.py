@@ -2,8 +2,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.actors import Actor
 from core.api.schema import IDEMPOTENCY_HEADER
@@ -128,7 +128,7 @@ def rules_paths(error: DjangoValidationError) -> DjangoValidationError:
         responses={200: DispatchSettingsSerializer},
     ),
 )
-class DispatchSettingsView(OrganisationScopedMixin, GenericAPIView):
+class DispatchSettingsView(OrganisationScopedMixin, APIView):
     """The caller's organisation's dispatch settings: the rules a round decides by, its mode
     (optimal or broadcast) and how long a driver has to answer an offer. Dispatchers read;
     organisation admins (and keys with `dispatch:write`) change them, recorded as
@@ -136,7 +136,6 @@ class DispatchSettingsView(OrganisationScopedMixin, GenericAPIView):
 
     scope_read = "dispatch:read"
     scope_write = "dispatch:write"
-    serializer_class = DispatchSettingsSerializer
 
     def get(self, request):
         return Response(DispatchSettingsSerializer(selectors.dispatch_settings_of(self.organisation.id)).data)

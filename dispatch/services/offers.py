@@ -22,8 +22,10 @@ from core.events import NewEvent, record_event, record_events
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.history import attribute_change, copy_to_history
 from dispatch import push
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
+from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import offer_orders, transition_order
+from dispatch.services.round_inputs import why_driver_cannot_take
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
@@ -284,6 +286,20 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
     pending offer for those orders is withdrawn (their other orders go back to the pool)."""
     offer, orders = _open_offer(offer_id, driver, "accept")
     organisation = Organisation.objects.get(id=offer.organisation_id)
+    # The driver row is locked: no other acceptance or assignment changes their plan meanwhile.
+    why = why_driver_cannot_take(
+        Driver.objects.get(id=driver.id),
+        orders,
+        now=timezone.now(),
+        rules=rules_for(DispatchSettings.objects.filter(organisation=organisation).first()),
+    )
+    if why:
+        raise InvalidTransition(
+            f"You can no longer take this offer: {why}. It stays open until it expires; "
+            "finish or hand back other work first.",
+            current_status=offer.status,
+            action="accept",
+        )
     for order in orders:
         transition_order(
             order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver

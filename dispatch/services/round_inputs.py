@@ -14,10 +14,17 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef
 
 from dispatch.engine import model as engine
+from dispatch.engine.assignment import can_still_take
 from dispatch.engine.rules import Rules
+from dispatch.engine.travel import HaversineTravelTimes
 from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
 from fleet.models import Driver, DriverStatus, Vehicle, Zone
 from identity.models import Organisation
+
+# Straight-line travel until the routing issue plugs in road times: a city courier's average
+# speed and a typical street detour.
+ROUND_SPEED_MPS = 8.0
+ROUND_DETOUR_FACTOR = 1.3
 
 # No performance model yet: every driver counts as fully reliable, so the high-value score
 # rules neither penalise nor exclude anyone until one exists.
@@ -187,6 +194,32 @@ def with_order_exclusions(rules: Rules, orders: list[Order], excluded: dict[str,
             (key, d) for client, d in rules.excluded_drivers if client == key[0] and key[0] is not None
         )
     return dataclasses.replace(rules, excluded_drivers=frozenset(pairs))
+
+
+def round_travel() -> HaversineTravelTimes:
+    """The travel times a round (and an acceptance's plan check) works with."""
+    return HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+
+
+def why_driver_cannot_take(driver: Driver, orders: list[Order], *, now: datetime, rules: Rules) -> str | None:
+    """Whether the driver's plan as it is now still has room for these orders (capacity,
+    pickup windows, batch size; the engine's own check): the reason if not, else None. A
+    driver without a known position or an active vehicle is not checked (no plan to check)."""
+    vehicle = Vehicle.objects.filter(
+        driver=driver, organisation_id=driver.organisation_id, is_active=True
+    ).first()
+    if driver.last_location is None or vehicle is None:
+        return None
+    driver.active_vehicle = vehicle
+    held = Order.objects.filter(driver=driver, status__in=DRIVER_HOLDS_STATUSES).exclude(
+        id__in=[order.id for order in orders]
+    )
+    return can_still_take(
+        to_engine_driver(driver, list(held), epoch_s(now)),
+        [to_engine_order(order, zone=None, excluded=set()) for order in orders],
+        travel=round_travel(),
+        rules=rules,
+    )
 
 
 def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules) -> RoundInputs:
