@@ -165,7 +165,9 @@ def make_offers(
         o.id: o
         for o in lock(
             Order.objects.filter(organisation=organisation, id__in=order_ids), skip_locked=skip_locked
-        ).order_by("id")
+        )
+        .order_by("id")
+        .only(*OFFER_ORDER_FIELDS)
     }
     pending_pairs = set(
         Offer.orders.through.objects.filter(
@@ -222,6 +224,21 @@ def make_offers(
     )
     transaction.on_commit(lambda: push.offers_to_drivers(offers))
     return results
+
+
+# What making an offer reads of its orders: the checks, the offer, and the `order.offered`
+# event's payload (dispatch.services.orders.order_event_payload).
+OFFER_ORDER_FIELDS = (
+    "id",
+    "organisation_id",
+    "external_ref",
+    "status",
+    "currency",
+    "driver_id",
+    "client_id",
+    "pickup_location",
+    "dropoff_location",
+)
 
 
 def _draft_problem(draft: OfferDraft, drivers: dict, orders: dict, pending_pairs: set, busy: str) -> dict:

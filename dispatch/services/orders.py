@@ -343,27 +343,10 @@ def _apply_transition(
     return order
 
 
-def _record_transition(
-    *,
-    order: Order,
-    organisation: Organisation,
-    action: str,
-    from_status: str,
-    previous_driver,
-    actor: Actor,
-    reason: str,
-    is_override: bool,
-) -> None:
-    """The order's history row and its domain event (from which webhooks follow)."""
-    row, event = _transition_records(
-        order=order,
-        action=action,
-        from_status=from_status,
-        previous_driver=previous_driver,
-        actor=actor,
-        reason=reason,
-        is_override=is_override,
-    )
+def _record_transition(*, order: Order, organisation: Organisation, actor: Actor, **details) -> None:
+    """The order's history row and its domain event (from which webhooks follow); `details`
+    as _transition_records takes them."""
+    row, event = _transition_records(order=order, actor=actor, **details)
     row.save()
     record_events(organisation=organisation, actor=actor, events=[event])
 

@@ -110,6 +110,20 @@ def test_a_small_vehicle_is_offered_only_what_fits_in_it_at_once(org):
 # --- accepting re-checks the driver's plan ------------------------------------------------------
 
 
+def offer_each(org, driver, orders):
+    """One offer per order to the driver, as a broadcast round makes them."""
+    return [
+        make_offer(
+            organisation=org,
+            driver=driver,
+            orders=[order],
+            expires_at=timezone.now() + timedelta(minutes=5),
+            actor=SYSTEM,
+        )
+        for order in orders
+    ]
+
+
 def one_order_at_a_time(org):
     update_dispatch_settings(organisation=org, rules={"batching": {"max_batch_size": 1}}, actor=SYSTEM)
 
@@ -118,16 +132,7 @@ def test_accepting_work_the_driver_can_no_longer_fit_in_is_refused_and_changes_n
     one_order_at_a_time(org)
     bike = driver_at(org, 1)
     first, second = new_order(org, "TEN-A", weight="10"), new_order(org, "TEN-B", weight="10")
-    offers = [
-        make_offer(
-            organisation=org,
-            driver=bike,
-            orders=[order],
-            expires_at=timezone.now() + timedelta(minutes=5),
-            actor=SYSTEM,
-        )
-        for order in (first, second)
-    ]
+    offers = offer_each(org, bike, [first, second])
     accept_offer(offer_id=offers[0].id, driver=bike, actor=SYSTEM)
     with pytest.raises(InvalidTransition) as refused:
         accept_offer(offer_id=offers[1].id, driver=bike, actor=SYSTEM)
@@ -142,13 +147,7 @@ def test_a_manual_assignment_meanwhile_is_taken_into_account(org):
     one_order_at_a_time(org)
     bike = driver_at(org, 1)
     offered, manual = new_order(org, "OFFERED", weight="10"), new_order(org, "MANUAL", weight="10")
-    pending = make_offer(
-        organisation=org,
-        driver=bike,
-        orders=[offered],
-        expires_at=timezone.now() + timedelta(minutes=5),
-        actor=SYSTEM,
-    )
+    (pending,) = offer_each(org, bike, [offered])
     transition_order(order_id=manual.id, organisation=org, action="assign", actor=SYSTEM, driver=bike)
     with pytest.raises(InvalidTransition):
         accept_offer(offer_id=pending.id, driver=bike, actor=SYSTEM)
@@ -163,16 +162,7 @@ def test_one_driver_accepting_two_offers_at_once_ends_with_one_plan_that_fits(or
     one_order_at_a_time(org)
     bike = driver_at(org, 1)
     orders = [new_order(org, f"RACE-{n}", weight="10") for n in range(2)]
-    offers = [
-        make_offer(
-            organisation=org,
-            driver=bike,
-            orders=[o],
-            expires_at=timezone.now() + timedelta(minutes=5),
-            actor=SYSTEM,
-        )
-        for o in orders
-    ]
+    offers = offer_each(org, bike, orders)
     barrier = threading.Barrier(2)
     outcomes = []
 
