@@ -576,7 +576,8 @@ def eligible_pairs(
 
     Pruned twice: each order goes to its `rules.broadcast.max_drivers_per_order` nearest
     eligible drivers, and each driver gets no more pairs than they could take together (their
-    free batch places and the room left in their vehicle; the cheapest pairs are kept). An
+    free batch places and the room left in their vehicle; orders take turns, see
+    _within_room). An
     order with no pair is unassigned with the first reason met. Pairs in the orders' order."""
     rules = rules or Rules()
     usable = _usable(drivers, rules)
@@ -590,14 +591,15 @@ def eligible_pairs(
     near = min(len(usable), 3 * k)
     _, nearest = cKDTree(_unit_sphere(dlat, dlon)).query(_unit_sphere(plat, plon), k=near)
     nearest = np.asarray(nearest).reshape(len(orders), -1)
-    pairs: list[model.Assignment] = []
+    by_order: dict = {}
     unassigned: dict = {}
     for i, order in enumerate(orders):
         found, why = _nearest_eligible(usable, order, nearest[i], k, rules, travel, now_s)
-        pairs.extend(found)
-        if not found:
+        if found:
+            by_order[order.id] = found
+        else:
             unassigned[order.id] = why or "no feasible driver"
-    kept = _within_room(pairs, usable, rules)
+    kept = _within_room(by_order, usable, rules)
     for order in orders:
         if order.id not in unassigned and order.id not in kept:
             unassigned[order.id] = "its nearest drivers were offered as much work as they can take"
@@ -654,26 +656,35 @@ def offer_room(driver: Driver, rules: Rules) -> tuple[int, float, float]:
     return max(places, 0), room_kg, room_l
 
 
-def _within_room(pairs, usable, rules) -> dict:
-    """Per driver, their cheapest pairs that fit together in their room (offer_room); grouped
-    back by order id."""
-    by_driver: dict = {}
-    for pair in pairs:
-        by_driver.setdefault(pair.driver_id, []).append(pair)
-    drivers = {d.id: d for d in usable}
+def _within_room(by_order: dict, usable, rules) -> dict:
+    """Each order's pairs (its nearest eligible drivers) cut to what their drivers could take
+    together (offer_room). Orders take turns, in the orders' order: each takes its cheapest
+    pair whose driver still has room, then each its next one, and so on; so no order is left
+    without a driver while others take a second. Returns order id -> the pairs kept."""
+    room = {d.id: list(offer_room(d, rules)) for d in usable}
+    queues = {order_id: sorted(pairs, key=lambda a: a.terms.total) for order_id, pairs in by_order.items()}
     kept: dict = {}
-    for driver_id, options in by_driver.items():
-        places, room_kg, room_l = offer_room(drivers[driver_id], rules)
-        for pair in sorted(options, key=lambda a: a.terms.total):
-            kg = sum(s.weight_kg for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids)
-            litres = sum(
-                s.volume_l for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids
-            )
-            if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
-                continue
-            places, room_kg, room_l = places - 1, room_kg - kg, room_l - litres
-            kept.setdefault(pair.order_ids[0], []).append(pair)
+    while queues:
+        for order_id in list(queues):
+            queue = queues[order_id]
+            while queue and not _take_room(room, queue[0]):
+                queue.pop(0)
+            if queue:
+                kept.setdefault(order_id, []).append(queue.pop(0))
+            if not queue:
+                del queues[order_id]
     return kept
+
+
+def _take_room(room: dict, pair: model.Assignment) -> bool:
+    """Whether the pair's driver has room for it; if so, that room is taken."""
+    picked = [s for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids]
+    kg, litres = sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
+    places, room_kg, room_l = room[pair.driver_id]
+    if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
+        return False
+    room[pair.driver_id] = [places - 1, room_kg - kg, room_l - litres]
+    return True
 
 
 TILE_ORDERS = 1500  # larger sparse rounds are cut into geographic tiles of about this many orders

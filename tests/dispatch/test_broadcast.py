@@ -98,6 +98,19 @@ def test_a_driver_is_offered_no_more_than_their_batch_places_and_vehicle_can_tak
     assert "as much work as they can take" in report.left_open["LIGHT-2"]
 
 
+def test_orders_take_turns_so_none_loses_every_driver_to_another(org):
+    update_dispatch_settings(
+        organisation=org, rules={"mode": "broadcast", "batching": {"max_batch_size": 1}}, actor=SYSTEM
+    )
+    near, farther = driver_at(org, 1), driver_at(org, 2, lat=LAT + 0.004)
+    new_order(org, "FIRST")  # both drivers' cheapest; by the pool's order it chooses first
+    new_order(org, "SECOND", lat=LAT - 0.001)  # the farther driver is nearer FIRST than this
+    report = run_round(organisation=org)
+    offered = sorted((made.orders[0], made.driver) for made in report.offers)
+    assert offered == [("FIRST", near.name), ("SECOND", farther.name)]
+    assert report.left_open == {}
+
+
 def test_a_small_vehicle_is_offered_only_what_fits_in_it_at_once(org):
     update_dispatch_settings(organisation=org, rules={"mode": "broadcast"}, actor=SYSTEM)
     bike = driver_at(org, 1, vehicle="bicycle")  # 15 kg
