@@ -23,8 +23,11 @@ from core.models import DomainEvent, EventCounter
 
 # Sent inside the recording transaction, so receivers write atomically with the change
 # itself: an event is never recorded without its deliveries or reactions, or vice versa.
-# `events`: the events recorded together (one, or a batch from record_events), in order.
+# `events_recorded(events=[...])`: the events recorded together (one, or a batch from
+# record_events), in order; receivers that work per event may hear `event_recorded(event=...)`
+# instead, sent once per event (only when someone listens: a round records thousands).
 events_recorded = Signal()
+event_recorded = Signal()
 
 _EVENT_TYPES: dict[str, str] = {}
 # The types recorded with a client (record_event's client_id): the only ones a client's
@@ -155,4 +158,7 @@ def record_events(*, organisation: Any, actor: Actor, events: list[NewEvent]) ->
         for n, new in enumerate(events)
     )
     events_recorded.send(sender=DomainEvent, events=rows)
+    if event_recorded.has_listeners(DomainEvent):
+        for row in rows:
+            event_recorded.send(sender=DomainEvent, event=row)
     return rows

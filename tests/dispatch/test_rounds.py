@@ -184,6 +184,20 @@ def test_a_round_offers_each_order_to_the_nearest_driver_with_reasons(org):
     assert event.payload["explanation"] == offer.explanation and event.actor_label == "dispatch-round"
     text = "\n".join(report.lines())
     assert "2 open orders, 2 available drivers, 2 offers" in text and "min to the pickup" in text
+    # Written in bulk, with the same trail as one at a time: the order's transition row, its
+    # history row (a copy of the row as it is now) and event, the offer's history row.
+    transition = a.transitions.get(action="offer")
+    assert (transition.from_status, transition.to_status, transition.actor_label) == (
+        OrderStatus.CREATED,
+        OrderStatus.OFFERED,
+        "dispatch-round",
+    )
+    latest = a.history.order_by("-history_date", "-history_id").first()
+    assert (latest.status, latest.history_type, latest.pickup_location) == ("OFFERED", "~", a.pickup_location)
+    assert latest.history_change_reason == "offer; by System rule: dispatch-round"
+    assert offer.history.get().history_change_reason == "offered; by System rule: dispatch-round"
+    assert DomainEvent.objects.filter(event_type="order.offered", subject_id=str(a.id)).count() == 1
+    assert set(report.seconds) == {"load", "solve", "write"}
 
 
 def test_a_driver_with_an_offer_to_answer_gets_no_second_one_and_a_decline_reopens_for_others(org):
