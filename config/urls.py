@@ -11,6 +11,7 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverSuggestionViewSet,
 )
 from dispatch.api.views import DispatchSettingsView, OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
@@ -33,6 +34,7 @@ driver_router.include_root_view = False
 driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
 driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
+driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
