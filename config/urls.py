@@ -15,7 +15,7 @@ from dispatch.api.driver_views import (
     DriverSuggestionViewSet,
 )
 from dispatch.api.traffic_views import TrafficRecordViewSet
-from dispatch.api.views import OrderViewSet
+from dispatch.api.views import DispatchSettingsView, OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
 from identity.api.views import ClientViewSet, DeviceTokenViewSet
 from integrations.api.views import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
@@ -54,6 +54,7 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/driver/", include(driver_urls)),
+    path("api/v1/dispatch-settings", DispatchSettingsView.as_view(), name="dispatch-settings"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

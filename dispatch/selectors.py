@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import Prefetch, QuerySet
 
 from dispatch.engine.forecast import PastOrder
-from dispatch.models import Offer, OfferStatus, Order, OrderTransition
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderTransition
 
 
 def orders_visible_to(user, *, with_history: bool = False) -> QuerySet[Order]:
@@ -31,6 +31,12 @@ def drivers_excluded_for(order) -> set:
             orders=order, status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED]
         ).values_list("driver_id", flat=True)
     )
+
+
+def dispatch_settings_of(organisation_id) -> DispatchSettings:
+    """The organisation's dispatch settings as stored, or the defaults (unsaved) if it has none."""
+    row = DispatchSettings.objects.filter(organisation_id=organisation_id).first()
+    return row if row is not None else DispatchSettings(organisation_id=organisation_id)
 
 
 def order_history(organisation, *, since: datetime, until: datetime) -> list[PastOrder]:

@@ -12,6 +12,7 @@ from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, W
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
 from dispatch.engine.geofence import DEFAULT_RADIUS_M
+from dispatch.engine.rules import MODES
 from dispatch.models import (
     GEOFENCE_MAX_M,
     GEOFENCE_MIN_M,
@@ -24,6 +25,7 @@ from dispatch.models import (
     RepositionSuggestion,
     SuggestionStatus,
 )
+from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
 from fleet.services import PingInput, validate_ping
@@ -430,3 +432,34 @@ class GeofenceChangeSerializer(serializers.Serializer):
 class PingsReceivedSerializer(serializers.Serializer):
     stored = serializers.IntegerField()
     geofence = GeofenceChangeSerializer(source="changes", many=True)
+
+
+# --- Dispatch settings ------------------------------------------------------------------------
+
+
+class DispatchSettingsSerializer(serializers.Serializer):
+    """An organisation's dispatch settings as the API shows them."""
+
+    rules = serializers.JSONField(help_text="The rules document (see the README's matching section).")
+    mode = serializers.SerializerMethodField(help_text="How a round offers work: optimal or broadcast.")
+    offer_ttl_seconds = serializers.IntegerField(help_text="How long a driver has to answer an offer.")
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=MODES))
+    def get_mode(self, row) -> str:
+        return rules_for(row).mode
+
+
+class DispatchSettingsInSerializer(StrictSerializer):
+    """PUT: `rules` and `offer_ttl_seconds` replace the stored ones (`mode`, if given, is set
+    in the rules). PATCH (partial): only what is given changes; `rules` is a JSON merge patch
+    (RFC 7396) onto the stored rules, so `{"rules": {"mode": "broadcast"}}` changes one key and
+    a `null` removes one."""
+
+    rules = serializers.DictField(
+        help_text="The rules document (PUT), or a JSON merge patch onto it (PATCH)."
+    )
+    mode = serializers.ChoiceField(choices=MODES, required=False, help_text="Sets `rules.mode`.")
+    offer_ttl_seconds = serializers.IntegerField(
+        help_text="Seconds a driver has to answer an offer (the service checks the range)."
+    )

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 from dispatch.engine import model
-from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s
+from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s, orders_in
 from dispatch.engine.geo import haversine_m, haversine_matrix_m, haversine_pairs_m, unit_sphere
 from dispatch.engine.model import CostTerms, Driver, Order, RoundResult
 from dispatch.engine.rules import Rules
@@ -188,6 +188,34 @@ def _soft_terms(driver: Driver, unit: _Unit, rules: Rules) -> tuple[float, float
     return score_s, zone_s, priority_s, owned_s
 
 
+NO_PLACE = "no feasible place in the driver's plan (capacity, time windows, shift or batch size)"
+
+
+def _insertion(driver: Driver, orders: Sequence[Order], rules: Rules, travel: TravelTimes):
+    """The cheapest feasible plan adding `orders` to the driver's, under the rules; or None."""
+    w = rules.weights
+    return best_insertion(
+        driver,
+        orders,
+        travel,
+        forbid_late=rules.lateness.mode == "forbid",
+        max_batch_size=rules.batching.max_batch_size if rules.batching.enabled else len(orders),
+        w_delivery=w.delivery_delay,
+        w_others=w.delay_to_others,
+        w_route=w.added_route,
+        late_penalty=rules.lateness.penalty_per_s,
+    )
+
+
+def can_still_take(
+    driver: Driver, orders: Sequence[Order], *, travel: TravelTimes, rules: Rules
+) -> str | None:
+    """Why the driver can no longer add these orders to their current plan (capacity, pickup
+    windows, shift, batch size; lateness when the rules forbid it), or None if they can: the
+    check an offer's acceptance makes against the plan as it is by then."""
+    return None if _insertion(driver, orders, rules, travel) is not None else NO_PLACE
+
+
 def _pair(
     driver: Driver,
     unit: _Unit,
@@ -202,19 +230,9 @@ def _pair(
     if reason:
         return None, reason
     w = rules.weights
-    plan = best_insertion(
-        driver,
-        unit.orders,
-        travel,
-        forbid_late=rules.lateness.mode == "forbid",
-        max_batch_size=rules.batching.max_batch_size if rules.batching.enabled else len(unit.orders),
-        w_delivery=w.delivery_delay,
-        w_others=w.delay_to_others,
-        w_route=w.added_route,
-        late_penalty=rules.lateness.penalty_per_s,
-    )
+    plan = _insertion(driver, unit.orders, rules, travel)
     if plan is None:
-        return None, "no feasible place in the driver's plan (capacity, time windows, shift or batch size)"
+        return None, NO_PLACE
     delivery_delay = float(sum(plan.dropoff_at_s.values()) - fastest)
     score_s, zone_s, priority_s, owned_s = _soft_terms(driver, unit, rules)
     total = (
@@ -577,34 +595,122 @@ def eligible_pairs(
     travel: TravelTimes,
     rules: Rules | None = None,
 ) -> RoundResult:
-    """Every (driver, order) pair a round may offer when an order goes to all who can take it
-    (the "broadcast" mode): the same hard rules and plan check as solve_round, each pair with its
-    cost terms, none costing more than leaving the order open; an order with no pair is
-    unassigned with the first reason met. One assignment per pair, in the orders' order."""
+    """The (driver, order) pairs a round offers when an order goes to all who can take it (the
+    "broadcast" mode): the same hard rules and plan check as solve_round, each pair with its
+    cost terms, none costing more than leaving the order open.
+
+    Pruned twice: each order goes to its `rules.broadcast.max_drivers_per_order` nearest
+    eligible drivers, and each driver gets no more pairs than they could take together (their
+    free batch places and the room left in their vehicle; orders take turns, see
+    _within_room). An
+    order with no pair is unassigned with the first reason met. Pairs in the orders' order."""
     rules = rules or Rules()
     usable = _usable(drivers, rules)
+    if not orders:
+        return RoundResult([], {})
     if not usable:
         return RoundResult([], {o.id: "no driver available" for o in orders})
-    assignments, unassigned = [], {}
+    k = rules.broadcast.max_drivers_per_order
     vehicle_types = sorted({d.vehicle_type for d in usable})
+    dlat, dlon = np.array([d.lat for d in usable]), np.array([d.lon for d in usable])
+    plat, plon = np.array([o.pickup_lat for o in orders]), np.array([o.pickup_lon for o in orders])
+    near = min(len(usable), 3 * k)
+    _, nearest = cKDTree(unit_sphere(dlat, dlon)).query(unit_sphere(plat, plon), k=near)
+    nearest = np.asarray(nearest).reshape(len(orders), -1)
+    by_order: dict = {}
+    unassigned: dict = {}
+    for i, order in enumerate(orders):
+        found, why = _nearest_eligible(usable, order, nearest[i], k, rules, travel, now_s, vehicle_types)
+        if found:
+            by_order[order.id] = found
+        else:
+            unassigned[order.id] = why or "no feasible driver"
+    kept = _within_room(by_order, usable, rules)
     for order in orders:
-        unit = _Unit((order,))
-        fastest = fastest_dropoff_s(order, travel, now_s, vehicle_types)
-        why = None
-        found = False
-        for driver in usable:
+        if order.id not in unassigned and order.id not in kept:
+            unassigned[order.id] = "its nearest drivers were offered as much work as they can take"
+    position = {o.id: n for n, o in enumerate(orders)}
+    assignments = sorted(
+        (a for found in kept.values() for a in found), key=lambda a: position[a.order_ids[0]]
+    )
+    return RoundResult(assignments, unassigned)
+
+
+def _nearest_eligible(usable, order, nearest, k, rules, travel, now_s, vehicle_types):
+    """The order's k nearest eligible drivers' pairs, nearest first, and the first reason a
+    nearer driver was not eligible. The 3k nearest are tried first; all drivers, by distance,
+    only when fewer than k of those qualify."""
+    unit, fastest = _Unit((order,)), fastest_dropoff_s(order, travel, now_s, vehicle_types)
+    found, why = [], None
+
+    def walk(rows):
+        nonlocal why
+        for d in rows:
+            driver = usable[d]
             metres = haversine_m(driver.lat, driver.lon, order.pickup_lat, order.pickup_lon)
+            if rules.max_pickup_distance_m is not None and metres > rules.max_pickup_distance_m:
+                why = why or "pickup too far"
+                return True  # nearest first: every further driver is too far as well
             result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
             if result is None:
                 why = why or reason
             elif result.terms.total >= rules.unassigned_penalty_s:
                 why = why or "every option costs more than leaving it open"
             else:
-                assignments.append(result)
-                found = True
-        if not found:
-            unassigned[order.id] = why or "no feasible driver"
-    return RoundResult(assignments, unassigned)
+                found.append(result)
+                if len(found) == k:
+                    return True
+        return False
+
+    done = walk(nearest.tolist())
+    if not done and len(nearest) < len(usable):
+        tried = set(nearest.tolist())
+        rest = [d for d in range(len(usable)) if d not in tried]
+        metres = [haversine_m(usable[d].lat, usable[d].lon, order.pickup_lat, order.pickup_lon) for d in rest]
+        walk([d for _, d in sorted(zip(metres, rest, strict=True))])
+    return found, why
+
+
+def offer_room(driver: Driver, rules: Rules) -> tuple[int, float, float]:
+    """How much more work a driver could take on: free batch places, and the kg and litres
+    left when everything they hold is on board."""
+    held = len(orders_in(driver.route))
+    places = (rules.batching.max_batch_size if rules.batching.enabled else 1) - held
+    picking = [s for s in driver.route if s.kind == "pickup"]
+    room_kg = driver.capacity_kg - driver.load_kg - sum(s.weight_kg for s in picking)
+    room_l = driver.capacity_l - driver.load_l - sum(s.volume_l for s in picking)
+    return max(places, 0), room_kg, room_l
+
+
+def _within_room(by_order: dict, usable, rules) -> dict:
+    """Each order's pairs (its nearest eligible drivers) cut to what their drivers could take
+    together (offer_room). Orders take turns, in the orders' order: each takes its cheapest
+    pair whose driver still has room, then each its next one, and so on; so no order is left
+    without a driver while others take a second. Returns order id -> the pairs kept."""
+    room = {d.id: list(offer_room(d, rules)) for d in usable}
+    queues = {order_id: sorted(pairs, key=lambda a: a.terms.total) for order_id, pairs in by_order.items()}
+    kept: dict = {}
+    while queues:
+        for order_id in list(queues):
+            queue = queues[order_id]
+            while queue and not _take_room(room, queue[0]):
+                queue.pop(0)
+            if queue:
+                kept.setdefault(order_id, []).append(queue.pop(0))
+            if not queue:
+                del queues[order_id]
+    return kept
+
+
+def _take_room(room: dict, pair: model.Assignment) -> bool:
+    """Whether the pair's driver has room for it; if so, that room is taken."""
+    picked = [s for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids]
+    kg, litres = sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
+    places, room_kg, room_l = room[pair.driver_id]
+    if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
+        return False
+    room[pair.driver_id] = [places - 1, room_kg - kg, room_l - litres]
+    return True
 
 
 TILE_ORDERS = 1500  # larger sparse rounds are cut into geographic tiles of about this many orders

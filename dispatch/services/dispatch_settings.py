@@ -32,7 +32,11 @@ def check_dispatch_settings(*, rules, offer_ttl_seconds) -> Rules:
     try:
         return parse_rules(rules)
     except RulesError as exc:
-        raise ValidationError({"rules": str(exc) if exc.path else f"(top level): {exc}"}) from exc
+        # The path inside the rules goes along (params), so the API can name `rules.<path>`.
+        message = str(exc) if exc.path else f"(top level): {exc}"
+        raise ValidationError(
+            {"rules": ValidationError(message, code="invalid_rules", params={"path": exc.path})}
+        ) from exc
 
 
 def rules_for(settings_row: DispatchSettings | None) -> Rules:

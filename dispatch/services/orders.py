@@ -17,10 +17,10 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
 from core.db import lock
-from core.events import payload_value, record_event
+from core.events import NewEvent, payload_value, record_event, record_events
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
-from core.history import attribute_change
+from core.history import attribute_change, copy_to_history
 from core.uploads import clean_image
 from dispatch.engine.geo import haversine_m
 from dispatch.models import (
@@ -358,42 +358,83 @@ def _apply_transition(
     return order
 
 
-def _record_transition(
+def _record_transition(*, order: Order, organisation: Organisation, actor: Actor, **details) -> None:
+    """The order's history row and its domain event (from which webhooks follow); `details`
+    as _transition_records takes them."""
+    row, event = _transition_records(order=order, actor=actor, **details)
+    row.save()
+    record_events(organisation=organisation, actor=actor, events=[event])
+
+
+def _transition_records(
     *,
     order: Order,
-    organisation: Organisation,
     action: str,
     from_status: str,
     previous_driver,
     actor: Actor,
     reason: str,
     is_override: bool,
-) -> None:
-    """The order's history row and its domain event (from which webhooks follow)."""
-    OrderTransition.objects.create(
+) -> tuple[OrderTransition, NewEvent]:
+    """An applied transition's history row and event, unsaved (one or a batch is written)."""
+    row = OrderTransition(
         order=order,
         action=action,
         from_status=from_status,
         to_status=order.status,
-        driver=order.driver or previous_driver,
+        driver_id=order.driver_id or (previous_driver.id if previous_driver else None),
         reason=reason,
         is_override=is_override,
         **actor.as_fields(),
     )
     payload = order_event_payload(order)
     payload.update(from_status=from_status, action=action, is_override=is_override)
-    if previous_driver and previous_driver != order.driver:
+    if previous_driver and previous_driver.id != order.driver_id:
         payload["previous_driver_id"] = str(previous_driver.id)
-    record_event(
-        organisation=organisation,
+    event = NewEvent(
         event_type="order.released" if action == "release" else f"order.{order.status.lower()}",
         subject_type="order",
         subject_id=order.id,
         client_id=order.client_id,
-        actor=actor,
         reason=reason,
         payload=payload,
     )
+    return row, event
+
+
+def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Actor) -> None:
+    """Move locked CREATED orders to OFFERED together (a round's offers): the transition,
+    history rows and events of transition_order's "offer", in a few statements, not a few per
+    order. The update is conditional on the status, as a single transition's save is."""
+    if not orders:
+        return
+    for order in orders:
+        try:
+            order.offer()
+        except TransitionNotAllowed as exc:
+            raise InvalidTransition(
+                f"Cannot offer an order that is {order.status}.", current_status=order.status, action="offer"
+            ) from exc
+    moved = Order.objects.filter(
+        id__in=[order.id for order in orders], organisation=organisation, status=OrderStatus.CREATED
+    ).update(status=OrderStatus.OFFERED, updated_at=timezone.now())
+    if moved != len(orders):
+        raise ConcurrentChange("An order changed while it was being offered; read it and retry.")
+    copy_to_history(Order, [order.id for order in orders], actor=actor, reason="offer")
+    records = [
+        _transition_records(
+            order=order,
+            action="offer",
+            from_status=OrderStatus.CREATED,
+            previous_driver=None,
+            actor=actor,
+            reason="",
+            is_override=False,
+        )
+        for order in orders
+    ]
+    OrderTransition.objects.bulk_create([row for row, _ in records])
+    record_events(organisation=organisation, actor=actor, events=[event for _, event in records])
 
 
 @transaction.atomic

@@ -14,8 +14,10 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef
 
 from dispatch.engine import model as engine
+from dispatch.engine.assignment import can_still_take
 from dispatch.engine.rules import Rules
 from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
+from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus, Vehicle, Zone
 from identity.models import Organisation
 
@@ -69,18 +71,27 @@ def held_plan(held: list[Order]) -> tuple[float, float, tuple[engine.Stop, ...]]
 
 def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[str, str]]:
     """ACTIVE, online drivers with a known position, an active vehicle and no pending offer;
-    and the online ones left out, with why."""
+    and the online ones left out, with why. A few set-based queries, only the columns a round
+    uses (`zone_ids`, `active_vehicle` set on each)."""
     pending = Offer.objects.filter(driver=OuterRef("pk"), status=OfferStatus.PENDING)
     online = (
         Driver.objects.filter(organisation=organisation, status=DriverStatus.ACTIVE, is_online=True)
         .annotate(has_pending_offer=Exists(pending))
-        .prefetch_related("preferred_zones")
+        .only("id", "organisation_id", "name", "status", "is_online", "fleet_type", "last_location")
         .order_by("id")
     )
+    online_ids = online.values("id")
     vehicles = {
         v.driver_id: v
-        for v in Vehicle.objects.filter(organisation=organisation, is_active=True, driver__in=online)
+        for v in Vehicle.objects.filter(
+            organisation=organisation, is_active=True, driver__in=online_ids
+        ).only("id", "driver_id", "type", "capacity_kg", "capacity_litres")
     }
+    zones: dict = {}
+    for driver_id, zone_id in Driver.preferred_zones.through.objects.filter(
+        driver__in=online_ids
+    ).values_list("driver_id", "zone_id"):
+        zones.setdefault(driver_id, set()).add(str(zone_id))
     usable, left_out = [], {}
     for driver in online:
         if driver.last_location is None:
@@ -91,6 +102,7 @@ def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[st
             left_out[driver.name] = "already has an offer to answer"
         else:
             driver.active_vehicle = vehicles[driver.id]
+            driver.zone_ids = frozenset(zones.get(driver.id, ()))
             usable.append(driver)
     return usable, left_out
 
@@ -124,6 +136,14 @@ def _zone_of(order: Order, zones: list[Zone]) -> str | None:
     return None
 
 
+def _zone_ids(driver: Driver) -> frozenset[str]:
+    """The driver's preferred zones: as available_drivers read them, else from the database."""
+    zone_ids = getattr(driver, "zone_ids", None)
+    if zone_ids is None:
+        zone_ids = frozenset(str(zone_id) for zone_id in driver.preferred_zones.values_list("id", flat=True))
+    return zone_ids
+
+
 def to_engine_driver(driver: Driver, held: list[Order], now_s: float) -> engine.Driver:
     vehicle = driver.active_vehicle
     load_kg, load_l, route = held_plan(held)
@@ -139,7 +159,7 @@ def to_engine_driver(driver: Driver, held: list[Order], now_s: float) -> engine.
         load_l=load_l,
         route=route,
         score=float(getattr(driver, "performance_score", None) or NEUTRAL_SCORE),
-        zones=frozenset(str(zone.id) for zone in driver.preferred_zones.all()),
+        zones=_zone_ids(driver),
         status="busy" if route else "available",
         owned=driver.fleet_type == Driver.FleetType.OWNED,
     )
@@ -187,6 +207,27 @@ def with_order_exclusions(rules: Rules, orders: list[Order], excluded: dict[str,
             (key, d) for client, d in rules.excluded_drivers if client == key[0] and key[0] is not None
         )
     return dataclasses.replace(rules, excluded_drivers=frozenset(pairs))
+
+
+def why_driver_cannot_take(driver: Driver, orders: list[Order], *, now: datetime, rules: Rules) -> str | None:
+    """Whether the driver's plan as it is now still has room for these orders (capacity,
+    pickup windows, batch size; the engine's own check): the reason if not, else None. A
+    driver without a known position or an active vehicle is not checked (no plan to check)."""
+    vehicle = Vehicle.objects.filter(
+        driver=driver, organisation_id=driver.organisation_id, is_active=True
+    ).first()
+    if driver.last_location is None or vehicle is None:
+        return None
+    driver.active_vehicle = vehicle
+    held = Order.objects.filter(driver=driver, status__in=DRIVER_HOLDS_STATUSES).exclude(
+        id__in=[order.id for order in orders]
+    )
+    return can_still_take(
+        to_engine_driver(driver, list(held), epoch_s(now)),
+        [to_engine_order(order, zone=None, excluded=set()) for order in orders],
+        travel=travel_times(organisation_id=driver.organisation_id),
+        rules=rules,
+    )
 
 
 def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules) -> RoundInputs:

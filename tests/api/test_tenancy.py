@@ -82,6 +82,9 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
 # /api/ routes outside the router: the schema and its viewer hold no organisation data.
 NON_ROUTER_API_ROUTES = {"schema", "swagger-ui"}
+# /api/v1/ routes outside the router about the caller's organisation as a whole (no id in the
+# URL): walked by test_organisation_routes_show_and_change_only_the_callers_own.
+ORGANISATION_ROUTES = {"dispatch-settings": ["GET", "PUT", "PATCH"]}
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,8 @@ def test_the_walk_knows_every_route():
     unknown = sorted(
         f"{route} ({name})"
         for route, name in api_routes
-        if name not in names | walked_by_the_driver_walk and name not in NON_ROUTER_API_ROUTES
+        if name not in names | walked_by_the_driver_walk | set(ORGANISATION_ROUTES)
+        and name not in NON_ROUTER_API_ROUTES
     )
     assert not unknown, f"API routes the tenancy walk does not call: {unknown}"
     # Every router route is served under /api/v1/ and has a body for each writing method.
@@ -241,6 +245,57 @@ def test_every_endpoint_refuses_another_organisations_data(org_a, org_b, b_clien
     b_after = snapshot(org_b.organisation)
     assert len(b_after["orders"]) == len(b_before["orders"]) + 1
     assert len(b_after["subscriptions"]) == len(b_before["subscriptions"]) + 1
+
+
+def test_organisation_routes_show_and_change_only_the_callers_own(org_a, org_b, b_client):
+    """B's caller reads and writes B's dispatch settings; A's stay as they were, unseen."""
+    from dispatch.models import DispatchSettings
+    from dispatch.services.dispatch_settings import update_dispatch_settings
+
+    a_rules = {"max_pickup_distance_m": 1234, "k_nearest": 7}
+    update_dispatch_settings(organisation=org_a.organisation, rules=a_rules, actor=Actor.system("t"))
+    bodies = {
+        "PUT": {"rules": {"k_nearest": 5}, "offer_ttl_seconds": 60},
+        "PATCH": {"rules": {"mode": "broadcast"}},
+    }
+    for name, methods in ORGANISATION_ROUTES.items():
+        url = reverse(name)
+        allowed = {m.strip() for m in b_client.options(url)["Allow"].split(",")}
+        assert allowed == {*methods, "HEAD", "OPTIONS"}
+        for method in methods:
+            response = b_client.generic(
+                method, url, data=json.dumps(bodies.get(method, {})), content_type="application/json"
+            )
+            assert response.status_code == 200, (method, response.content)
+            assert "1234" not in response.content.decode()
+    a_row = DispatchSettings.objects.get(organisation=org_a.organisation)
+    assert (a_row.rules, a_row.offer_ttl_seconds) == (a_rules, 45)
+    b_row = DispatchSettings.objects.get(organisation=org_b.organisation)
+    assert (b_row.rules, b_row.offer_ttl_seconds) == ({"k_nearest": 5, "mode": "broadcast"}, 60)
+
+
+def test_organisation_routes_refuse_client_keys_drivers_and_strangers(org, org_a, driver_world):
+    from rest_framework.test import APIClient
+
+    from identity.models import Client
+
+    shop = Client.objects.create(organisation=org, slug="shop", name="Shop")
+    callers = {
+        "client key": client_for(create_api_key(organisation=org, name="shop-oms", client=shop)),
+        "client user": session_client(make_user(org, Role.CLIENT_USER, "shop-user", client=shop)),
+        "driver": session_client(driver_world[0]),
+        "key without dispatch scopes": client_for(
+            create_api_key(organisation=org, name="reader", scopes=["orders:read"])
+        ),
+    }
+    for name in ORGANISATION_ROUTES:
+        url = reverse(name)
+        for who, client in callers.items():
+            for method in ORGANISATION_ROUTES[name]:
+                response = client.generic(method, url, data="{}", content_type="application/json")
+                assert response.status_code == 403, (who, method, response.status_code)
+                error_of(response)
+        assert APIClient().get(url).status_code == 401
 
 
 def test_filters_do_not_tell_whether_another_organisations_ids_exist(org_a, org_b):
