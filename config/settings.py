@@ -168,10 +168,21 @@ CELERY_TIMEZONE = "UTC"
 # Every organisation with open orders and online drivers gets a dispatch round this often; an
 # order created, a driver online, an offer declined or lapsed asks for one sooner.
 DISPATCH_ROUND_SECONDS = env.float("DISPATCH_ROUND_SECONDS", default=5.0)
+# Drivers' routes: every SLA_WATCH_SECONDS the ETAs are worked out again from the drivers' last
+# positions; a route whose ETAs drifted more than ETA_RESEQUENCE_DRIFT_SECONDS is re-sequenced;
+# an ETA that moved more than ETA_CHANGE_NOTIFY_SECONDS from the one last announced is sent as
+# `order.eta_changed`. A stop predicted later than SLA_AT_RISK_RAISE_SECONDS past its window
+# raises `order.at_risk`; the alert clears only under SLA_AT_RISK_CLEAR_SECONDS (no flapping).
+SLA_WATCH_SECONDS = env.float("SLA_WATCH_SECONDS", default=30.0)
+ETA_RESEQUENCE_DRIFT_SECONDS = env.int("ETA_RESEQUENCE_DRIFT_SECONDS", default=180)
+ETA_CHANGE_NOTIFY_SECONDS = env.int("ETA_CHANGE_NOTIFY_SECONDS", default=300)
+SLA_AT_RISK_RAISE_SECONDS = env.int("SLA_AT_RISK_RAISE_SECONDS", default=300)
+SLA_AT_RISK_CLEAR_SECONDS = env.int("SLA_AT_RISK_CLEAR_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
+    "watch-slas": {"task": "dispatch.watch_slas", "schedule": SLA_WATCH_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
     "purge-idempotency-records": {

@@ -11,6 +11,7 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverRouteView,
 )
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
@@ -35,6 +36,7 @@ driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
+    path("route", DriverRouteView.as_view(), name="driver-route"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
     *driver_router.urls,

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from core.events import event_recorded
+from dispatch import push
 from dispatch.services.offers import withdraw_offers_of_unavailable_driver
 from dispatch.services.orders import take_work_from_unavailable_driver
 from dispatch.services.rounds import request_round
@@ -49,3 +50,33 @@ def ask_for_a_round(sender, event, **kwargs) -> None:
     """Once the change commits, ask for a round for its organisation (debounced there)."""
     if event.event_type in ROUND_TRIGGERS:
         transaction.on_commit(partial(request_round, event.organisation_id))
+
+
+# Events the live map redraws for, besides routes (pushed by the routes service itself).
+LIVE_MAP_EVENTS = frozenset(
+    {
+        "offer.created",
+        "offer.accepted",
+        "offer.declined",
+        "offer.expired",
+        "offer.withdrawn",
+        "order.at_risk",
+        "order.at_risk_cleared",
+    }
+)
+
+
+@receiver(event_recorded)
+def tell_the_live_map(sender, event, **kwargs) -> None:
+    """Once the change commits, the organisation's open live maps hear of it."""
+    if event.event_type not in LIVE_MAP_EVENTS:
+        return
+    if event.subject_type == "offer":
+        change = {"kind": "offer", "offer_id": event.subject_id}
+    else:
+        change = {
+            "kind": "at_risk",
+            "order_id": event.subject_id,
+            "at_risk": event.event_type == "order.at_risk",
+        }
+    transaction.on_commit(partial(push.to_live_map, event.organisation_id, change))

@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 from dispatch.services import rounds
 from dispatch.services.offers import expire_due_offers as expire_offers
+from dispatch.services.sla import watch_slas as watch
 from identity.models import Organisation
 
 
@@ -38,3 +39,10 @@ def run_dispatch_round(organisation_id: str) -> int:
     if organisation is None:
         return 0
     return len(rounds.run_round(organisation=organisation).offers)
+
+
+@shared_task(name="dispatch.watch_slas", ignore_result=True)
+def watch_slas() -> int:
+    """Beat task: retime every active route from live positions, re-sequence those that drifted,
+    raise and clear at-risk alerts (dispatch.services.sla). Returns how many routes it saw."""
+    return watch().routes

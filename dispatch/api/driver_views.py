@@ -24,9 +24,11 @@ from dispatch.api.serializers import (
     DeclineSerializer,
     DeliverSerializer,
     DriverOfferSerializer,
+    DriverRouteSerializer,
     FailSerializer,
     OrderDetailSerializer,
     OrderSerializer,
+    driver_route_data,
 )
 from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.offers import accept_offer, decline_offer
@@ -69,6 +71,15 @@ class DriverMeView(DriverAppMixin, APIView):
 
     def get(self, request):
         return Response(DriverSerializer(self.driver).data)
+
+
+@extend_schema(tags=["driver app"], responses=DriverRouteSerializer)
+class DriverRouteView(DriverAppMixin, APIView):
+    """The driver's route: the stops still to make, in order, each with its window, ETA and
+    whether it is predicted late. Pushed on the driver's socket (`route`) whenever it changes."""
+
+    def get(self, request):
+        return Response(driver_route_data(self.driver.id))
 
 
 class DriverOnlineView(DriverAppMixin, APIView):

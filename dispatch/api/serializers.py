@@ -10,7 +10,7 @@ from rest_framework import serializers
 from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority
+from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority, Route, Stop
 from dispatch.services.orders import OrderInput
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
@@ -286,6 +286,88 @@ class DriverOfferSerializer(serializers.ModelSerializer):
             "created_at",
             "orders",
         ]
+
+
+class RouteStopSerializer(serializers.ModelSerializer):
+    """One stop of the driver's route: where, what, its window, the ETA and whether it is late."""
+
+    order_id = serializers.UUIDField(read_only=True)
+    external_ref = serializers.CharField(source="order.external_ref", read_only=True)
+    order_status = OrderStatusField(source="order.status", read_only=True)
+    address = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
+    window = serializers.SerializerMethodField()
+    eta = serializers.DateTimeField(source="planned_arrival_at", read_only=True, allow_null=True)
+    at_risk = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Stop
+        fields = [
+            "sequence",
+            "kind",
+            "order_id",
+            "external_ref",
+            "order_status",
+            "address",
+            "location",
+            "window",
+            "service_s",
+            "eta",
+            "predicted_late_s",
+            "at_risk",
+            "arrived_at",
+        ]
+
+    def get_address(self, stop) -> str:
+        return stop.order.pickup_address if stop.kind == Stop.Kind.PICKUP else stop.order.dropoff_address
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
+    )
+    def get_location(self, stop) -> dict:
+        return point_as_dict(stop.location)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_window(self, stop) -> dict:
+        return {"start": stop.window_start.isoformat(), "end": stop.window_end.isoformat()}
+
+    def get_at_risk(self, stop) -> bool:
+        return stop.at_risk_since is not None
+
+
+class DriverRouteSerializer(serializers.Serializer):
+    """The driver's active route: the stops still to make, in the order to make them."""
+
+    id = serializers.UUIDField(allow_null=True)
+    etas_at = serializers.DateTimeField(allow_null=True)
+    sequenced_by = serializers.CharField()
+    stops = RouteStopSerializer(many=True)
+
+
+def driver_route_data(driver_id) -> dict:
+    """The driver's active route as the API and the driver's socket show it (no route: none)."""
+    route = Route.objects.filter(driver_id=driver_id, status=Route.Status.ACTIVE).first()
+    stops = (
+        Stop.objects.filter(route=route, completed_at=None).select_related("order").order_by("sequence")
+        if route
+        else Stop.objects.none()
+    )
+    return DriverRouteSerializer(
+        {
+            "id": route.id if route else None,
+            "etas_at": route.etas_at if route else None,
+            "sequenced_by": route.sequenced_by if route else "",
+            "stops": stops,
+        }
+    ).data
 
 
 class DeclineSerializer(StrictSerializer):

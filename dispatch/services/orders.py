@@ -33,6 +33,7 @@ from dispatch.models import (
     OrderTransition,
     ProofOfDelivery,
 )
+from dispatch.services.routes import follow_order
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
@@ -354,7 +355,8 @@ def _record_transition(
     reason: str,
     is_override: bool,
 ) -> None:
-    """The order's history row and its domain event (from which webhooks follow)."""
+    """The order's history row and its domain event (from which webhooks follow), then the
+    driver's route brought in line (stops added, completed or removed)."""
     OrderTransition.objects.create(
         order=order,
         action=action,
@@ -379,6 +381,7 @@ def _record_transition(
         reason=reason,
         payload=payload,
     )
+    follow_order(order=order, previous_driver_id=getattr(previous_driver, "id", None), actor=actor)
 
 
 @transaction.atomic

@@ -29,20 +29,15 @@ from core.db import lock
 from dispatch.engine.assignment import eligible_pairs, solve_round
 from dispatch.engine.auction import incentive_minor
 from dispatch.engine.rules import Auction
-from dispatch.engine.travel import HaversineTravelTimes
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import make_offer
 from dispatch.services.round_inputs import load_round_inputs
+from dispatch.services.travel_times import travel_times
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
-
-# Straight-line travel until the routing issue plugs in road times: a city courier's average
-# speed and a typical street detour.
-ROUND_SPEED_MPS = 8.0
-ROUND_DETOUR_FACTOR = 1.3
 
 
 @dataclass
@@ -117,7 +112,7 @@ def _run_locked(
     )
     if not inputs.orders:
         return report
-    travel = HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+    travel = travel_times()
     # Broadcast: each order to every eligible driver, the first to accept wins (accept_offer
     # withdraws the rest); optimal: the engine's best one driver per unit of work.
     solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round

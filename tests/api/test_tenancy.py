@@ -454,6 +454,7 @@ def test_session_writes_need_the_csrf_token(dispatcher):
 # Routes of /api/v1/driver/ outside its router: the driver themself.
 DRIVER_SELF_ROUTES = {
     "driver-me": {"GET": "get"},
+    "driver-route": {"GET": "get"},
     "driver-online": {"POST": "post"},
     "driver-offline": {"POST": "post"},
 }
@@ -530,6 +531,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert {o["id"] for o in offers} == {str(o.id) for o in caller.driver.offers.all()}
     orders = client.get("/api/v1/driver/orders").json()
     assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
+    stops = client.get("/api/v1/driver/route").json()["stops"]
+    assert {s["order_id"] for s in stops} == {caller.ids()["driver-order"]}
 
 
 def test_the_driver_routes_are_only_for_drivers(drivers, dispatcher, org_admin):
