@@ -80,3 +80,17 @@ def tell_the_live_map(sender, event, **kwargs) -> None:
             "at_risk": event.event_type == "order.at_risk",
         }
     transaction.on_commit(partial(push.to_live_map, event.organisation_id, change))
+
+
+@receiver(event_recorded)
+def resequence_on_traffic(sender, event, **kwargs) -> None:
+    """Travel times changed (a `traffic.*` event, recorded by whatever feeds road times): once
+    it commits, re-sequence the organisation's routes (a task; in-process it runs at once)."""
+    if event.event_type.startswith("traffic."):
+        transaction.on_commit(partial(_queue_resequencing, str(event.organisation_id)))
+
+
+def _queue_resequencing(organisation_id: str) -> None:
+    from dispatch.tasks import resequence_routes
+
+    resequence_routes.delay(organisation_id)

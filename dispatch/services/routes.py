@@ -7,7 +7,8 @@ removed when the order leaves the driver (released, reassigned, cancelled, faile
 change runs inside the order's transition (follow_order), under a lock on the route row: the
 driver, then the order, then the route, as everywhere else.
 
-ETAs are worked out from the driver's last position (engine.sequencing.walk). When they drift
+ETAs are worked out from the driver's last position (engine.sequencing.walk): a stop's ETA is
+when it is planned to start, so never before its window opens. When they drift
 past settings.ETA_RESEQUENCE_DRIFT_SECONDS, an insertion makes a stop late, or the travel
 times change, the remaining stops are re-sequenced (engine.sequencing.sequence_route) and the
 new order is kept when it is better. A stop's ETA that moved by more than
@@ -32,7 +33,7 @@ from dispatch import push
 from dispatch.engine import batching, sequencing
 from dispatch.engine import model as engine
 from dispatch.models import Order, OrderStatus, Route, Stop
-from dispatch.services.round_inputs import ON_BOARD_STATUSES
+from dispatch.services.round_inputs import ON_BOARD_STATUSES, epoch_s, stop_from_row
 from dispatch.services.travel_times import travel_times
 from fleet.models import Driver, Vehicle
 
@@ -53,10 +54,6 @@ STOPS_BY_STATUS = {
     OrderStatus.DELIVERED: ("done", "done"),
 }
 SEQUENCE_SHIFT = 10_000  # renumbering moves every stop out of the way first (unique sequence)
-
-
-def epoch(moment: datetime) -> float:
-    return moment.timestamp()
 
 
 def moment(seconds: float) -> datetime:
@@ -103,15 +100,27 @@ def follow_order(*, order: Order, previous_driver_id, actor: Actor) -> None:
     _after_change(route, now=now, actor=actor, reason="an order was inserted", resequence_if_late=inserted)
 
 
+def lock_routes(*, driver_ids) -> None:
+    """Lock the drivers, then their active routes (each by id), ahead of the organisation's
+    event counter; a transition then changes the routes in follow_order.
+
+    The driver comes first, everywhere (orders.lock_holder, the SLA watch): PostgreSQL checks
+    foreign keys at commit, so a transaction that changed stops or wrote a history row waits
+    then for the rows they name (the driver, the orders); with every change to a driver's
+    route queued on the driver row first, none of them waits on another in a circle."""
+    ids = sorted({driver_id for driver_id in driver_ids if driver_id is not None})
+    if ids:
+        list(lock(Driver.objects).filter(id__in=ids).order_by("id").values_list("id", flat=True))
+        list(lock(Route.objects).filter(driver_id__in=ids, status=Route.Status.ACTIVE).order_by("id"))
+
+
 def _active_route(driver_id, *, organisation_id=None, create: bool = False) -> Route | None:
-    """The driver's ACTIVE route, locked; created when asked (the driver row is locked first,
-    so two transactions never create two)."""
+    """The driver's ACTIVE route, locked after the driver (lock_routes); created when asked."""
+    lock_routes(driver_ids=[driver_id])
     route = lock(Route.objects).filter(driver_id=driver_id, status=Route.Status.ACTIVE).first()
     if route is not None or not create:
         return route
-    lock(Driver.objects).get(id=driver_id)
-    route = lock(Route.objects).filter(driver_id=driver_id, status=Route.Status.ACTIVE).first()
-    return route or Route.objects.create(
+    return Route.objects.create(
         organisation_id=organisation_id, driver_id=driver_id, status=Route.Status.ACTIVE
     )
 
@@ -127,21 +136,6 @@ def _stop_row(route: Route, order: Order, kind: str) -> Stop:
         window_start=order.pickup_window_start if pickup else order.dropoff_window_start,
         window_end=order.pickup_window_end if pickup else order.dropoff_window_end,
         service_s=SERVICE_SECONDS[kind],
-    )
-
-
-def _engine_stop(stop: Stop) -> engine.Stop:
-    sign = 1 if stop.kind == Stop.Kind.PICKUP else -1
-    return engine.Stop(
-        str(stop.order_id),
-        stop.kind,
-        stop.location.y,
-        stop.location.x,
-        epoch(stop.window_start),
-        epoch(stop.window_end),
-        float(stop.service_s),
-        sign * float(stop.order.weight_kg),
-        sign * float(stop.order.volume_litres),
     )
 
 
@@ -162,10 +156,10 @@ def _insert(route: Route, order: Order, *, now: datetime) -> None:
         available_at_s=start.start_s,
         load_kg=_on_board(route.driver_id, "weight_kg"),
         load_l=_on_board(route.driver_id, "volume_litres"),
-        route=tuple(_engine_stop(s) for s in movable),
+        route=tuple(stop_from_row(s) for s in movable),
         vehicle_type=vehicle.type if vehicle else "car",
     )
-    pickup, dropoff = (_engine_stop(s) for s in new)
+    pickup, dropoff = (stop_from_row(s) for s in new)
     unit = engine.Order(
         id=str(order.id),
         pickup_lat=pickup.lat,
@@ -226,18 +220,21 @@ def _open_stops(route: Route) -> list[Stop]:
 
 def _start(route: Route, now: datetime) -> tuple[sequencing.Vehicle, list[Stop]]:
     """Where and when the driver is next free, and the open stops in their current order. A
-    driver at a stop (arrived, not done) starts from it once its service is over; with no known
-    position, from the first open stop."""
+    driver at a stop (arrived, not done) starts from it once its service is over (begun when
+    they arrived or when its window opens); with no known position, from the last stop they
+    finished or else the first open one."""
     stops = _open_stops(route)
     driver = Driver.objects.only("last_location").get(id=route.driver_id)
     vehicle = _vehicle(route.driver_id)
-    point, start_s = driver.last_location, epoch(now)
+    point, start_s = driver.last_location, epoch_s(now)
     for stop in stops:
         if stop.arrived_at is not None:
             point = stop.location
-            start_s = max(start_s, epoch(stop.arrived_at) + stop.service_s)
-    if point is None and stops:
-        point = stops[0].location
+            begins = max(epoch_s(stop.arrived_at), epoch_s(stop.window_start))
+            start_s = max(start_s, begins + stop.service_s)
+    if point is None:  # no ping yet: where they last did something, else their first stop
+        done = Stop.objects.filter(route=route, completed_at__isnull=False).order_by("-completed_at").first()
+        point = done.location if done else stops[0].location if stops else None
     lat, lon = (point.y, point.x) if point is not None else (0.0, 0.0)
     capacity = (
         (float(vehicle.capacity_kg), float(vehicle.capacity_litres))
@@ -254,8 +251,8 @@ def _task(stop: Stop) -> sequencing.Task:
         kind=stop.kind,
         lat=stop.location.y,
         lon=stop.location.x,
-        open_s=epoch(stop.window_start),
-        close_s=epoch(stop.window_end),
+        open_s=epoch_s(stop.window_start),
+        close_s=epoch_s(stop.window_end),
         service_s=float(stop.service_s),
         weight_kg=float(stop.order.weight_kg),
         volume_l=float(stop.order.volume_litres),
@@ -324,11 +321,11 @@ def _store_etas(
     changed = []
     for stop in [*fixed, *movable]:
         planned = timing.get(stop.id)
-        if planned is None:  # the driver is at this stop
-            stop.planned_arrival_at = stop.arrived_at
-            stop.predicted_late_s = max(0, int((stop.arrived_at - stop.window_end).total_seconds()))
+        if planned is None:  # the driver is at this stop: it starts now, or when its window opens
+            stop.planned_arrival_at = max(stop.arrived_at, stop.window_start)
+            stop.predicted_late_s = max(0, int((stop.planned_arrival_at - stop.window_end).total_seconds()))
         else:
-            stop.planned_arrival_at = moment(planned.arrival_s)
+            stop.planned_arrival_at = moment(planned.begin_s)
             stop.predicted_late_s = round(planned.late_s)
         if stop.announced_arrival_at is None:
             stop.announced_arrival_at = stop.planned_arrival_at  # the first ETA: nothing changed yet
@@ -380,6 +377,8 @@ def resequence_route(*, driver_id, actor: Actor, reason: str, now: datetime | No
 def refresh_route(*, route_id, actor: Actor, now: datetime | None = None) -> Route | None:
     """Retime one route from the driver's latest position; when a stop's ETA drifted by more
     than settings.ETA_RESEQUENCE_DRIFT_SECONDS since the last pass, re-sequence it."""
+    driver_id = Route.objects.filter(id=route_id).values_list("driver_id", flat=True).first()
+    lock_routes(driver_ids=[driver_id])
     route = lock(Route.objects).filter(id=route_id, status=Route.Status.ACTIVE).first()
     if route is None:
         return None
@@ -389,7 +388,7 @@ def refresh_route(*, route_id, actor: Actor, now: datetime | None = None) -> Rou
     drift = timedelta(seconds=settings.ETA_RESEQUENCE_DRIFT_SECONDS)
     plan = _timed(vehicle, movable) if movable else None
     drifted = plan is not None and any(
-        s.planned_arrival_at is not None and abs(moment(p.arrival_s) - s.planned_arrival_at) > drift
+        s.planned_arrival_at is not None and abs(moment(p.begin_s) - s.planned_arrival_at) > drift
         for s, p in zip(movable, plan.stops, strict=True)
     )
     _after_change(

@@ -29,7 +29,7 @@ from core.db import lock
 from core.events import record_event
 from dispatch.models import DispatchSettings, Order, OrderStatus, Stop
 from dispatch.services.orders import transition_order
-from dispatch.services.routes import active_route_ids, refresh_route, stop_event_payload
+from dispatch.services.routes import active_route_ids, lock_routes, refresh_route, stop_event_payload
 from fleet.services import record_driver_decision
 from identity.models import Organisation
 
@@ -130,8 +130,9 @@ def reassign_at_risk(*, stop_id) -> bool:
     stop = Stop.objects.select_related("route").filter(id=stop_id).first()
     if stop is None:
         return False
-    order = lock(Order.objects).get(id=stop.order_id)
     driver_id = stop.route.driver_id
+    lock_routes(driver_ids=[driver_id])  # the driver first, as every change to a route
+    order = lock(Order.objects).get(id=stop.order_id)
     stop.refresh_from_db()
     if order.driver_id != driver_id or order.status not in REASSIGNABLE or stop.at_risk_since is None:
         return False

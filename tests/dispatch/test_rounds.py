@@ -130,9 +130,11 @@ def test_inputs_carry_vehicle_capacity_load_on_board_and_the_rest_of_the_plan(or
     )
     assert (v.capacity_kg, v.capacity_l) == (1000.0, 6000.0)
     assert (v.load_kg, v.load_l, v.status) == (4.0, 10.0, "busy")
+    # The rest of the plan is the van's route as it stands (dispatch.services.routes inserted
+    # PLANNED after CARRIED, both from one pickup to one drop-off).
     assert [(s.order_id, s.kind, s.weight_kg) for s in v.route] == [
-        (str(planned.id), "pickup", 3.0),
         (str(carried.id), "dropoff", -4.0),
+        (str(planned.id), "pickup", 3.0),
         (str(planned.id), "dropoff", -3.0),
     ]
     assert v.score == 1.0 and v.owned is False
