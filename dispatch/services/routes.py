@@ -17,6 +17,7 @@ settings.ETA_CHANGE_NOTIFY_SECONDS from the one last announced is recorded as
 change once it commits.
 """
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,7 +34,7 @@ from dispatch import push
 from dispatch.engine import batching, sequencing
 from dispatch.engine import model as engine
 from dispatch.models import Order, OrderStatus, Route, Stop
-from dispatch.services.round_inputs import ON_BOARD_STATUSES, epoch_s, stop_from_row
+from dispatch.services.round_inputs import ON_BOARD_STATUSES, epoch_s, stop_from_row, to_engine_order
 from dispatch.services.travel_times import travel_times
 from fleet.models import Driver, Vehicle
 
@@ -159,21 +160,10 @@ def _insert(route: Route, order: Order, *, now: datetime) -> None:
         route=tuple(stop_from_row(s) for s in movable),
         vehicle_type=vehicle.type if vehicle else "car",
     )
-    pickup, dropoff = (stop_from_row(s) for s in new)
-    unit = engine.Order(
-        id=str(order.id),
-        pickup_lat=pickup.lat,
-        pickup_lon=pickup.lon,
-        dropoff_lat=dropoff.lat,
-        dropoff_lon=dropoff.lon,
-        pickup_open_s=pickup.open_s,
-        pickup_close_s=pickup.close_s,
-        dropoff_open_s=dropoff.open_s,
-        dropoff_close_s=dropoff.close_s,
-        pickup_service_s=pickup.service_s,
-        dropoff_service_s=dropoff.service_s,
-        weight_kg=pickup.weight_kg,
-        volume_l=pickup.volume_l,
+    unit = dataclasses.replace(
+        to_engine_order(order, zone=None, excluded=set()),
+        pickup_service_s=float(SERVICE_SECONDS[Stop.Kind.PICKUP]),
+        dropoff_service_s=float(SERVICE_SECONDS[Stop.Kind.DROPOFF]),
     )
     plan = batching.best_insertion(
         driver, [unit], travel_times(), forbid_late=False, max_batch_size=len(movable) + 2

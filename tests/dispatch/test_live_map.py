@@ -310,42 +310,48 @@ def test_a_failing_push_closes_the_socket_with_1011(org, dispatcher, fast_pushes
 # --- offers, routes and orders at risk ------------------------------------------------------
 
 
-def routed_world(org):
-    """A driver with an order on their route (its drop-off raised at risk) and another driver
-    with a pending offer."""
+def two_drivers(org):
+    """A driver who will carry an order and one who will be offered another, both placed."""
+    carrier = make_active_driver(org, name="Carrier", phone="+358401000011")
+    offered = make_active_driver(org, name="Offered", phone="+358401000012", plate="OFF-1")
+    for driver in (carrier, offered):
+        place(driver)
+    return carrier, offered
+
+
+def route_offer_and_alert(org, carrier, offered, routed, waiting):
+    """Assign `routed` to the carrier (a route), make its drop-off late and run the SLA watch
+    (an alert), offer `waiting` to the other driver (a pending offer)."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from dispatch.models import Stop
     from dispatch.services import sla
-    from dispatch.services.offers import make_offer
+    from tests.dispatch.test_offers import offer
 
-    carrier = make_active_driver(org, name="Carrier", phone="+358401000011")
-    offered = make_active_driver(org, name="Offered", phone="+358401000012", plate="OFF-1")
-    for driver in (carrier, offered):
-        place(driver)
-    system = Actor.system("t")
-    routed = create_order(organisation=org, actor=system, data=order_input(order_payload("ROUTED")))
-    transition_order(order_id=routed.id, organisation=org, action="assign", actor=system, driver=carrier)
+    transition_order(
+        order_id=routed.id, organisation=org, action="assign", actor=Actor.system("t"), driver=carrier
+    )
     now = timezone.now()
     Stop.objects.filter(order=routed, kind="dropoff").update(
         window_start=now - timedelta(hours=2), window_end=now - timedelta(hours=1)
     )
     sla.watch_slas()
-    waiting = create_order(organisation=org, actor=system, data=order_input(order_payload("WAITING")))
-    offer = make_offer(
-        organisation=org,
-        driver=offered,
-        orders=[waiting],
-        expires_at=now + timedelta(minutes=5),
-        actor=system,
-    )
-    return carrier, offered, routed, offer
+    return offer(org, offered, waiting)
+
+
+def two_orders(org):
+    system = Actor.system("t")
+    return [
+        create_order(organisation=org, actor=system, data=order_input(order_payload(ref)))
+        for ref in ("ROUTED", "WAITING")
+    ]
 
 
 def test_snapshot_shows_pending_offers_routes_with_etas_and_orders_at_risk(org, other_org):
-    carrier, offered, _routed, offer = routed_world(org)
+    carrier, offered = two_drivers(org)
+    offer = route_offer_and_alert(org, carrier, offered, *two_orders(org))
     snapshot = live_snapshot(org.id)
     assert snapshot["offers"] == [
         {
@@ -375,39 +381,14 @@ def test_changes_are_pushed_on_commit_without_waiting_for_the_next_snapshot(
     """With the snapshot loop slowed right down, what arrives after the first snapshot is the
     pushed changes: a route when an order is assigned, an offer when one is made, an at-risk
     flag when the SLA watch raises one; another organisation's map hears none of it."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from dispatch.models import Stop
-    from dispatch.services import sla
-    from dispatch.services.offers import make_offer
-
     monkeypatch.setattr(consumers, "REFRESH_SECONDS", 3600)
     theirs = make_user(other_org, Role.DISPATCHER, "their-dispatcher")
-    carrier = make_active_driver(org, name="Carrier", phone="+358401000011")
-    offered = make_active_driver(org, name="Offered", phone="+358401000012", plate="OFF-1")
-    for driver in (carrier, offered):
-        place(driver)
-    system = Actor.system("t")
-    routed = create_order(organisation=org, actor=system, data=order_input(order_payload("ROUTED")))
-    waiting = create_order(organisation=org, actor=system, data=order_input(order_payload("WAITING")))
+    carrier, offered = two_drivers(org)
+    routed, waiting = two_orders(org)
     ours_cookie, theirs_cookie = session_cookie(dispatcher), session_cookie(theirs)
 
     def changes():
-        transition_order(order_id=routed.id, organisation=org, action="assign", actor=system, driver=carrier)
-        make_offer(
-            organisation=org,
-            driver=offered,
-            orders=[waiting],
-            expires_at=timezone.now() + timedelta(minutes=5),
-            actor=system,
-        )
-        now = timezone.now()
-        Stop.objects.filter(order=routed, kind="dropoff").update(
-            window_start=now - timedelta(hours=2), window_end=now - timedelta(hours=1)
-        )
-        sla.watch_slas()
+        route_offer_and_alert(org, carrier, offered, routed, waiting)
 
     async def run():
         ours, others = socket_for(ours_cookie), socket_for(theirs_cookie)

@@ -14,9 +14,10 @@ from django.utils import timezone
 from core.models import DomainEvent
 from dispatch.models import Route, Stop
 from dispatch.services import routes, sla
-from dispatch.services.offers import accept_offer, make_offer
+from dispatch.services.offers import accept_offer
 from dispatch.services.orders import transition_order
 from fleet import services as fleet_services
+from tests.dispatch.test_offers import offer
 from tests.dispatch.test_rounds import LAT, LON, SYSTEM, driver_at, new_order
 
 
@@ -41,14 +42,7 @@ def plan(driver) -> list[tuple[str, str]]:
 def test_accepting_an_offer_puts_the_orders_stops_on_the_drivers_route_with_etas(org):
     driver = driver_at(org, 1)
     order = new_order(org, "R-1")
-    offer = make_offer(
-        organisation=org,
-        driver=driver,
-        orders=[order],
-        expires_at=timezone.now() + timedelta(minutes=1),
-        actor=SYSTEM,
-    )
-    accept_offer(offer_id=offer.id, driver=driver, actor=SYSTEM)
+    accept_offer(offer_id=offer(org, driver, order).id, driver=driver, actor=SYSTEM)
     route = Route.objects.get(driver=driver, status=Route.Status.ACTIVE)
     stops = list(route.stops.order_by("sequence"))
     assert [(s.kind, s.sequence) for s in stops] == [("pickup", 1), ("dropoff", 2)]
