@@ -15,7 +15,7 @@ from core.models import DomainEvent
 from dispatch.models import Route, Stop
 from dispatch.services import routes, sla
 from dispatch.services.offers import accept_offer
-from dispatch.services.orders import transition_order
+from dispatch.services.orders import create_order, transition_order
 from fleet import services as fleet_services
 from tests.dispatch.test_offers import offer
 from tests.dispatch.test_rounds import LAT, LON, SYSTEM, driver_at, new_order
@@ -287,3 +287,29 @@ def test_concurrent_changes_to_one_route_each_apply_once_under_its_lock(org):
         (ref, kind) for ref in ("HELD", "SECOND", "THIRD") for kind in ("pickup", "dropoff")
     )
     assert all(s.planned_arrival_at is not None for s in stops)
+
+
+def test_a_hubs_run_is_planned_over_its_online_drivers_and_printed(org):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from fleet.models import Driver
+    from tests.conftest import make_hub, order_payload
+    from tests.dispatch.factories import order_input
+
+    hub = make_hub(org)
+    riders = [driver_at(org, n, vehicle="bicycle") for n in (1, 2)]  # 15 kg each
+    Driver.objects.filter(id__in=[r.id for r in riders]).update(hub=hub)
+    for n in range(3):
+        payload = order_payload(f"HUB-{n}", weight_kg="10.00", hub_id=str(hub.id))
+        payload["dropoff"]["lat"] += n * 0.002
+        create_order(organisation=org, actor=SYSTEM, data=order_input(payload))
+    out = StringIO()
+    call_command("plan_hub_run", "--org", org.slug, "--hub", hub.name, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Run from Central hub at ")
+    assert sum("1 drop-offs, back at" in line for line in lines) == 2  # one 10 kg parcel per bicycle
+    assert sum(line.startswith("  left over: HUB-") for line in lines) == 1
+    with pytest.raises(CommandError, match="--hub"):
+        call_command("plan_hub_run", "--org", org.slug, "--hub", "Nowhere")
