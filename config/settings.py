@@ -178,11 +178,15 @@ ETA_RESEQUENCE_DRIFT_SECONDS = env.int("ETA_RESEQUENCE_DRIFT_SECONDS", default=1
 ETA_CHANGE_NOTIFY_SECONDS = env.int("ETA_CHANGE_NOTIFY_SECONDS", default=300)
 SLA_AT_RISK_RAISE_SECONDS = env.int("SLA_AT_RISK_RAISE_SECONDS", default=300)
 SLA_AT_RISK_CLEAR_SECONDS = env.int("SLA_AT_RISK_CLEAR_SECONDS", default=120)
+# Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
+# suggestions to move toward forecast demand this often.
+REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
     "watch-slas": {"task": "dispatch.watch_slas", "schedule": SLA_WATCH_SECONDS},
+    "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
     "purge-idempotency-records": {

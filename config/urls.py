@@ -11,7 +11,9 @@ from dispatch.api.driver_views import (
     DriverOfflineView,
     DriverOnlineView,
     DriverOrderViewSet,
+    DriverPingsView,
     DriverRouteView,
+    DriverSuggestionViewSet,
 )
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
@@ -34,11 +36,13 @@ driver_router.include_root_view = False
 driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
 driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
+driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("route", DriverRouteView.as_view(), name="driver-route"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
+    path("pings", DriverPingsView.as_view(), name="driver-pings"),
     *driver_router.urls,
 ]
 

@@ -6,6 +6,7 @@ a seeded random.Random, so the city is the same on every machine; only passwords
 key are drawn from `secrets`.
 """
 
+import json
 import os
 import random
 import secrets
@@ -27,9 +28,16 @@ from dispatch.models import DispatchSettings, Order, ProofOfDelivery
 from dispatch.services.dispatch_settings import update_dispatch_settings
 from fleet import services as fleet_services
 from fleet.models import Driver, DriverStatus, Hub, Zone
-from identity.authentication import KEY_PREFIX, hash_secret
-from identity.models import ApiKey, Client, Organisation, Role, User
-from identity.services import create_api_key, create_client, revoke_api_key
+from identity.authentication import DEVICE_TOKEN_PREFIX, KEY_PREFIX, hash_secret, split_token
+from identity.models import ApiKey, Client, DeviceToken, Organisation, Role, User
+from identity.services import (
+    create_api_key,
+    create_client,
+    issue_device_token,
+    revoke_api_key,
+    revoke_device_token,
+    save_user,
+)
 
 DEFAULT_SEED = 20240601
 SEED_ACTOR = Actor.system("demo-seed")
@@ -39,6 +47,7 @@ DEMO_DISPATCH_RULES = {"batching": {"enabled": False}, "max_pickup_distance_m": 
 API_KEY_NAME = "demo-simulator"
 ORG_USERS = (("admin", Role.ORG_ADMIN), ("dispatcher", Role.DISPATCHER))
 STAFF_USERNAME = "staff"
+COURIER_DEVICE_NAME = "demo courier phone"
 MOTORISED = frozenset({"scooter", "motorcycle", "car", "van"})
 PLATE_LETTERS = "ABCDEFGHIJKLMNOPRSTUVXYZ"
 
@@ -62,6 +71,9 @@ class SeedResult:
     api_key_plaintext: str
     api_key_created: bool
     created: dict[str, int] = field(default_factory=dict)
+    # Each courier's phone: driver id -> device token (the simulator signs in with them).
+    device_tokens: dict[str, str] = field(default_factory=dict)
+    device_tokens_created: int = 0
 
 
 def plan_drivers(*, graph: StreetGraph, count: int, rng: random.Random) -> list[DriverPlan]:
@@ -158,6 +170,47 @@ def _ensure_user(*, username: str, organisation: Organisation | None, role: str,
     return created
 
 
+def courier_username(phone: str) -> str:
+    return f"courier-{phone[-7:]}"
+
+
+def _courier_account(driver: Driver) -> User:
+    """The courier's own sign-in (a driver account, no password: their phone's device token
+    signs them in), linked to their driver record."""
+    username = courier_username(driver.phone)
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User(username=username, organisation=driver.organisation, role=Role.DRIVER)
+        user.set_unusable_password()
+        save_user(user=user)
+    elif user.organisation_id != driver.organisation_id or user.role != Role.DRIVER:
+        raise ValidationError({"username": f"User '{username}' exists outside the demo; not touching it."})
+    if driver.user_id != user.id:
+        fleet_services.update_driver(
+            driver_id=driver.id, organisation=driver.organisation, changes={"user": user}, actor=SEED_ACTOR
+        )
+    return user
+
+
+def _valid_device_token(user: User, plaintext: str) -> bool:
+    parsed = split_token(plaintext or "", DEVICE_TOKEN_PREFIX)
+    if parsed is None:
+        return False
+    prefix, secret = parsed
+    device = DeviceToken.objects.filter(user=user, prefix=prefix, name=COURIER_DEVICE_NAME).first()
+    return bool(device and device.is_active and device.secret_hash == hash_secret(secret))
+
+
+def _courier_phone(user: User, existing: str) -> tuple[str, bool]:
+    """The courier's device token: the saved one while it still signs in, else a new one
+    (older demo phones of theirs revoked). Returns (token, whether it is new)."""
+    if _valid_device_token(user, existing):
+        return existing, False
+    for old in DeviceToken.objects.filter(user=user, name=COURIER_DEVICE_NAME, revoked_at=None):
+        revoke_device_token(device_token=old, actor=Actor.for_user(user))
+    return issue_device_token(user=user, name=COURIER_DEVICE_NAME).plaintext, True
+
+
 def _valid_demo_key(organisation: Organisation, plaintext: str) -> bool:
     """Whether a saved key is still an active demo-simulator key of this organisation."""
     if not plaintext.startswith(KEY_PREFIX):
@@ -175,6 +228,7 @@ def seed_demo_city(
     seed: int = DEFAULT_SEED,
     password: str | None = None,
     existing_api_key: str = "",
+    existing_device_tokens: dict[str, str] | None = None,
     reset: bool = False,
     now: datetime | None = None,
 ) -> SeedResult:
@@ -182,8 +236,15 @@ def seed_demo_city(
 
     Passwords are set on every run (from `password`, else freshly random) so the printed ones
     always work. The API key in `existing_api_key` is kept if it is still valid; otherwise
-    older demo-simulator keys are revoked and a new one is issued.
+    older demo-simulator keys are revoked and a new one is issued. Likewise each courier's
+    device token in `existing_device_tokens` (driver id -> token).
+
+    Couriers are left ACTIVE and offline, where they were last seen: the simulator signs
+    them in with their phones and they go online through the driver API.
     """
+    existing_device_tokens = existing_device_tokens or {}
+    device_tokens: dict[str, str] = {}
+    device_tokens_created = 0
     now = now or timezone.now()
     rng = random.Random(seed)
     created = dict.fromkeys(("organisation", "clients", "users", "hubs", "zones", "drivers"), 0)
@@ -268,10 +329,10 @@ def seed_demo_city(
                 reason="Demo driver: seeded as already verified.",
             )
             driver.refresh_from_db()
-        if driver.status == DriverStatus.ACTIVE and not driver.is_online:
-            driver = fleet_services.set_driver_online(
-                driver_id=driver.id, organisation=organisation, online=True, actor=SEED_ACTOR
-            )
+        user = _courier_account(driver)
+        token, new = _courier_phone(user, existing_device_tokens.get(str(driver.id), ""))
+        device_tokens[str(driver.id)] = token
+        device_tokens_created += new
         if driver.last_location is None:
             fleet_services.record_ping(
                 driver=driver,
@@ -293,6 +354,8 @@ def seed_demo_city(
         api_key_plaintext=plaintext,
         api_key_created=api_key_created,
         created=created,
+        device_tokens=device_tokens,
+        device_tokens_created=device_tokens_created,
     )
 
 
@@ -310,3 +373,17 @@ def write_api_key_file(path: Path, plaintext: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(plaintext + "\n")
     os.chmod(path, 0o600)
+
+
+def read_device_tokens_file(path: Path) -> dict[str, str]:
+    """The couriers' device tokens (driver id -> token) saved by seed_demo; {} if none."""
+    try:
+        tokens = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in tokens.items()} if isinstance(tokens, dict) else {}
+
+
+def write_device_tokens_file(path: Path, tokens: dict[str, str]) -> None:
+    """Secrets, like the API key: readable by their owner only."""
+    write_api_key_file(path, json.dumps(tokens, indent=1, sort_keys=True))

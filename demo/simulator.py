@@ -2,11 +2,15 @@
 
 Every tick (a) places new orders through the public REST API, as a real OMS would, so the
 demo exercises authentication, idempotency and validation; (b) runs a dispatch round (the
-product's run_round: the engine under the organisation's rules, offers with reasons) and has
-the couriers answer their offers through accept_offer, some declining; (c) moves each courier
-along the street graph and advances its order through the real services: pickup, drop-off,
-proof of delivery.
-Idle couriers wander slowly. Positions are kept in memory and recorded as GPS pings.
+product's run_round: the engine under the organisation's rules, offers with reasons), and the
+couriers read and answer their offers on their phones; (c) moves each courier along the street
+graph, their phone sending GPS pings, and works their order.
+
+The couriers are people with phones: each acts only through the driver API over HTTP with
+their own device token (go online, offers, accept or decline or let lapse, start, pick up,
+deliver with a signature, pings), so every step passes the real routing, authentication,
+serializers and services. Nobody presses "arrived": the geofence of the stop sets it from the
+pings. Positions are the simulator's world, kept in memory; the server learns them from pings.
 """
 
 import io
@@ -21,29 +25,20 @@ from decimal import Decimal
 
 import httpx
 import numpy as np
-from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db.models import Prefetch
 from PIL import Image, ImageDraw
 
-from core.actors import Actor
-from core.exceptions import ConcurrentChange, InvalidTransition
-from core.geo import make_point
 from demo.streets import StreetGraph
 from dispatch.engine.geo import haversine_m
 from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
-from dispatch.services.offers import accept_offer, decline_offer
-from dispatch.services.orders import deliver_order, transition_order
 from dispatch.services.rounds import run_round
 from fleet.models import Driver, DriverStatus, Hub, Vehicle
-from fleet.services import PingInput, record_ping
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
 
-ACTOR = Actor.system("demo-simulator")
-COURIER_ACTOR = Actor.system("demo-courier")  # the couriers' answers to offers
 DEFAULT_DECLINE_SHARE = 0.15
+DEFAULT_IGNORE_SHARE = 0.1  # offers a courier lets lapse (their expiry and the auction take over)
 DECLINE_REASONS = ("Too far for me.", "On a break.", "Too heavy for my bag.", "")
 # Typical city speeds in m/s, stops and lights included.
 SPEED_MPS = {
@@ -57,7 +52,14 @@ SPEED_MPS = {
 }
 DEFAULT_SPEED_MPS = 4.0
 WANDER_SPEED_FACTOR = 0.3
-ARRIVAL_RADIUS_M = 50.0
+# What the phones' GPS reports: the true place blurred by this much noise (metres, per axis),
+# claiming this accuracy.
+PING_NOISE_M = 3.0
+PING_ACCURACY_M = 8.0
+METRES_PER_DEGREE = 111_195.0
+IDLE_PINGS_PER_REQUEST = 5
+OFFER_POLL_TICKS = 3  # an idle courier's app re-reads its offers this often, pushes aside
+SYNC_EVERY_TICKS = 10  # an idle courier's app re-reads their orders this often
 # Straight-line distance from pickup to drop-off: city-centre quick commerce.
 DROPOFF_MIN_M, DROPOFF_MAX_M = 250.0, 1200.0
 # A tick that comes late (a slow machine, a paused process) moves couriers at most this far.
@@ -120,24 +122,86 @@ def signature_png(rng, *, width: int = 300, height: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+class ServerUnreachable(Exception):
+    """The server did not answer a courier's phone (stopping, or not up yet)."""
+
+
+class DriverPhone:
+    """One courier's phone: the driver API over HTTP, signed in with their device token."""
+
+    def __init__(self, http: httpx.Client, token: str) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Device {token}"}
+
+    def call(self, method: str, path: str, *, keyed: bool = True, **body) -> dict | list | None:
+        """The answer's JSON, or None when the server refused (logged: an offer withdrawn
+        meanwhile, an order taken back...). A POST carries a fresh Idempotency-Key, as the
+        app's do so that their retries apply once; pings need none (`keyed=False`): a
+        retried ping is known by its time."""
+        headers = dict(self.headers)
+        if method == "POST" and keyed:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        try:
+            response = self.http.request(method, path, headers=headers, **body)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{method} {path}: {exc}") from exc
+        if response.status_code >= 400:
+            logger.info(
+                "demo courier %s %s answered %s: %s", method, path, response.status_code, response.text[:300]
+            )
+            return None
+        return response.json()
+
+
+@dataclass
+class CourierOrder:
+    """The order a courier works, as their app shows it."""
+
+    id: str
+    status: str
+    pickup: tuple[float, float]
+    dropoff: tuple[float, float]
+    recipient_name: str
+
+    @classmethod
+    def from_api(cls, order: dict) -> "CourierOrder":
+        return cls(
+            id=order["id"],
+            status=order["status"],
+            pickup=(order["pickup"]["lat"], order["pickup"]["lon"]),
+            dropoff=(order["dropoff"]["lat"], order["dropoff"]["lon"]),
+            recipient_name=order["recipient"]["name"],
+        )
+
+
 @dataclass
 class Courier:
-    """Where a courier is and the waypoints (lat, lon) still ahead on their current leg."""
+    """Where a courier is, the waypoints (lat, lon) still ahead, and what their phone knows."""
 
     lat: float
     lon: float
+    phone: DriverPhone | None = None
+    speed_mps: float = DEFAULT_SPEED_MPS
     goal: object = None  # what the waypoints lead to: ("pickup"/"dropoff", order id) or ("wander", node)
     waypoints: list[tuple[float, float]] = field(default_factory=list)
+    online: bool = False
+    order: CourierOrder | None = None
+    seen_offers: set[str] = field(default_factory=set)
+    pings: list[dict] = field(default_factory=list)  # fixes not sent yet
+    ticks_since_sync: int = 0
 
 
 @dataclass
 class TickReport:
     placed: int = 0
     rejected: int = 0
+    online: int = 0
     assigned: int = 0
     offered: int = 0
     declined: int = 0
+    ignored: int = 0
     transitions: int = 0
+    arrivals: int = 0
     delivered: int = 0
     pings: int = 0
     seconds: float = 0.0
@@ -159,7 +223,12 @@ class Simulator:
         recipient_names: Sequence[str] = DEFAULT_RECIPIENTS,
         service_bbox: tuple[float, float, float, float] | None = None,
         decline_share: float = DEFAULT_DECLINE_SHARE,
+        ignore_share: float = DEFAULT_IGNORE_SHARE,
+        http: httpx.Client | None = None,
+        device_tokens: dict[str, str] | None = None,
     ) -> None:
+        """`http` reaches the server's driver API; `device_tokens` (driver id -> token, from
+        seed_demo) are the couriers' phones: a driver without one is not simulated."""
         self.organisation = organisation
         self.graph = graph
         self.place_order = place_order
@@ -171,6 +240,9 @@ class Simulator:
         self.hub_pickup_share = hub_pickup_share
         self.recipient_names = tuple(recipient_names)
         self.decline_share = decline_share
+        self.ignore_share = ignore_share
+        self.http = http
+        self.device_tokens = device_tokens or {}
         # Orders are placed only where the organisation serves (its zones cover this box);
         # the street graph reaches a little beyond it, and the order API refuses such places.
         self.served_nodes = graph.nodes_in_bbox(service_bbox or graph.bbox())
@@ -178,19 +250,24 @@ class Simulator:
         self._last_tick: datetime | None = None
         self._orders_due = 0.0
         self._sequence = 0
+        self._ticks = 0
 
     # --- the tick ------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> TickReport:
-        """One step of the world at `now` (aware): place, assign, move and advance."""
+        """One step of the world at `now` (aware): place, sign in, assign, move and work."""
         started = time.perf_counter()
         elapsed = self.tick_seconds if self._last_tick is None else (now - self._last_tick).total_seconds()
         elapsed = min(max(elapsed, 0.0), MAX_TICK_SECONDS)
         self._last_tick = now
         report = TickReport()
         self.place_orders(now=now, elapsed=elapsed, report=report)
-        self.assignment_round(report=report)
-        self.move_couriers(now=now, elapsed=elapsed, report=report)
+        try:
+            self.sign_in(report=report)
+            self.assignment_round(report=report)
+            self.move_couriers(now=now, elapsed=elapsed, report=report)
+        except ServerUnreachable as exc:
+            logger.warning("the couriers' phones cannot reach the server (%s); they wait a tick", exc)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -276,125 +353,175 @@ class Simulator:
         )
         return payload
 
-    # --- (b) a dispatch round and the couriers' answers ------------------------------------
+    # --- (b) a dispatch round and the couriers' answers, through their phones ------------------
 
-    def _online_drivers(self) -> list[Driver]:
-        return list(
-            Driver.objects.filter(organisation=self.organisation, status=DriverStatus.ACTIVE, is_online=True)
-            .exclude(last_location=None)
-            .prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.filter(is_active=True)))
-        )
-
-    def _courier(self, driver: Driver) -> Courier:
+    def _courier(self, driver: Driver) -> Courier | None:
+        """The courier of a driver with a phone (a device token), placed where they were last
+        seen; None for a driver the demo has no phone for."""
         courier = self.couriers.get(driver.id)
-        if courier is None:
+        token = self.device_tokens.get(str(driver.id))
+        if courier is None and token and self.http is not None and driver.last_location is not None:
             courier = self.couriers[driver.id] = Courier(
-                lat=driver.last_location.y, lon=driver.last_location.x
+                lat=driver.last_location.y,
+                lon=driver.last_location.x,
+                phone=DriverPhone(self.http, token),
+                speed_mps=self._speed(driver),
             )
         return courier
 
-    def assignment_round(self, *, report: TickReport) -> None:
-        """The product's round (as the scheduler runs it), then every pending offer answered."""
-        report.offered += len(run_round(organisation=self.organisation).offers)
-        self.answer_offers(report=report)
-
-    def answer_offers(self, *, report: TickReport) -> None:
-        """Couriers accept their pending offers through the driver's service; some decline (a
-        later round then leaves them out for that order)."""
-        pending = (
-            Offer.objects.filter(organisation=self.organisation, status=OfferStatus.PENDING)
-            .select_related("driver")
-            .order_by("created_at")
+    def _drivers(self) -> list[Driver]:
+        """The world's couriers: ACTIVE drivers of the organisation (their vehicles for speed)."""
+        return list(
+            Driver.objects.filter(
+                organisation=self.organisation, status=DriverStatus.ACTIVE
+            ).prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.filter(is_active=True)))
         )
-        for offer in pending:
-            try:
-                if self.rng.random() < self.decline_share:
-                    reason = self.rng.choice(DECLINE_REASONS)
-                    decline_offer(offer_id=offer.id, driver=offer.driver, actor=COURIER_ACTOR, reason=reason)
-                    report.declined += 1
-                else:
-                    accept_offer(offer_id=offer.id, driver=offer.driver, actor=COURIER_ACTOR)
-                    report.assigned += offer.orders.count()
-            except (InvalidTransition, ConcurrentChange, ValidationError) as exc:
-                logger.info("demo answer to offer %s skipped: %s", offer.id, exc)
 
-    # --- (c) moving couriers and advancing their orders --------------------------------------
+    def sign_in(self, *, report: TickReport) -> None:
+        """Every courier with a phone goes online through the driver API (once; again later
+        if it was refused)."""
+        drivers = self._drivers()
+        for gone in set(self.couriers) - {d.id for d in drivers}:
+            del self.couriers[gone]  # suspended or offboarded meanwhile
+        for driver in drivers:
+            courier = self._courier(driver)
+            if courier is None or courier.online:
+                continue
+            if courier.phone.call("POST", "/api/v1/driver/online") is not None:
+                courier.online = True
+                report.online += 1
+
+    def assignment_round(self, *, report: TickReport) -> None:
+        """The product's round (as the scheduler runs it), then the couriers read their offers."""
+        made = run_round(organisation=self.organisation).offers
+        report.offered += len(made)
+        # The product pushes a new offer to its driver's socket; their app then reads it.
+        pushed = set(
+            Offer.objects.filter(id__in=[m.offer_id for m in made]).values_list("driver_id", flat=True)
+        )
+        self.answer_offers(report=report, pushed=pushed)
+
+    def answer_offers(self, *, report: TickReport, pushed: set) -> None:
+        """Idle couriers read their offers on their phones (at once when one was pushed to
+        them, else every few ticks: offers made by the scheduled rounds) and answer a new one:
+        most accept, some decline (a later round leaves them out for that order), some let it
+        lapse (its expiry and the auction's incentive take over)."""
+        self._ticks += 1
+        for index, (driver_id, courier) in enumerate(self.couriers.items()):
+            if not courier.online or courier.order is not None:
+                continue
+            if driver_id not in pushed and (self._ticks + index) % OFFER_POLL_TICKS:
+                continue
+            offers = courier.phone.call("GET", "/api/v1/driver/offers") or []
+            for offer in offers:
+                if offer["status"] != OfferStatus.PENDING or offer["id"] in courier.seen_offers:
+                    continue
+                courier.seen_offers.add(offer["id"])
+                roll = self.rng.random()
+                if roll < self.ignore_share:
+                    report.ignored += 1
+                elif roll < self.ignore_share + self.decline_share:
+                    reason = self.rng.choice(DECLINE_REASONS)
+                    path = f"/api/v1/driver/offers/{offer['id']}/decline"
+                    if courier.phone.call("POST", path, json={"reason": reason}) is not None:
+                        report.declined += 1
+                elif courier.phone.call("POST", f"/api/v1/driver/offers/{offer['id']}/accept") is not None:
+                    report.assigned += len(offer["orders"])
+                    self._sync_orders(courier)
+                    break  # one order at a time: the rest can wait or lapse
+
+    def _sync_orders(self, courier: Courier) -> None:
+        """The courier's current order as their app lists it (the oldest first)."""
+        orders = courier.phone.call("GET", "/api/v1/driver/orders")
+        if orders is None:
+            return
+        courier.order = CourierOrder.from_api(orders[0]) if orders else None
+        courier.ticks_since_sync = 0
+
+    # --- (c) moving couriers and working their orders, through their phones ---------------------
 
     def move_couriers(self, *, now: datetime, elapsed: float, report: TickReport) -> None:
-        drivers = {d.id: d for d in self._online_drivers()}
-        for gone in set(self.couriers) - set(drivers):
-            del self.couriers[gone]
-        current: dict = {}
-        held = (
-            Order.objects.filter(
-                organisation=self.organisation, status__in=DRIVER_HOLDS_STATUSES, driver_id__in=list(drivers)
-            )
-            .order_by("created_at")
-            .only("id", "status", "driver_id", "pickup_location", "dropoff_location", "recipient_name")
-        )
-        for order in held:
-            current.setdefault(order.driver_id, order)  # a courier works one order at a time, oldest first
-        for driver in drivers.values():
-            order = current.get(driver.id)
-            courier = self._courier(driver)
-            speed = self._speed(driver)
+        for courier in self.couriers.values():
+            if not courier.online:
+                continue
+            courier.ticks_since_sync += 1
+            if courier.order is None and courier.ticks_since_sync >= SYNC_EVERY_TICKS:
+                self._sync_orders(courier)  # work a dispatcher gave them directly
             moved_from = (courier.lat, courier.lon)
-            if order is None:
-                self._wander(courier, budget_m=speed * WANDER_SPEED_FACTOR * elapsed * self.speed_multiplier)
+            budget_m = courier.speed_mps * elapsed * self.speed_multiplier
+            if courier.order is None:
+                self._wander(courier, budget_m=budget_m * WANDER_SPEED_FACTOR)
             else:
-                self._work(
-                    driver,
-                    courier,
-                    order,
-                    now=now,
-                    budget_m=speed * elapsed * self.speed_multiplier,
-                    report=report,
-                )
-            if (courier.lat, courier.lon) != moved_from:
-                self._ping(driver, courier, moved_from=moved_from, now=now, elapsed=elapsed)
-                report.pings += 1
+                self._work(courier, now=now, budget_m=budget_m, report=report)
+            courier.pings.append(self._fix(courier, moved_from=moved_from, now=now, elapsed=elapsed))
+            # A phone at work reports every fix; an idle one saves battery and sends a few at once.
+            if courier.order is not None or len(courier.pings) >= IDLE_PINGS_PER_REQUEST:
+                self._send_pings(courier, report=report)
 
     def _speed(self, driver: Driver) -> float:
         vehicle = next(iter(driver.vehicles.all()), None)
         return SPEED_MPS.get(vehicle.type, DEFAULT_SPEED_MPS) if vehicle else DEFAULT_SPEED_MPS
 
-    def _work(self, driver, courier, order, *, now, budget_m, report) -> None:
-        status = order.status
-        if status in (OrderStatus.EN_ROUTE_PICKUP, OrderStatus.PICKED_UP):
-            leg = "pickup" if status == OrderStatus.EN_ROUTE_PICKUP else "dropoff"
-            target = order.pickup_location if leg == "pickup" else order.dropoff_location
-            self._head_for(courier, (leg, order.id), (target.y, target.x))
+    def _work(self, courier: Courier, *, now: datetime, budget_m: float, report: TickReport) -> None:
+        """Press what the courier's next step needs, or ride to the next stop. Arrival is not
+        pressed: the pings' geofence sets it."""
+        order = courier.order
+        if order.status in (OrderStatus.EN_ROUTE_PICKUP, OrderStatus.PICKED_UP):
+            leg = "pickup" if order.status == OrderStatus.EN_ROUTE_PICKUP else "dropoff"
+            target = order.pickup if leg == "pickup" else order.dropoff
+            self._head_for(courier, (leg, order.id), target)
             self._advance(courier, budget_m)
-            if haversine_m(courier.lat, courier.lon, target.y, target.x) > ARRIVAL_RADIUS_M:
-                return
-        action = {
-            OrderStatus.ASSIGNED: "start_pickup",
-            OrderStatus.EN_ROUTE_PICKUP: "arrive_pickup",
-            OrderStatus.ARRIVED_PICKUP: "pick_up",
-            OrderStatus.PICKED_UP: "arrive_dropoff",
-            OrderStatus.ARRIVED_DROPOFF: "deliver",
-        }[status]
-        try:
-            if action == "deliver":
-                deliver_order(
-                    order_id=order.id,
-                    organisation=self.organisation,
-                    driver=driver,
-                    actor=ACTOR,
-                    location=make_point(lat=courier.lat, lon=courier.lon),
-                    captured_at=now,
-                    signature=ContentFile(signature_png(self.rng), name=f"signature-{order.id}.png"),
-                    recipient_name=order.recipient_name,
-                    accuracy_m=5.0,
-                )
+            return
+        if order.status == OrderStatus.ARRIVED_DROPOFF:
+            answer = courier.phone.call(
+                "POST",
+                f"/api/v1/driver/orders/{order.id}/deliver",
+                data={
+                    "lat": f"{courier.lat:.7f}",
+                    "lon": f"{courier.lon:.7f}",
+                    "accuracy_m": str(PING_ACCURACY_M),
+                    "captured_at": now.isoformat(),
+                    "recipient_name": order.recipient_name,
+                },
+                files={"signature": (f"signature-{order.id}.png", signature_png(self.rng), "image/png")},
+            )
+            if answer is not None:
                 report.delivered += 1
-            else:
-                transition_order(
-                    order_id=order.id, organisation=self.organisation, action=action, actor=ACTOR
-                )
-            report.transitions += 1
-        except (InvalidTransition, ConcurrentChange, ValidationError) as exc:
-            logger.info("demo %s of %s skipped: %s", action, order.id, exc)
+        else:
+            action = {OrderStatus.ASSIGNED: "start_pickup", OrderStatus.ARRIVED_PICKUP: "pick_up"}.get(
+                order.status
+            )
+            if action is None:
+                self._sync_orders(courier)
+                return
+            answer = courier.phone.call("POST", f"/api/v1/driver/orders/{order.id}/{action}")
+        if answer is None:  # taken back, cancelled, or moved meanwhile: read the app again
+            self._sync_orders(courier)
+            return
+        report.transitions += 1
+        order.status = answer["status"]
+        if order.status not in DRIVER_HOLDS_STATUSES:
+            courier.order = None
+
+    def _send_pings(self, courier: Courier, *, report: TickReport) -> None:
+        answer = courier.phone.call(
+            "POST", "/api/v1/driver/pings", keyed=False, json={"pings": courier.pings}
+        )
+        courier.pings = []
+        if answer is None:
+            return
+        report.pings += answer["stored"]
+        for change in answer["geofence"]:
+            if (
+                courier.order is None
+                or change["order_id"] != courier.order.id
+                or change["event"] != "arrived"
+            ):
+                continue
+            courier.order.status = (
+                OrderStatus.ARRIVED_PICKUP if change["stop"] == "pickup" else OrderStatus.ARRIVED_DROPOFF
+            )
+            report.arrivals += 1
 
     def _wander(self, courier: Courier, *, budget_m: float) -> None:
         if not courier.waypoints or not (isinstance(courier.goal, tuple) and courier.goal[0] == "wander"):
@@ -429,20 +556,22 @@ class Simulator:
                 courier.lon += (lon - courier.lon) * share
                 budget_m = 0
 
-    def _ping(self, driver: Driver, courier: Courier, *, moved_from, now: datetime, elapsed: float) -> None:
+    def _fix(self, courier: Courier, *, moved_from, now: datetime, elapsed: float) -> dict:
+        """What the phone's GPS reports: the courier's place give or take a few metres."""
         metres = haversine_m(*moved_from, courier.lat, courier.lon)
-        heading = _bearing_deg(*moved_from, courier.lat, courier.lon)
-        record_ping(
-            driver=driver,
-            ping=PingInput(
-                lat=courier.lat,
-                lon=courier.lon,
-                recorded_at=now,
-                accuracy_m=5.0,
-                speed_mps=metres / elapsed if elapsed > 0 else None,
-                heading_deg=heading,
-            ),
-        )
+        north, east = self.rng.gauss(0, PING_NOISE_M), self.rng.gauss(0, PING_NOISE_M)
+        lat = courier.lat + north / METRES_PER_DEGREE
+        lon = courier.lon + east / (METRES_PER_DEGREE * math.cos(math.radians(courier.lat)))
+        fix = {
+            "lat": round(lat, 7),
+            "lon": round(lon, 7),
+            "accuracy_m": PING_ACCURACY_M,
+            "recorded_at": now.isoformat(),
+            "speed_mps": round(metres / elapsed, 2) if elapsed > 0 else None,
+        }
+        if metres > 0:
+            fix["heading_deg"] = round(_bearing_deg(*moved_from, courier.lat, courier.lon), 1) % 360.0
+        return fix
 
 
 def _bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

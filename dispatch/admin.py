@@ -11,11 +11,13 @@ from core.admin_overrides import StatusOverrideAdminMixin
 from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import (
     DispatchSettings,
+    GeofenceVisit,
     Offer,
     Order,
     OrderStatus,
     OrderTransition,
     ProofOfDelivery,
+    RepositionSuggestion,
     Route,
     Stop,
 )
@@ -119,6 +121,24 @@ class OfferAdmin(ReadOnlyHistoryAdmin):
     search_fields = ["driver__name", "orders__external_ref"]
 
 
+@admin.register(RepositionSuggestion)
+class RepositionSuggestionAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
+    """Shown only: predictive dispatch makes suggestions and drivers answer them."""
+
+    list_display = [
+        "created_at",
+        "organisation",
+        "driver",
+        "status",
+        "expected_orders",
+        "distance_m",
+        "expires_at",
+    ]
+    list_filter = ["organisation", "status"]
+    search_fields = ["driver__name", "cell", "reason"]
+    date_hierarchy = "created_at"
+
+
 class DispatchSettingsForm(ServiceModelForm):
     def check_with_service(self, row) -> None:
         check_dispatch_settings(rules=row.rules, offer_ttl_seconds=row.offer_ttl_seconds)
@@ -216,3 +236,14 @@ class StopAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
     list_display = ["route", "sequence", "kind", "order", "planned_arrival_at", "arrived_at"]
     list_filter = ["kind", "route__organisation"]
     search_fields = ["order__external_ref"]
+
+
+@admin.register(GeofenceVisit)
+class GeofenceVisitAdmin(ReadOnlyAdmin):
+    """A driver's visits to stops as their pings showed them (dispatch.services.pings)."""
+
+    list_display = ["created_at", "driver", "order", "kind", "phase", "entered_at", "exited_at", "radius_m"]
+    list_filter = ["kind", "phase"]
+    search_fields = ["order__external_ref", "driver__name"]
+    list_select_related = ["driver", "order"]
+    date_hierarchy = "created_at"

@@ -46,6 +46,19 @@ class DispatchConfig(AppConfig):
 
         register_event_types(
             {
+                "reposition.suggested": "Predictive dispatch suggested an idle driver move toward "
+                "expected orders (target, expected orders, incentive, expiry; the reason in words).",
+                "reposition.accepted": "A driver accepted a reposition suggestion.",
+                "reposition.dismissed": "A driver dismissed a reposition suggestion.",
+                "reposition.expired": "A reposition suggestion lapsed unanswered.",
+                "geofence.entered": "A driver's pings showed them arrived at a stop (pickup or drop-off), "
+                "with the pings that decided.",
+                "geofence.exited": "A driver's pings showed them gone from a stop they had arrived at.",
+            }
+        )
+
+        register_event_types(
+            {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
             }
         )

@@ -23,16 +23,25 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.crypto import constant_time_compare
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
-from dispatch.api.serializers import DriverOfferSerializer
+from core.api.errors import flatten_errors
+from dispatch.api.serializers import (
+    DriverOfferSerializer,
+    DriverSuggestionSerializer,
+    PingBatchSerializer,
+    PingsReceivedSerializer,
+)
 from dispatch.live import driver_routes, live_snapshot, pending_offers
-from dispatch.models import Offer
+from dispatch.models import Offer, RepositionSuggestion
 from dispatch.push import driver_group, live_group
+from dispatch.services.pings import receive_pings
 from fleet.models import Driver
 from identity.authentication import device_token_user
-from identity.models import Role
+from identity.models import Organisation, Role
 
 REFRESH_SECONDS = 2.0
 SESSION_ENDED = 4401
@@ -188,8 +197,38 @@ def route_for_driver(driver_id) -> dict:
     return json.loads(JSONRenderer().render(driver_route_data(driver_id)))
 
 
+def suggestion_for_driver(suggestion_id, driver_id) -> dict | None:
+    """The suggestion as GET /api/v1/driver/reposition-suggestions/{id} shows it."""
+    suggestion = RepositionSuggestion.objects.filter(id=suggestion_id, driver_id=driver_id).first()
+    if suggestion is None:
+        return None
+    return json.loads(JSONRenderer().render(DriverSuggestionSerializer(suggestion).data))
+
+
+def pings_answer(driver_id, organisation_id, body: dict) -> dict:
+    """Pings sent on the socket, checked and stored as the HTTP endpoint does; the answer
+    frame, or the API's error shape naming the field."""
+    incoming = PingBatchSerializer(data=body)
+    try:
+        incoming.is_valid(raise_exception=True)
+        received = receive_pings(
+            driver_id=driver_id,
+            organisation=Organisation.objects.get(id=organisation_id),
+            pings=incoming.validated_data["pings"],
+        )
+    except (ValidationError, DjangoValidationError) as exc:
+        detail = exc.detail if isinstance(exc, ValidationError) else exc.message_dict
+        fields = flatten_errors(detail)
+        message = f"Invalid input: {', '.join(sorted(fields))}."
+        return {"type": "error", "error": {"code": "invalid", "message": message, "fields": fields}}
+    data = json.loads(JSONRenderer().render(PingsReceivedSerializer(received).data))
+    return {"type": "pings_received", **data}
+
+
 class DriverConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/driver/`: offers pushed to one driver's app as they are made.
+    """`/ws/driver/`: offers and reposition suggestions pushed to one driver's app as they are
+    made; GPS pings sent up
+    (`{"type": "pings", "pings": [...]}`, as POST /api/v1/driver/pings takes them).
 
     A driver's browser session signs it in on connect. The app sends its device token as the
     first message, `{"type": "auth", "token": "frd_..."}` (not in the URL, which lands in
@@ -214,7 +253,7 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=SESSION_ENDED)
 
     async def receive(self, text_data=None, bytes_data=None):
-        """Only a JSON text frame is read (the sign-in); anything else closes with 1003."""
+        """Only a JSON text frame is read (the sign-in, then pings); anything else closes with 1003."""
         try:
             content = json.loads(text_data) if text_data is not None else None
         except ValueError:
@@ -225,8 +264,13 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
-        if self.driver_id is not None or not isinstance(content, dict) or content.get("type") != "auth":
-            return  # the socket only listens for its sign-in
+        if not isinstance(content, dict):
+            return
+        if self.driver_id is not None and content.get("type") == "pings":
+            await self.receive_pings(content)
+            return
+        if self.driver_id is not None or content.get("type") != "auth":
+            return  # before the sign-in the socket listens for nothing else
         device, _problem = await database_sync_to_async(device_token_user)(str(content.get("token", "")))
         if device is None:
             await self.close(code=SESSION_ENDED)
@@ -245,6 +289,19 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(driver_group(driver.id), self.channel_name)
         await self.send_json({"type": "ready", "driver_id": str(driver.id)})
 
+    async def receive_pings(self, content):
+        """`{"type": "pings", "pings": [...], "id": "..."}`: the same checks and service as
+        POST /api/v1/driver/pings; answered `pings_received` or `error` (with the same `id`)."""
+        closing = await database_sync_to_async(self.signed_in_state)()
+        if closing is not None:
+            await self.close(code=closing)
+            return
+        body = {key: value for key, value in content.items() if key not in ("type", "id")}
+        answer = await database_sync_to_async(pings_answer)(self.driver_id, self.organisation_id, body)
+        if "id" in content:
+            answer["id"] = str(content["id"])[:100]
+        await self.send_json(answer)
+
     async def disconnect(self, code):
         waiter = getattr(self, "waiter", None)
         if waiter:
@@ -253,13 +310,20 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(driver_group(self.driver_id), self.channel_name)
 
     async def offer_created(self, message):
+        await self.push(offer_for_driver, message["offer_id"], "offer")
+
+    async def reposition_suggested(self, message):
+        await self.push(suggestion_for_driver, message["suggestion_id"], "reposition")
+
+    async def push(self, load, object_id, kind: str):
+        """Re-check the sign-in, then send the driver's own object as the API shows it."""
         closing = await database_sync_to_async(self.signed_in_state)()
         if closing is not None:
             await self.close(code=closing)
             return
-        offer = await database_sync_to_async(offer_for_driver)(message["offer_id"], self.driver_id)
-        if offer is not None:
-            await self.send_json({"type": "offer", "offer": offer})
+        shown = await database_sync_to_async(load)(object_id, self.driver_id)
+        if shown is not None:
+            await self.send_json({"type": kind, kind: shown})
 
     async def route_updated(self, message):
         """The driver's route changed: send it as GET /api/v1/driver/route shows it."""

@@ -39,6 +39,10 @@ DRIVER_HOLDS_STATUSES = [S.ASSIGNED, S.EN_ROUTE_PICKUP, S.ARRIVED_PICKUP, S.PICK
 DRIVER_REQUIRED_STATUSES = [*DRIVER_HOLDS_STATUSES, S.DELIVERED]
 
 
+# A stop's geofence radius may be set per order within these bounds (metres).
+GEOFENCE_MIN_M, GEOFENCE_MAX_M = 10, 1000
+
+
 class Priority(models.IntegerChoices):
     LOW = 0, "Low"
     NORMAL = 1, "Normal"
@@ -71,6 +75,17 @@ class Order(ConcurrentTransitionMixin, models.Model):
     dropoff_location = models.PointField(geography=True, srid=4326)
     dropoff_window_start = models.DateTimeField()
     dropoff_window_end = models.DateTimeField()
+    # How close a GPS fix must be to count as at the stop (dispatch.engine.geofence); none: 50 m.
+    pickup_geofence_m = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(GEOFENCE_MIN_M), MaxValueValidator(GEOFENCE_MAX_M)],
+    )
+    dropoff_geofence_m = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(GEOFENCE_MIN_M), MaxValueValidator(GEOFENCE_MAX_M)],
+    )
 
     weight_kg = models.DecimalField(
         max_digits=8, decimal_places=2, default=0, validators=[MinValueValidator(0)]
@@ -118,6 +133,19 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(name="order_value_non_negative", condition=Q(declared_value_minor__gte=0)),
             models.CheckConstraint(name="order_tip_non_negative", condition=Q(tip_minor__gte=0)),
             models.CheckConstraint(name="order_priority_range", condition=Q(priority__lte=3)),
+            *(
+                models.CheckConstraint(
+                    name=f"order_{stop}_geofence_range",
+                    condition=Q(**{f"{stop}_geofence_m__isnull": True})
+                    | Q(
+                        **{
+                            f"{stop}_geofence_m__gte": GEOFENCE_MIN_M,
+                            f"{stop}_geofence_m__lte": GEOFENCE_MAX_M,
+                        }
+                    ),
+                )
+                for stop in ("pickup", "dropoff")
+            ),
             models.CheckConstraint(
                 name="order_driver_set_while_driver_holds_it",
                 condition=Q(driver__isnull=False) | ~Q(status__in=DRIVER_REQUIRED_STATUSES),
@@ -351,6 +379,56 @@ class Stop(models.Model):
         return f"{self.kind} of {self.order_id} (#{self.sequence})"
 
 
+class GeofenceVisit(models.Model):
+    """A driver's visit to one stop of an order as their pings showed it (the geofence events):
+    dwelling at it, arrived (entered_at), left (exited_at), with the pings that decided.
+
+    `phase` and the run fields are the state of dispatch.engine.geofence for this stop, kept
+    between ping requests; a LEFT visit is closed and a later return opens a new one."""
+
+    Kind = Stop.Kind
+
+    class Phase(models.TextChoices):
+        OUTSIDE = "OUTSIDE", "Outside"
+        DWELLING = "DWELLING", "Dwelling"
+        INSIDE = "INSIDE", "Inside"
+        LEFT = "LEFT", "Left"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="geofence_visits")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="geofence_visits")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    radius_m = models.FloatField()
+    exit_radius_m = models.FloatField()
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.OUTSIDE)
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    run_count = models.PositiveSmallIntegerField(default=0)
+    run_started_at = models.DateTimeField(null=True, blank=True)
+    entered_at = models.DateTimeField(null=True, blank=True)
+    exited_at = models.DateTimeField(null=True, blank=True)
+    # The pings that confirmed the arrival and the departure, as the geofence read them.
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver", "order", "kind"],
+                condition=~Q(phase="LEFT"),
+                name="one_open_geofence_visit_per_stop",
+            ),
+            models.CheckConstraint(
+                name="geofence_visit_exit_beyond_entry", condition=Q(exit_radius_m__gt=F("radius_m"))
+            ),
+        ]
+        indexes = [models.Index(fields=["driver", "phase"])]
+
+    def __str__(self) -> str:
+        return f"{self.driver_id} at {self.kind} of {self.order_id}: {self.phase}"
+
+
 class ProofOfDelivery(models.Model):
     """What the driver captured at the door: a photo and/or signature, where and when."""
 
@@ -402,3 +480,77 @@ class DispatchSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Dispatch settings of {self.organisation}"
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    DISMISSED = "DISMISSED", "Dismissed"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+class RepositionSuggestion(ConcurrentTransitionMixin, models.Model):
+    """Predictive dispatch's advice to an idle driver: move toward a cell where more orders are
+    expected than drivers are near. A decision about a driver, so it keeps its inputs (the
+    forecast's slot and basis, the supply it saw) and its reason in plain words.
+
+    The status moves only through dispatch.services.repositioning (an `reposition.*` event
+    each); one pending suggestion per driver at a time.
+    """
+
+    Status = SuggestionStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="reposition_suggestions"
+    )
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="reposition_suggestions")
+    status = FSMField(
+        max_length=16, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING, protected=True
+    )
+    cell = models.CharField(max_length=16)  # H3 index (hex) of the target
+    target = models.PointField(geography=True, srid=4326)  # the cell's centre
+    distance_m = models.PositiveIntegerField()
+    expected_orders = models.FloatField()  # near the target in the forecast slot
+    drivers_near = models.FloatField()  # free near the target when suggested
+    slot_start = models.DateTimeField()
+    slot_end = models.DateTimeField()
+    reason = models.TextField()  # why, in words, for the driver
+    inputs = models.JSONField(default=dict, blank=True)  # what the decision was made from
+    incentive_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(status="PENDING"), name="one_pending_suggestion_per_driver"
+            ),
+            models.CheckConstraint(
+                name="suggestion_incentive_non_negative", condition=Q(incentive_minor__gte=0)
+            ),
+            models.CheckConstraint(
+                name="suggestion_expires_after_creation", condition=Q(expires_at__gt=F("created_at"))
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["driver", "status"])]
+
+    def __str__(self) -> str:
+        return f"Reposition {self.id} for {self.driver_id} ({self.status})"
+
+    # --- transitions: called only by dispatch.services.repositioning --------------------------
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.ACCEPTED)
+    def accept(self) -> None:
+        pass
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.DISMISSED)
+    def dismiss(self) -> None:
+        pass
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.EXPIRED)
+    def expire(self) -> None:
+        pass

@@ -1,6 +1,6 @@
 """Reads for orders, scoped to the caller: their organisation, their client's orders when they
-are limited to a client, or a driver's own orders; and a hub's multi-stop run as it would be
-planned now."""
+are limited to a client, or a driver's own orders; an organisation's order history for the
+demand forecast; and a hub's multi-stop run as it would be planned now."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from django.db.models import Prefetch, QuerySet
 
 from dispatch.engine import sequencing
+from dispatch.engine.forecast import PastOrder
 from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Stop
 from dispatch.services.round_inputs import epoch_s
 from dispatch.services.routes import SERVICE_SECONDS
@@ -108,3 +109,12 @@ def hub_run(hub: Hub, *, now: datetime) -> HubRun:
     ]
     back = {names[p.vehicle_id]: datetime.fromtimestamp(p.end_s, tz=UTC) for p in plans}
     return HubRun(hub.name, now, runs, [orders[key].external_ref for key in plans[0].unassigned], back)
+
+
+def order_history(organisation, *, since: datetime, until: datetime) -> list[PastOrder]:
+    """The organisation's orders placed in [since, until) as the forecast reads them: where the
+    pickup is and when the order came in (every order counts as demand, cancelled ones too)."""
+    rows = Order.objects.filter(
+        organisation=organisation, created_at__gte=since, created_at__lt=until
+    ).values_list("pickup_location", "created_at")
+    return [PastOrder(point.y, point.x, placed.timestamp()) for point, placed in rows]

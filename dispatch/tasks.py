@@ -4,7 +4,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from core.actors import Actor
-from dispatch.services import rounds
+from dispatch.services import repositioning, rounds
 from dispatch.services.offers import expire_due_offers as expire_offers
 from dispatch.services.routes import resequence_organisation
 from dispatch.services.sla import watch_slas as watch
@@ -56,3 +56,10 @@ def resequence_routes(organisation_id: str) -> int:
     return resequence_organisation(
         organisation_id=organisation_id, actor=Actor.system("traffic"), reason="the travel times changed"
     )
+
+
+@shared_task(name="dispatch.suggest_repositioning", ignore_result=True)
+def suggest_repositioning() -> int:
+    """Beat task: lapse due reposition suggestions, then suggest moves to idle drivers in every
+    organisation that turned repositioning on."""
+    return sum(len(r.suggestions) for r in repositioning.suggest_for_all())

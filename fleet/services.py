@@ -41,6 +41,9 @@ DRIVER_STATUS_ACTIONS = {
 }
 # Pings stamped further in the future than this are refused: the phone's clock is wrong.
 MAX_PING_CLOCK_SKEW = timedelta(minutes=2)
+# Pings older than this are refused: a phone's buffer from long ago says nothing about now,
+# and a geofence must not decide on it.
+MAX_PING_AGE = timedelta(hours=1)
 
 
 def driver_event_payload(driver: Driver) -> dict:
@@ -184,7 +187,11 @@ def validate_ping(ping: PingInput, *, now: datetime) -> None:
     if ping.recorded_at.tzinfo is None:
         errors["recorded_at"] = "Must carry a UTC offset."
     elif ping.recorded_at > now + MAX_PING_CLOCK_SKEW:
-        errors["recorded_at"] = "Is in the future."
+        errors["recorded_at"] = (
+            f"Is more than {int(MAX_PING_CLOCK_SKEW.total_seconds())} s in the future: check the phone's clock."
+        )
+    elif ping.recorded_at < now - MAX_PING_AGE:
+        errors["recorded_at"] = f"Is more than {int(MAX_PING_AGE.total_seconds() // 60)} minutes old."
     if ping.accuracy_m is not None and ping.accuracy_m < 0:
         errors["accuracy_m"] = "Must not be negative."
     if ping.speed_mps is not None and ping.speed_mps < 0:
@@ -196,28 +203,41 @@ def validate_ping(ping: PingInput, *, now: datetime) -> None:
 
 
 @transaction.atomic
-def record_ping(*, driver: Driver, ping: PingInput) -> LocationPing:
-    """Store a GPS fix; the driver's last position moves only forward in time.
+def record_pings(*, driver: Driver, pings: list[PingInput]) -> None:
+    """Store GPS fixes in one insert; the driver's last position moves only forward in time.
 
     A retried ping (same driver, same recorded_at) is stored once.
     """
     now = timezone.now()
-    validate_ping(ping, now=now)
-    point = make_point(lat=ping.lat, lon=ping.lon)
-    stored, _created = LocationPing.objects.get_or_create(
-        driver=driver,
-        recorded_at=ping.recorded_at,
-        defaults={
-            "location": point,
-            "accuracy_m": ping.accuracy_m,
-            "speed_mps": ping.speed_mps,
-            "heading_deg": ping.heading_deg,
-        },
+    for ping in pings:
+        validate_ping(ping, now=now)
+    LocationPing.objects.bulk_create(
+        [
+            LocationPing(
+                driver=driver,
+                recorded_at=ping.recorded_at,
+                location=make_point(lat=ping.lat, lon=ping.lon),
+                accuracy_m=ping.accuracy_m,
+                speed_mps=ping.speed_mps,
+                heading_deg=ping.heading_deg,
+            )
+            for ping in pings
+        ],
+        ignore_conflicts=True,
     )
-    newer = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=ping.recorded_at)
-    if Driver.objects.filter(newer, id=driver.id).update(last_location=point, last_seen_at=ping.recorded_at):
-        driver.last_location, driver.last_seen_at = point, ping.recorded_at
-    return stored
+    latest = max(pings, key=lambda ping: ping.recorded_at)
+    point = make_point(lat=latest.lat, lon=latest.lon)
+    newer = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=latest.recorded_at)
+    if Driver.objects.filter(newer, id=driver.id).update(
+        last_location=point, last_seen_at=latest.recorded_at
+    ):
+        driver.last_location, driver.last_seen_at = point, latest.recorded_at
+
+
+def record_ping(*, driver: Driver, ping: PingInput) -> LocationPing:
+    """Store one GPS fix (record_pings) and return it as stored."""
+    record_pings(driver=driver, pings=[ping])
+    return LocationPing.objects.get(driver=driver, recorded_at=ping.recorded_at)
 
 
 # A zone is a service area, not a country: more cells than this is a mistake in the input

@@ -4,14 +4,31 @@ the exact field (e.g. `pickup.window.end`)."""
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority, Route, Stop
+from dispatch.engine.geofence import DEFAULT_RADIUS_M
+from dispatch.models import (
+    GEOFENCE_MAX_M,
+    GEOFENCE_MIN_M,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    Priority,
+    RepositionSuggestion,
+    Route,
+    Stop,
+    SuggestionStatus,
+)
 from dispatch.services.orders import OrderInput
+from dispatch.services.pings import MAX_PINGS_PER_REQUEST
+from fleet.services import PingInput, validate_ping
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
 
@@ -47,6 +64,10 @@ class PlaceInSerializer(StrictSerializer):
     lat = NumberField()
     lon = NumberField()
     window = WindowField()
+    # The stop's geofence radius, for a place larger than a door (a yard, a campus); default 50 m.
+    geofence_m = serializers.IntegerField(
+        required=False, allow_null=True, min_value=GEOFENCE_MIN_M, max_value=GEOFENCE_MAX_M
+    )
 
     def validate(self, attrs):
         errors = coordinate_errors(lat=attrs["lat"], lon=attrs["lon"])
@@ -108,6 +129,8 @@ class OrderCreateSerializer(StrictSerializer):
             dropoff_location=make_point(lat=dropoff["lat"], lon=dropoff["lon"]),
             dropoff_window_start=dropoff["window"]["start"],
             dropoff_window_end=dropoff["window"]["end"],
+            pickup_geofence_m=pickup.get("geofence_m"),
+            dropoff_geofence_m=dropoff.get("geofence_m"),
             weight_kg=data["weight_kg"],
             volume_litres=data["volume_litres"],
             declared_value_minor=data["declared_value_minor"],
@@ -167,6 +190,7 @@ def place_of(order: Order, leg: str) -> dict:
             "start": getattr(order, f"{leg}_window_start").isoformat(),
             "end": getattr(order, f"{leg}_window_end").isoformat(),
         },
+        "geofence_m": getattr(order, f"{leg}_geofence_m") or DEFAULT_RADIUS_M,
     }
 
 
@@ -370,6 +394,48 @@ def driver_route_data(driver_id) -> dict:
     ).data
 
 
+class DriverSuggestionSerializer(serializers.ModelSerializer):
+    """A reposition suggestion as its driver sees it: where to, why (in words), and what the
+    decision was made from."""
+
+    status = serializers.ChoiceField(choices=SuggestionStatus.choices, read_only=True)
+    target = serializers.SerializerMethodField()
+    slot = serializers.SerializerMethodField()
+    inputs = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = RepositionSuggestion
+        fields = [
+            "id",
+            "status",
+            "target",
+            "cell",
+            "distance_m",
+            "expected_orders",
+            "drivers_near",
+            "slot",
+            "reason",
+            "inputs",
+            "incentive_minor",
+            "currency",
+            "expires_at",
+            "responded_at",
+            "created_at",
+        ]
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
+    )
+    def get_target(self, suggestion) -> dict:
+        return point_as_dict(suggestion.target)
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"start": {"type": "string"}, "end": {"type": "string"}}}
+    )
+    def get_slot(self, suggestion) -> dict:
+        return {"start": suggestion.slot_start.isoformat(), "end": suggestion.slot_end.isoformat()}
+
+
 class DeclineSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -399,3 +465,52 @@ class DeliverSerializer(StrictSerializer):
 
     def location(self):
         return make_point(lat=self.validated_data["lat"], lon=self.validated_data["lon"])
+
+
+class PingSerializer(StrictSerializer):
+    """One GPS fix from the driver's phone; `recorded_at` is the phone's clock."""
+
+    lat = NumberField()
+    lon = NumberField()
+    accuracy_m = NumberField(required=False, allow_null=True)
+    speed_mps = NumberField(required=False, allow_null=True)
+    heading_deg = NumberField(required=False, allow_null=True)
+    recorded_at = AwareDateTimeField()
+
+    def validate(self, attrs):
+        ping = PingInput(**attrs)
+        try:
+            validate_ping(ping, now=timezone.now())
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return ping
+
+
+class PingBatchSerializer(StrictSerializer):
+    """Up to MAX_PINGS_PER_REQUEST pings at once (a phone that buffered them), all or none."""
+
+    pings = PingSerializer(many=True, allow_empty=False, max_length=MAX_PINGS_PER_REQUEST)
+
+
+def ping_body_serializer(data):
+    """A body is one ping (`{"lat": ...}`) or a batch (`{"pings": [...]}`)."""
+    if isinstance(data, dict) and "pings" in data:
+        return PingBatchSerializer(data=data)
+    return PingSerializer(data=data)
+
+
+def pings_of(serializer) -> list:
+    data = serializer.validated_data
+    return data["pings"] if isinstance(serializer, PingBatchSerializer) else [data]
+
+
+class GeofenceChangeSerializer(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    stop = serializers.CharField(source="kind")
+    event = serializers.ChoiceField(choices=["arrived", "left"])
+    at = serializers.DateTimeField()
+
+
+class PingsReceivedSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    geofence = GeofenceChangeSerializer(source="changes", many=True)

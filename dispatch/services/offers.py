@@ -13,12 +13,12 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
-from core.db import lock
+from core.db import lock, save_transition
 from core.events import record_event
-from core.exceptions import ConcurrentChange, InvalidTransition
+from core.exceptions import InvalidTransition
 from core.history import attribute_change
 from dispatch import push
 from dispatch.models import Offer, OfferStatus, Order, OrderStatus
@@ -61,10 +61,7 @@ def _apply(offer: Offer, action: str, *, actor: Actor, reason: str, order_ids: l
     offer.responded_at = timezone.now()
     offer.reason = reason[:500]
     attribute_change(offer, actor, f"{action}: {reason}" if reason else action)
-    try:
-        offer.save()
-    except ConcurrentTransition as exc:
-        raise ConcurrentChange("The offer changed while this request ran; read it and retry.") from exc
+    save_transition(offer, "offer")
     record_event(
         organisation=offer.organisation_id,
         event_type=f"offer.{offer.status.lower()}",
@@ -187,13 +184,19 @@ def _open_offer(offer_id, driver: Driver, action: str) -> tuple[Offer, list[Orde
             current_status=offer.status,
             action=action,
         )
-    if offer.expires_at <= timezone.now():
+    refuse_if_past_expiry(offer, "offer", action)
+    return offer, orders
+
+
+def refuse_if_past_expiry(row, what: str, action: str) -> None:
+    """A pending offer or suggestion past its expiry is answered no more, even before the expiry
+    sweep marks it (409)."""
+    if row.expires_at <= timezone.now():
         raise InvalidTransition(
-            f"This offer expired at {offer.expires_at.isoformat()}; it can no longer be answered.",
-            current_status=OfferStatus.EXPIRED,
+            f"This {what} expired at {row.expires_at.isoformat()}; it can no longer be answered.",
+            current_status="EXPIRED",
             action=action,
         )
-    return offer, orders
 
 
 @transaction.atomic
@@ -202,10 +205,8 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
     pending offer for those orders is withdrawn (their other orders go back to the pool)."""
     offer, orders = _open_offer(offer_id, driver, "accept")
     organisation = Organisation.objects.get(id=offer.organisation_id)
-    for order in orders:
-        transition_order(
-            order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver
-        )
+    # Accepted and the rivals withdrawn (with their own reason) before the orders are
+    # assigned: an assignment withdraws whatever is still pending for its order.
     _apply(offer, "accept", actor=actor, reason="", order_ids=[order.id for order in orders])
     # Every answer to a rival offer locks these orders first, so the rivals cannot move now.
     rival_ids = set(
@@ -225,6 +226,10 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
             order_ids=rival_order_ids,
         )
         freed.update(set(rival_order_ids) - {order.id for order in orders})
+    for order in orders:
+        transition_order(
+            order_id=order.id, organisation=organisation, action="assign", actor=actor, driver=driver
+        )
     _release_if_unoffered(
         _locked_orders(organisation.id, sorted(freed)),
         organisation=organisation,
@@ -301,7 +306,8 @@ def withdraw_offers_of_unavailable_driver(*, driver_id, organisation: Organisati
 
 
 def withdraw_offers_holding(*, order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
-    """An order leaving the pool other than by an acceptance (cancelled, released, forced)
+    """An order leaving the pool other than by an acceptance (cancelled, released, assigned by
+    a dispatcher, forced)
     keeps no pending offer: accepting one would only be a confusing 409. The offers' other
     orders go back to the pool if nobody else is offered them; this one is left to the caller's
     transition. Call before locking the order (locks: the orders by id, then the offers)."""

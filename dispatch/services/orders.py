@@ -39,7 +39,12 @@ from identity.models import Client, Organisation
 
 # Actions that take an order out of the pool other than by an acceptance: its pending offers
 # are withdrawn first (dispatch.services.offers.withdraw_offers_holding).
-ACTIONS_ENDING_OFFERS = {"release": "taken back", "cancel": "cancelled"}
+# (accept_offer has accepted its offer and withdrawn the rivals before it assigns.)
+ACTIONS_ENDING_OFFERS = {
+    "release": "taken back",
+    "cancel": "cancelled",
+    "assign": "given to a driver by a dispatcher",
+}
 # Actions that need a reason: they take work away from someone or end the order unhappily.
 ACTIONS_NEEDING_REASON = frozenset({"release", "fail", "cancel", "return_to_sender"})
 ACTIONS = frozenset(
@@ -71,6 +76,8 @@ class OrderInput:
     dropoff_window_start: datetime
     dropoff_window_end: datetime
     recipient_name: str
+    pickup_geofence_m: int | None = None
+    dropoff_geofence_m: int | None = None
     weight_kg: Decimal = Decimal("0")
     volume_litres: Decimal = Decimal("0")
     declared_value_minor: int = 0
@@ -105,6 +112,8 @@ CONSTRAINT_ERRORS = {
     "order_value_non_negative": ("declared_value_minor", "Must not be negative."),
     "order_tip_non_negative": ("tip_minor", "Must not be negative."),
     "order_priority_range": ("priority", "Out of range."),
+    "order_pickup_geofence_range": ("pickup_geofence_m", "Must be between 10 and 1000 metres."),
+    "order_dropoff_geofence_range": ("dropoff_geofence_m", "Must be between 10 and 1000 metres."),
 }
 
 
@@ -177,6 +186,8 @@ def create_order(
         dropoff_location=data.dropoff_location,
         dropoff_window_start=data.dropoff_window_start,
         dropoff_window_end=data.dropoff_window_end,
+        pickup_geofence_m=data.pickup_geofence_m,
+        dropoff_geofence_m=data.dropoff_geofence_m,
         weight_kg=data.weight_kg,
         volume_litres=data.volume_litres,
         declared_value_minor=data.declared_value_minor,
@@ -273,8 +284,12 @@ def transition_order(
         with transaction.atomic():
             lock_holder(order_id)
             if action in ACTIONS_ENDING_OFFERS:
+                why = reason.strip()
                 _withdraw_pending_offers(
-                    order_id, organisation, actor, f"The order was {ACTIONS_ENDING_OFFERS[action]}: {reason}"
+                    order_id,
+                    organisation,
+                    actor,
+                    f"The order was {ACTIONS_ENDING_OFFERS[action]}" + (f": {why}" if why else "."),
                 )
             return _apply_transition(
                 order_id=order_id,
@@ -554,7 +569,8 @@ def _flag_for_dispatcher(order: Order, *, actor: Actor, reason: str) -> None:
 # Which fields may change in which status, in one place. Whose order it is and what it is
 # called (organisation, client, external_ref, currency) never change. Where, when and what
 # is carried only while nobody has been offered it: a driver plans their route and vehicle on
-# them. How to reach the recipient and the notes until the order ends. Nothing once ended.
+# them. How to reach the recipient, the notes and the stops' geofence radii until the order
+# ends (a dispatcher widens a fence for a yard the driver is circling). Nothing once ended.
 # The status and the driver move only through transitions and overrides.
 ORDER_DETAILS_FIELDS = frozenset(
     {
@@ -574,13 +590,22 @@ ORDER_DETAILS_FIELDS = frozenset(
         "priority",
     }
 )
-ORDER_CONTACT_FIELDS = frozenset({"recipient_name", "recipient_phone", "recipient_email", "notes"})
+ORDER_UNTIL_END_FIELDS = frozenset(
+    {
+        "recipient_name",
+        "recipient_phone",
+        "recipient_email",
+        "notes",
+        "pickup_geofence_m",
+        "dropoff_geofence_m",
+    }
+)
 EDITABLE_FIELDS_BY_STATUS = {
-    status: ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS
+    status: ORDER_DETAILS_FIELDS | ORDER_UNTIL_END_FIELDS
     if status == OrderStatus.CREATED
     else frozenset()
     if status in TERMINAL_STATUSES
-    else ORDER_CONTACT_FIELDS
+    else ORDER_UNTIL_END_FIELDS
     for status in OrderStatus
 }
 
@@ -621,7 +646,7 @@ def update_order_details(
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     diff = {}
     for name, value in changes.items():
-        if name not in ORDER_DETAILS_FIELDS | ORDER_CONTACT_FIELDS:
+        if name not in ORDER_DETAILS_FIELDS | ORDER_UNTIL_END_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
         old = getattr(order, name)
         if payload_value(old) != payload_value(value):

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Offer, Order, OrderTransition, Stop
+from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, Stop
 from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, transition_order
 from fleet.models import Driver, Hub, Zone
@@ -26,7 +26,7 @@ from identity.services import (
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.services import create_webhook_subscription
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
-from tests.dispatch.factories import order_input
+from tests.dispatch.factories import order_input, suggest_to
 
 LAST_POSITION = {"lat": 60.1712, "lon": 24.9402}
 
@@ -222,19 +222,22 @@ def offer_to(driver: Driver, *orders: Order, minutes: int = 10, incentive_minor:
 
 @dataclass
 class DriverApp:
-    """A driver with an account, a signed-in phone, an order they accepted and a pending offer."""
+    """A driver with an account, a signed-in phone, an order they accepted, a pending offer and
+    a pending reposition suggestion."""
 
     user: User
     driver: Driver
     device: IssuedDeviceToken
     order: Order
     offer: Offer
+    suggestion: RepositionSuggestion
 
     def ids(self) -> dict[str, str]:
         return {
             "driver-offer": str(self.offer.id),
             "driver-order": str(self.order.id),
             "driver-device": str(self.device.device_token.id),
+            "driver-reposition": str(self.suggestion.id),
         }
 
     def secrets(self) -> list[str]:
@@ -259,7 +262,7 @@ def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
     pending = offer_to(driver, offered, incentive_minor=250)
     taken.refresh_from_db()
     device = issue_device_token(user=user, name=f"{tag} phone")
-    return DriverApp(user, driver, device, taken, pending)
+    return DriverApp(user, driver, device, taken, pending, suggest_to(driver))
 
 
 def driver_snapshot(app: DriverApp) -> dict:
@@ -279,5 +282,10 @@ def driver_snapshot(app: DriverApp) -> dict:
             Stop.objects.filter(route__driver=app.driver)
             .order_by("id")
             .values_list("id", "sequence", "planned_arrival_at", "completed_at")
+        ),
+        "suggestions": list(
+            RepositionSuggestion.objects.filter(driver=app.driver)
+            .order_by("id")
+            .values_list("id", "status", "responded_at")
         ),
     }

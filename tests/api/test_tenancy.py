@@ -7,9 +7,11 @@ route (or a new method or action on one) fails here until this walk knows how to
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from config.urls import driver_router, router
 from core.actors import Actor
@@ -455,12 +457,27 @@ def test_session_writes_need_the_csrf_token(dispatcher):
 DRIVER_SELF_ROUTES = {
     "driver-me": {"GET": "get"},
     "driver-route": {"GET": "get"},
+    # Before going offline: pings are taken from an online driver only.
+    "driver-pings": {"POST": "post"},
     "driver-online": {"POST": "post"},
     "driver-offline": {"POST": "post"},
 }
 DRIVER_BODIES = {
-    ("driver-offer", "decline"): {"reason": "Probe."},
-    ("driver-order", "fail"): {"reason": "Probe."},
+    ("driver-offer", "decline"): lambda: {"reason": "Probe."},
+    ("driver-order", "fail"): lambda: {"reason": "Probe."},
+    # At the victims' pickup (order_payload's), so a geofence would move their order if a
+    # ping reached it; it must move the caller's own only.
+    ("driver-pings", "post"): lambda: {
+        "pings": [
+            {
+                "lat": 60.169,
+                "lon": 24.941,
+                "accuracy_m": 3,
+                "recorded_at": (timezone.now() - timedelta(seconds=s)).isoformat(),
+            }
+            for s in (30, 15, 0)
+        ]
+    },
 }
 
 
@@ -489,7 +506,7 @@ def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: D
     if endpoint.basename == "driver-device" and not endpoint.detail:
         body = {"username": caller.user.username, "password": DRIVER_PASSWORD, "name": "Second phone"}
     else:
-        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), {})
+        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), dict)()
     return client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=f"driver-walk-{uuid.uuid4()}")
 
 
@@ -533,6 +550,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
     stops = client.get("/api/v1/driver/route").json()["stops"]
     assert {s["order_id"] for s in stops} == {caller.ids()["driver-order"]}
+    suggestions = client.get("/api/v1/driver/reposition-suggestions").json()
+    assert [s["id"] for s in suggestions] == [caller.ids()["driver-reposition"]]
 
 
 def test_the_driver_routes_are_only_for_drivers(drivers, dispatcher, org_admin):

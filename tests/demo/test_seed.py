@@ -1,5 +1,6 @@
 """seed_demo: the Helsinki demo city, complete, reproducible and safe to run twice."""
 
+import json
 import random
 import re
 import stat
@@ -15,7 +16,7 @@ from demo.seed import API_KEY_NAME, plan_drivers, seed_demo_city
 from dispatch.engine.geo import haversine_m
 from dispatch.models import Order, ProofOfDelivery
 from fleet.models import Driver, DriverStatus, Hub, Vehicle, Zone
-from identity.models import ApiKey, Client, Organisation, Role, User
+from identity.models import ApiKey, Client, DeviceToken, Organisation, Role, User
 from tests.conftest import order_payload, post
 
 
@@ -37,7 +38,14 @@ def test_seeds_a_working_city(db, graph):
 
     drivers = list(Driver.objects.filter(organisation=org).prefetch_related("vehicles"))
     assert len(drivers) == 50
-    assert all(d.status == DriverStatus.ACTIVE and d.is_online and d.last_location for d in drivers)
+    # Ready to work, where they were last seen; they go online from their phones (the simulator).
+    assert all(d.status == DriverStatus.ACTIVE and not d.is_online and d.last_location for d in drivers)
+    assert all(d.user and d.user.role == Role.DRIVER and not d.user.has_usable_password() for d in drivers)
+    assert set(result.device_tokens) == {str(d.id) for d in drivers} and result.device_tokens_created == 50
+    phone = APIClient()
+    some = drivers[7]
+    phone.credentials(HTTP_AUTHORIZATION=f"Device {result.device_tokens[str(some.id)]}")
+    assert phone.get("/api/v1/driver/me").json()["id"] == str(some.id)
     assert len({d.phone for d in drivers}) == 50
     assert all(re.fullmatch(r"\+35840\d{7}", d.phone) for d in drivers)
     assert {d.fleet_type for d in drivers} == {"owned", "gig"}
@@ -110,17 +118,21 @@ def test_a_lost_or_stale_key_is_replaced_and_the_old_one_revoked(db, graph):
     assert ApiKey.objects.filter(name=API_KEY_NAME, revoked_at=None).count() == 1
 
 
-def test_a_driver_taken_offline_comes_back_online_on_the_next_run(db, graph):
-    from fleet.services import set_driver_online
-
-    result = seed_demo_city(graph=graph, driver_count=3)
-    driver = Driver.objects.first()
-    set_driver_online(
-        driver_id=driver.id, organisation=result.organisation, online=False, actor=Actor.system("t")
-    )
-    seed_demo_city(graph=graph, driver_count=3)
-    driver.refresh_from_db()
-    assert driver.is_online
+def test_couriers_keep_their_phones_across_runs_and_a_lost_one_is_replaced(db, graph):
+    first = seed_demo_city(graph=graph, driver_count=3)
+    tokens = dict(first.device_tokens)
+    lost = next(iter(tokens))
+    second = seed_demo_city(graph=graph, driver_count=3, existing_device_tokens={**tokens, lost: "frd_x_y"})
+    assert second.device_tokens_created == 1
+    assert {k: v for k, v in second.device_tokens.items() if k != lost} == {
+        k: v for k, v in tokens.items() if k != lost
+    }
+    assert second.device_tokens[lost] != tokens[lost]
+    assert DeviceToken.objects.filter(user__driver__id=lost, revoked_at=None).count() == 1
+    for token, code in ((tokens[lost], 401), (second.device_tokens[lost], 200)):
+        phone = APIClient()
+        phone.credentials(HTTP_AUTHORIZATION=f"Device {token}")
+        assert phone.get("/api/v1/driver/me").status_code == code
 
 
 def test_reset_wipes_the_demo_organisation_even_with_delivered_orders(db, graph):
@@ -175,20 +187,25 @@ def test_the_city_is_reproducible(graph):
 
 def test_command_writes_the_key_file_owner_only_and_prints_logins(db, tmp_path, capsys):
     key_file = tmp_path / "var" / "demo-api-key"
-    call_command("seed_demo", "--drivers", "4", "--api-key-file", str(key_file))
+    devices_file = tmp_path / "var" / "demo-devices.json"
+    files = ["--api-key-file", str(key_file), "--devices-file", str(devices_file)]
+    call_command("seed_demo", "--drivers", "4", *files)
     out = capsys.readouterr().out
     key = key_file.read_text().strip()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(devices_file.stat().st_mode) == 0o600
+    phones = json.loads(devices_file.read_text())
+    assert len(phones) == 4 and all(token.startswith("frd_") for token in phones.values())
+    assert "4 device tokens (4 new)" in out and not any(token in out for token in phones.values())
     assert key in out and "admin" in out and "dispatcher" in out and "staff" in out
     assert api_client(key).get("/api/v1/drivers").status_code == 200
 
-    call_command("seed_demo", "--drivers", "4", "--api-key-file", str(key_file))
+    call_command("seed_demo", "--drivers", "4", *files)
     out = capsys.readouterr().out
     assert key_file.read_text().strip() == key and key not in out
+    assert json.loads(devices_file.read_text()) == phones and "(0 new)" in out
     assert Driver.objects.count() == 4
 
-    call_command(
-        "seed_demo", "--drivers", "4", "--api-key-file", str(key_file), "--reset", "--password", "pw-x-12345"
-    )
+    call_command("seed_demo", "--drivers", "4", *files, "--reset", "--password", "pw-x-12345")
     assert key_file.read_text().strip() != key
     assert User.objects.get(username="dispatcher").check_password("pw-x-12345")

@@ -5,6 +5,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import time_machine
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
@@ -22,11 +26,23 @@ from demo.simulator import (
     wait_until_healthy,
 )
 from dispatch.engine.geo import haversine_m
-from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus, OrderTransition
-from fleet.models import LocationPing
-from identity.models import ApiKey
+from dispatch.models import (
+    DRIVER_HOLDS_STATUSES,
+    GeofenceVisit,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    OrderTransition,
+)
+from dispatch.services.offers import expire_due_offers
+from fleet.models import Driver, LocationPing
+from identity.models import ApiKey, DeviceToken
 
 LIFECYCLE = ["offer", "assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
+# Who took each step: the courier on their phone, except arrivals (the geofence, from pings).
+PRESSED_BY_THE_COURIER = {"assign", "start_pickup", "pick_up", "deliver"}
+SET_BY_THE_GEOFENCE = {"arrive_pickup", "arrive_dropoff"}
 
 
 @pytest.fixture(scope="module")
@@ -53,36 +69,73 @@ def drf_placer(plaintext):
     return place
 
 
-def make_simulator(seeded, graph, **options):
+def in_process_app(environ, start_response):
+    """The project's WSGI app, answering in the test's transaction: like Django's test client,
+    it keeps the database connection open across the request (no close_old_connections)."""
+    handler = WSGIHandler()
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = handler(environ, start_response)
+        body = b"".join(result)
+        result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return [body]
+
+
+@pytest.fixture
+def http():
+    """HTTP to the app in this process (httpx over WSGI): the real URL routing, middleware,
+    authentication and serializers, without a server thread."""
+    transport = httpx.WSGITransport(app=in_process_app)
+    with httpx.Client(base_url="http://testserver", transport=transport) as client:
+        yield client
+
+
+def make_simulator(seeded, graph, http=None, **options):
     defaults = {
         "orders_per_minute": 60.0,
         "max_backlog": 4,
         "speed_multiplier": 40.0,
         "tick_seconds": 2.0,
         "service_bbox": city.BBOX,
+        "device_tokens": seeded.device_tokens,
     }
     return Simulator(
         organisation=seeded.organisation,
         graph=graph,
         place_order=drf_placer(seeded.api_key_plaintext),
         rng=random.Random(11),
+        http=http,
         **(defaults | options),
     )
 
 
-def test_ticks_place_assign_drive_and_deliver(small_city, graph):
+def run_ticks(simulator, *, until, most=400, seconds=2):
+    """Tick on a travelling clock (the server sees the same time), expiring offers as the
+    beat does, until `until(totals)` or `most` ticks; the totals of the reports."""
+    totals: dict[str, int] = {}
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for _ in range(most):
+            clock.shift(timedelta(seconds=seconds))
+            report = simulator.tick(timezone.now())
+            expire_due_offers()
+            for key, value in vars(report).items():
+                totals[key] = totals.get(key, 0) + value
+            if until(totals):
+                break
+    return totals
+
+
+def test_ticks_place_assign_drive_and_deliver(small_city, graph, http):
     org = small_city.organisation
-    simulator = make_simulator(small_city, graph)
-    start = timezone.now()
-    totals = {"placed": 0, "assigned": 0, "delivered": 0, "rejected": 0}
-    for i in range(60):
-        report = simulator.tick(start + timedelta(seconds=2 * (i + 1)))
-        for key in totals:
-            totals[key] += getattr(report, key)
-        if totals["delivered"] >= 2:
-            break
+    simulator = make_simulator(small_city, graph, http)
+    totals = run_ticks(simulator, until=lambda t: t.get("delivered", 0) >= 2)
     assert totals["delivered"] >= 2, totals
     assert totals["rejected"] == 0, "the simulator placed an order the API refuses (outside the zones?)"
+    assert totals["online"] == 6 and totals["pings"] > 0 and totals["arrivals"] >= 4
 
     orders = Order.objects.filter(organisation=org)
     assert orders.count() == totals["placed"] > 0
@@ -94,17 +147,32 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
     created = DomainEvent.objects.filter(organisation=org, event_type="order.created")
     assert created.count() == totals["placed"]
     assert set(created.values_list("actor_api_key", flat=True)) == {key.id}
+    # The couriers went online on their phones (device tokens), not by the seed.
+    online = DomainEvent.objects.filter(organisation=org, event_type="driver.online")
+    assert set(online.values_list("actor_type", flat=True)) == {"driver"}
+    assert DeviceToken.objects.filter(user__organisation=org, last_used_at__isnull=False).count() == 6
 
     delivered = orders.filter(status=OrderStatus.DELIVERED)
     assert delivered.count() == totals["delivered"]
     for order in delivered:
         steps = list(OrderTransition.objects.filter(order=order).values_list("action", flat=True))
-        # Offered by the dispatch round (again after a courier declined), accepted, then driven.
+        # Offered by the dispatch round (again after a courier declined or let it lapse),
+        # accepted, then driven.
         assert steps[-len(LIFECYCLE) :] == LIFECYCLE, steps
         assert steps[: -len(LIFECYCLE)] == ["offer", "release"] * (len(steps) // 2 - 3), steps
-        actors = dict(OrderTransition.objects.filter(order=order).values_list("action", "actor_label"))
-        assert actors["offer"] == "dispatch-round" and actors["assign"] == "demo-courier"
-        assert {actors[step] for step in LIFECYCLE[2:]} == {"demo-simulator"}
+        rows = OrderTransition.objects.filter(order=order)
+        actors = {row.action: (row.actor_type, row.actor_label, row.actor_user_id) for row in rows}
+        assert actors["offer"][1] == "dispatch-round"
+        courier_user = order.driver.user_id
+        assert {actors[step] for step in PRESSED_BY_THE_COURIER} == {
+            ("driver", order.driver.user.username, courier_user)
+        }
+        assert {actors[step][:2] for step in SET_BY_THE_GEOFENCE} == {("system", "geofence")}
+        arrival = rows.get(action="arrive_dropoff")
+        assert arrival.reason.startswith("Arrived at the drop-off by GPS:"), arrival.reason
+        visits = GeofenceVisit.objects.filter(order=order, driver=order.driver)
+        assert {v.kind for v in visits if v.entered_at} == {"pickup", "dropoff"}
+        assert all(v.evidence["entry"] for v in visits if v.entered_at)
         accepted = Offer.objects.get(orders=order, status=OfferStatus.ACCEPTED)
         assert accepted.driver_id == order.driver_id and accepted.explanation
         proof = order.proof_of_delivery
@@ -117,7 +185,7 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
         )
         with proof.signature.open("rb") as handle:
             assert Image.open(handle).format == "PNG"
-        # The courier really drove there: pings along the way, the last one at the door.
+        # The courier really drove there: pings along the way, the last ones at the door.
         pings = LocationPing.objects.filter(driver=order.driver).order_by("recorded_at")
         assert pings.count() > 3
     assert totals["assigned"] >= totals["delivered"]
@@ -131,11 +199,26 @@ def test_ticks_place_assign_drive_and_deliver(small_city, graph):
     assert len(holders) == len(set(holders))
 
 
-def test_backlog_cap_stops_new_orders(small_city, graph):
-    from fleet.models import Driver
+def test_couriers_accept_decline_and_let_offers_lapse(small_city, graph, http):
+    """The auction shows: with seeded randomness some offers are declined, some lapse (and a
+    later offer of the same order carries its attempt number), most are accepted."""
+    simulator = make_simulator(small_city, graph, http, decline_share=0.25, ignore_share=0.25)
+    totals = run_ticks(
+        simulator, until=lambda t: t.get("declined", 0) and t.get("ignored", 0) and t.get("assigned", 0) >= 3
+    )
+    assert totals["declined"] and totals["ignored"] and totals["assigned"] >= 3, totals
+    statuses = set(Offer.objects.values_list("status", flat=True))
+    assert {OfferStatus.ACCEPTED, OfferStatus.DECLINED} <= statuses
+    run_ticks(simulator, until=lambda t: Offer.objects.filter(status=OfferStatus.EXPIRED).exists(), most=40)
+    expired = Offer.objects.filter(status=OfferStatus.EXPIRED).first()
+    assert expired is not None and expired.reason == "Not answered in time."
+    declined = Offer.objects.filter(status=OfferStatus.DECLINED).first()
+    assert declined.responded_at is not None
 
-    Driver.objects.filter(organisation=small_city.organisation).update(is_online=False)
-    simulator = make_simulator(small_city, graph, max_backlog=3, orders_per_minute=600.0)
+
+def test_backlog_cap_stops_new_orders(small_city, graph):
+    # No phones: nobody goes online, nobody takes work.
+    simulator = make_simulator(small_city, graph, max_backlog=3, orders_per_minute=600.0, device_tokens={})
     start = timezone.now()
     for i in range(4):
         simulator.tick(start + timedelta(seconds=2 * (i + 1)))
@@ -199,13 +282,22 @@ def test_api_order_placer_posts_over_http(live_server, graph):
             place_order=ApiOrderPlacer(client, seeded.api_key_plaintext),
             rng=random.Random(2),
             orders_per_minute=60.0,
+            http=client,
+            device_tokens=seeded.device_tokens,
         )
         report = simulator.tick(timezone.now())
         assert report.placed == 2 and report.rejected == 0
+        placed = report.placed
+        # The couriers' phones went online over real HTTP and sent their first pings.
+        assert report.online == 2
+        assert Driver.objects.filter(organisation=seeded.organisation, is_online=True).count() == 2
+        for _ in range(2):
+            placed += simulator.tick(timezone.now()).placed
+        assert LocationPing.objects.filter(driver__organisation=seeded.organisation).count() > 2
         with pytest.raises(OrderRejected) as refused:
             ApiOrderPlacer(client, "frk_bad_key")(simulator.order_payload(now=timezone.now(), hubs=[]), "k-1")
         assert refused.value.status_code == 401
-    assert Order.objects.filter(organisation=seeded.organisation).count() == 2
+    assert Order.objects.filter(organisation=seeded.organisation).count() == placed
 
 
 def test_wait_until_healthy_gives_up_on_a_dead_server():

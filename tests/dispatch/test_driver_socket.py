@@ -183,3 +183,49 @@ def test_a_driver_hears_their_route_change_as_the_api_shows_it(org):
     client = APIClient()
     client.force_login(user)
     assert client.get("/api/v1/driver/route").json() == pushed["route"]
+
+
+def test_pings_sent_on_the_socket_are_stored_and_checked_like_the_api(org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.models import Order
+    from dispatch.services.offers import accept_offer
+    from fleet.models import LocationPing
+
+    user, driver = courier(org, 1)
+    token = issue_device_token(user=user, name="Phone").plaintext
+    order = new_order(org, "WS-PINGS")
+    accept_offer(offer_id=offer_to(driver, order).id, driver=driver, actor=Actor.for_user(user))
+    now = timezone.now()
+
+    def at(seconds, **extra):
+        # order_payload's pickup, 3 m accuracy
+        return {
+            "lat": 60.169,
+            "lon": 24.941,
+            "accuracy_m": 3,
+            "recorded_at": (now - timedelta(seconds=seconds)).isoformat(),
+            **extra,
+        }
+
+    async def scenario():
+        app = socket()
+        await app.connect(timeout=5)
+        await app.send_json_to({"type": "pings", "pings": [at(5)]})  # before signing in: ignored
+        await app.send_json_to({"type": "auth", "token": token})
+        assert (await app.receive_json_from(timeout=5))["type"] == "ready"
+        await app.send_json_to({"type": "pings", "id": "b1", "pings": [at(30), at(10, lat=95)]})
+        refused = await app.receive_json_from(timeout=5)
+        assert refused["type"] == "error" and refused["id"] == "b1"
+        assert list(refused["error"]["fields"]) == ["pings.1.lat"]
+        await app.send_json_to({"type": "pings", "id": "b2", "pings": [at(30), at(10)]})
+        answer = await app.receive_json_from(timeout=5)
+        assert answer["type"] == "pings_received" and answer["id"] == "b2" and answer["stored"] == 2
+        assert [(c["stop"], c["event"]) for c in answer["geofence"]] == [("pickup", "arrived")]
+        await app.disconnect()
+
+    run(scenario)
+    assert LocationPing.objects.filter(driver=driver).count() == 2
+    assert Order.objects.get(id=order.id).status == "ARRIVED_PICKUP"

@@ -297,3 +297,40 @@ def test_an_override_out_of_the_pool_withdraws_pending_offers(org):
     )
     made.refresh_from_db()
     assert made.status == OfferStatus.WITHDRAWN and made.reason == "The order was set to CANCELLED: Dup."
+
+
+def test_a_dispatchers_assign_withdraws_every_pending_offer_for_the_order(org):
+    me, other, chosen = online_driver(org, 1), online_driver(org, 2), online_driver(org, 3)
+    assigned, batched = new_order(org, "ASSIGNED"), new_order(org, "BATCHED")
+    batch = offer(org, me, assigned, batched)
+    single = offer(org, other, assigned)
+    own = offer(org, chosen, assigned)
+    dispatcher = Actor.system("test-dispatcher")
+    transition_order(
+        order_id=assigned.id,
+        organisation=org,
+        action="assign",
+        actor=dispatcher,
+        driver=chosen,
+        reason="Regular customer of theirs.",
+    )
+    for row in (batch, single, own, assigned, batched):
+        row.refresh_from_db()
+    assert (assigned.status, assigned.driver_id) == (OrderStatus.ASSIGNED, chosen.id)
+    assert batch.status == single.status == own.status == OfferStatus.WITHDRAWN
+    assert single.reason == "The order was given to a driver by a dispatcher: Regular customer of theirs."
+    assert batched.status == OrderStatus.CREATED  # offered to nobody else now: back in the pool
+    assert events(org).count("offer.withdrawn") == 3
+    with pytest.raises(InvalidTransition, match="withdrawn"):
+        accept_offer(offer_id=single.id, driver=other, actor=SYSTEM)
+
+
+def test_accepting_still_withdraws_the_rivals_with_its_own_reason(org):
+    me, other = online_driver(org, 1), online_driver(org, 2)
+    order = new_order(org, "O-1")
+    mine, theirs = offer(org, me, order), offer(org, other, order)
+    accept_offer(offer_id=mine.id, driver=me, actor=SYSTEM)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, theirs.status) == (OfferStatus.ACCEPTED, OfferStatus.WITHDRAWN)
+    assert theirs.reason == "Another driver accepted this work."

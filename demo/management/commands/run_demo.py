@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from core.scheduler import Job, Scheduler, beat_jobs
 from demo import city
-from demo.seed import read_api_key_file
+from demo.seed import read_api_key_file, read_device_tokens_file
 from demo.simulator import ApiOrderPlacer, Simulator, wait_until_healthy
 from identity.models import Organisation
 
@@ -85,7 +85,15 @@ class Command(BaseCommand):
             help=f"Fast-forward courier movement (default {DEFAULT_SPEED:g}x; 1 = real time).",
         )
         parser.add_argument("--orders-per-minute", type=float, default=20.0)
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="Seed the simulator's choices (orders, answers to offers, GPS noise) to repeat a run; "
+            "by default a new one, shown in the banner.",
+        )
         parser.add_argument("--api-key-file", default=str(settings.VAR_DIR / "demo-api-key"))
+        parser.add_argument("--devices-file", default=str(settings.VAR_DIR / "demo-devices.json"))
 
     def handle(self, *args, **options):
         if settings.SECURE_SSL_REDIRECT:
@@ -108,8 +116,9 @@ class Command(BaseCommand):
                 )
             )
             notes.append(
-                f"Simulator: {options['orders_per_minute']:g} orders/min through the API, "
-                f"couriers at {options['speed']:g}x real speed."
+                f"Simulator: {options['orders_per_minute']:g} orders/min through the API; "
+                f"{len(simulator.device_tokens)} couriers on the driver API, at {options['speed']:g}x real speed "
+                f"(--seed {options['seed']})."
             )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo order is noise
         self.print_banner(host=host, port=port, jobs=jobs, notes=notes)
@@ -128,14 +137,19 @@ class Command(BaseCommand):
     def build_simulator(self, base_url: str, options) -> tuple[Simulator, httpx.Client]:
         organisation = Organisation.objects.filter(slug=city.ORG_SLUG).first()
         api_key = read_api_key_file(Path(options["api_key_file"]))
-        if organisation is None or not api_key:
+        device_tokens = read_device_tokens_file(Path(options["devices_file"]))
+        if organisation is None or not api_key or not device_tokens:
             raise CommandError("No demo city yet: run `manage.py seed_demo` first (or pass --no-simulator).")
         client = httpx.Client(base_url=base_url, timeout=10.0)
+        if options["seed"] is None:
+            options["seed"] = time.time_ns() % 1_000_000
         simulator = Simulator(
             organisation=organisation,
             graph=city.city_graph(),
             place_order=ApiOrderPlacer(client, api_key),
-            rng=random.Random(time.time_ns()),
+            http=client,
+            device_tokens=device_tokens,
+            rng=random.Random(options["seed"]),
             orders_per_minute=options["orders_per_minute"],
             speed_multiplier=options["speed"],
             tick_seconds=TICK_SECONDS,
