@@ -5,25 +5,23 @@ For a dispatcher to see how the hub's parcels would go out now: each driver's dr
 with their ETAs, when they are back, and what fits on no vehicle in time or capacity.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from dispatch.management.organisation_command import OrganisationCommand
 from dispatch.selectors import hub_run
 from fleet.models import Hub
-from identity.models import Organisation
 
 
-class Command(BaseCommand):
+class Command(OrganisationCommand):
     help = "Plan a hub's open orders as a multi-stop run of its online drivers and print it."
 
     def add_arguments(self, parser):
-        parser.add_argument("--org", required=True, help="the organisation's slug")
+        super().add_arguments(parser)
         parser.add_argument("--hub", required=True, help="the hub's name")
 
     def handle(self, *args, **opts):
-        organisation = Organisation.objects.filter(slug=opts["org"]).first()
-        if organisation is None:
-            raise CommandError(f"--org: no organisation with the slug {opts['org']!r}")
+        organisation = self.organisation(opts)
         hub = Hub.objects.filter(organisation=organisation, name=opts["hub"]).first()
         if hub is None:
             raise CommandError(f"--hub: no hub named {opts['hub']!r} in {organisation.slug}")
