@@ -181,6 +181,16 @@ TRAFFIC_FEED_WEIGHT = env.float("TRAFFIC_FEED_WEIGHT", default=0.6)
 TRAFFIC_BUCKET_SECONDS = env.int("TRAFFIC_BUCKET_SECONDS", default=300)
 TRAFFIC_FEED_URL = env("TRAFFIC_FEED_URL", default="")
 TRAFFIC_FEED_ORG = env("TRAFFIC_FEED_ORG", default="")
+# Drivers' routes: every SLA_WATCH_SECONDS the ETAs are worked out again from the drivers' last
+# positions; a route whose ETAs drifted more than ETA_RESEQUENCE_DRIFT_SECONDS is re-sequenced;
+# an ETA that moved more than ETA_CHANGE_NOTIFY_SECONDS from the one last announced is sent as
+# `order.eta_changed`. A stop predicted later than SLA_AT_RISK_RAISE_SECONDS past its window
+# raises `order.at_risk`; the alert clears only under SLA_AT_RISK_CLEAR_SECONDS (no flapping).
+SLA_WATCH_SECONDS = env.float("SLA_WATCH_SECONDS", default=30.0)
+ETA_RESEQUENCE_DRIFT_SECONDS = env.int("ETA_RESEQUENCE_DRIFT_SECONDS", default=180)
+ETA_CHANGE_NOTIFY_SECONDS = env.int("ETA_CHANGE_NOTIFY_SECONDS", default=300)
+SLA_AT_RISK_RAISE_SECONDS = env.int("SLA_AT_RISK_RAISE_SECONDS", default=300)
+SLA_AT_RISK_CLEAR_SECONDS = env.int("SLA_AT_RISK_CLEAR_SECONDS", default=120)
 # Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
 # suggestions to move toward forecast demand this often.
 REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
@@ -189,6 +199,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
     "learn-traffic": {"task": "dispatch.learn_traffic", "schedule": 300.0},
+    "watch-slas": {"task": "dispatch.watch_slas", "schedule": SLA_WATCH_SECONDS},
     "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},

@@ -12,6 +12,7 @@ from dispatch.api.driver_views import (
     DriverOnlineView,
     DriverOrderViewSet,
     DriverPingsView,
+    DriverRouteView,
     DriverSuggestionViewSet,
 )
 from dispatch.api.traffic_views import TrafficRecordViewSet
@@ -40,6 +41,7 @@ driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
 driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
+    path("route", DriverRouteView.as_view(), name="driver-route"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
     path("pings", DriverPingsView.as_view(), name="driver-pings"),

@@ -152,7 +152,7 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
     (an error names the path inside them, e.g. `zones.mode`)."""
 
     form = DispatchSettingsForm
-    list_display = ["organisation", "offer_ttl_seconds", "updated_at"]
+    list_display = ["organisation", "offer_ttl_seconds", "reassign_at_risk", "updated_at"]
     readonly_fields = ["updated_at"]
 
     def has_delete_permission(self, request, obj=None):
@@ -163,6 +163,7 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
             organisation=obj.organisation,
             rules=form.cleaned_data["rules"],
             offer_ttl_seconds=form.cleaned_data["offer_ttl_seconds"],
+            reassign_at_risk=form.cleaned_data["reassign_at_risk"],
             actor=Actor.for_user(request.user),
         )
         obj.refresh_from_db()
@@ -171,7 +172,18 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
 class StopInline(ReadOnlyMixin, admin.TabularInline):
     model = Stop
     extra = 0
-    fields = ["sequence", "kind", "order", "planned_arrival_at", "arrived_at", "completed_at"]
+    fields = [
+        "sequence",
+        "kind",
+        "order",
+        "window_start",
+        "window_end",
+        "planned_arrival_at",
+        "predicted_late_s",
+        "at_risk_since",
+        "arrived_at",
+        "completed_at",
+    ]
     readonly_fields = fields
 
 

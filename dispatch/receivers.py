@@ -6,6 +6,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from core.events import events_recorded
+from dispatch import push
 from dispatch.services.offers import withdraw_offers_of_unavailable_driver
 from dispatch.services.orders import take_work_from_unavailable_driver
 from dispatch.services.repositioning import end_pending_suggestions
@@ -74,3 +75,48 @@ def ask_for_a_round(sender, events, **kwargs) -> None:
     """Once the change commits, ask for a round for its organisation (debounced there)."""
     if any(event.event_type in ROUND_TRIGGERS for event in events):
         transaction.on_commit(partial(request_round, events[0].organisation_id))
+
+
+# Events the live map redraws for, besides routes (pushed by the routes service itself).
+LIVE_MAP_EVENTS = frozenset(
+    {
+        "offer.created",
+        "offer.accepted",
+        "offer.declined",
+        "offer.expired",
+        "offer.withdrawn",
+        "order.at_risk",
+        "order.at_risk_cleared",
+    }
+)
+
+
+@receiver(events_recorded)
+def tell_the_live_map(sender, events, **kwargs) -> None:
+    """Once the change commits, the organisation's open live maps hear of it."""
+    for event in events:
+        if event.event_type not in LIVE_MAP_EVENTS:
+            continue
+        if event.subject_type == "offer":
+            change = {"kind": "offer", "offer_id": event.subject_id}
+        else:
+            change = {
+                "kind": "at_risk",
+                "order_id": event.subject_id,
+                "at_risk": event.event_type == "order.at_risk",
+            }
+        transaction.on_commit(partial(push.to_live_map, event.organisation_id, change))
+
+
+@receiver(events_recorded)
+def resequence_on_traffic(sender, events, **kwargs) -> None:
+    """Travel times changed (a `traffic.*` event): once it commits, re-sequence the
+    organisation's routes (a task; in-process it runs at once)."""
+    if any(event.event_type.startswith("traffic.") for event in events):
+        transaction.on_commit(partial(_queue_resequencing, str(events[0].organisation_id)))
+
+
+def _queue_resequencing(organisation_id: str) -> None:
+    from dispatch.tasks import resequence_routes
+
+    resequence_routes.delay(organisation_id)

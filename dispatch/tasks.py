@@ -6,8 +6,11 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from core.actors import Actor
 from dispatch.services import repositioning, rounds, traffic
 from dispatch.services.offers import expire_due_offers as expire_offers
+from dispatch.services.routes import resequence_organisation
+from dispatch.services.sla import watch_slas as watch
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,21 @@ def run_dispatch_round(organisation_id: str) -> int:
     if organisation is None:
         return 0
     return len(rounds.run_round(organisation=organisation).offers)
+
+
+@shared_task(name="dispatch.watch_slas", ignore_result=True)
+def watch_slas() -> int:
+    """Beat task: retime every active route from live positions, re-sequence those that drifted,
+    raise and clear at-risk alerts (dispatch.services.sla). Returns how many routes it saw."""
+    return watch().routes
+
+
+@shared_task(name="dispatch.resequence_routes", ignore_result=True)
+def resequence_routes(organisation_id: str) -> int:
+    """Re-sequence every active route of the organisation (its travel times changed)."""
+    return resequence_organisation(
+        organisation_id=organisation_id, actor=Actor.system("traffic"), reason="the travel times changed"
+    )
 
 
 @shared_task(name="dispatch.suggest_repositioning", ignore_result=True)

@@ -23,6 +23,8 @@ from dispatch.models import (
     OrderTransition,
     Priority,
     RepositionSuggestion,
+    Route,
+    Stop,
     SuggestionStatus,
 )
 from dispatch.services.dispatch_settings import rules_for
@@ -312,6 +314,88 @@ class DriverOfferSerializer(serializers.ModelSerializer):
         ]
 
 
+class RouteStopSerializer(serializers.ModelSerializer):
+    """One stop of the driver's route: where, what, its window, the ETA and whether it is late."""
+
+    order_id = serializers.UUIDField(read_only=True)
+    external_ref = serializers.CharField(source="order.external_ref", read_only=True)
+    order_status = OrderStatusField(source="order.status", read_only=True)
+    address = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
+    window = serializers.SerializerMethodField()
+    eta = serializers.DateTimeField(source="planned_arrival_at", read_only=True, allow_null=True)
+    at_risk = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Stop
+        fields = [
+            "sequence",
+            "kind",
+            "order_id",
+            "external_ref",
+            "order_status",
+            "address",
+            "location",
+            "window",
+            "service_s",
+            "eta",
+            "predicted_late_s",
+            "at_risk",
+            "arrived_at",
+        ]
+
+    def get_address(self, stop) -> str:
+        return stop.order.pickup_address if stop.kind == Stop.Kind.PICKUP else stop.order.dropoff_address
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
+    )
+    def get_location(self, stop) -> dict:
+        return point_as_dict(stop.location)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_window(self, stop) -> dict:
+        return {"start": stop.window_start.isoformat(), "end": stop.window_end.isoformat()}
+
+    def get_at_risk(self, stop) -> bool:
+        return stop.at_risk_since is not None
+
+
+class DriverRouteSerializer(serializers.Serializer):
+    """The driver's active route: the stops still to make, in the order to make them."""
+
+    id = serializers.UUIDField(allow_null=True)
+    etas_at = serializers.DateTimeField(allow_null=True)
+    sequenced_by = serializers.CharField()
+    stops = RouteStopSerializer(many=True)
+
+
+def driver_route_data(driver_id) -> dict:
+    """The driver's active route as the API and the driver's socket show it (no route: none)."""
+    route = Route.objects.filter(driver_id=driver_id, status=Route.Status.ACTIVE).first()
+    stops = (
+        Stop.objects.filter(route=route, completed_at=None).select_related("order").order_by("sequence")
+        if route
+        else Stop.objects.none()
+    )
+    return DriverRouteSerializer(
+        {
+            "id": route.id if route else None,
+            "etas_at": route.etas_at if route else None,
+            "sequenced_by": route.sequenced_by if route else "",
+            "stops": stops,
+        }
+    ).data
+
+
 class DriverSuggestionSerializer(serializers.ModelSerializer):
     """A reposition suggestion as its driver sees it: where to, why (in words), and what the
     decision was made from."""
@@ -443,6 +527,9 @@ class DispatchSettingsSerializer(serializers.Serializer):
     rules = serializers.JSONField(help_text="The rules document (see the README's matching section).")
     mode = serializers.SerializerMethodField(help_text="How a round offers work: optimal or broadcast.")
     offer_ttl_seconds = serializers.IntegerField(help_text="How long a driver has to answer an offer.")
+    reassign_at_risk = serializers.BooleanField(
+        help_text="Whether the SLA watch may hand work at risk of being late back to matching."
+    )
     updated_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema_field(serializers.ChoiceField(choices=MODES))
@@ -462,4 +549,7 @@ class DispatchSettingsInSerializer(StrictSerializer):
     mode = serializers.ChoiceField(choices=MODES, required=False, help_text="Sets `rules.mode`.")
     offer_ttl_seconds = serializers.IntegerField(
         help_text="Seconds a driver has to answer an offer (the service checks the range)."
+    )
+    reassign_at_risk = serializers.BooleanField(
+        required=False, help_text="Whether the SLA watch may reassign work at risk (default false)."
     )

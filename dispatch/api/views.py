@@ -161,6 +161,7 @@ class DispatchSettingsView(OrganisationScopedMixin, APIView):
                 organisation=self.organisation,
                 rules=rules,
                 offer_ttl_seconds=data.get("offer_ttl_seconds"),
+                reassign_at_risk=data.get("reassign_at_risk"),
                 actor=Actor.from_request(request),
             )
         except DjangoValidationError as exc:

@@ -33,6 +33,7 @@ from dispatch.models import (
     OrderTransition,
     ProofOfDelivery,
 )
+from dispatch.services.routes import follow_order, lock_routes
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
@@ -281,6 +282,7 @@ def transition_order(
         raise ValidationError({"reason": f"'{action}' needs a reason."})
     try:
         with transaction.atomic():
+            lock_holder(order_id)
             if action in ACTIONS_ENDING_OFFERS:
                 why = reason.strip()
                 _withdraw_pending_offers(
@@ -301,6 +303,16 @@ def transition_order(
             )
     except ConcurrentTransition as exc:
         raise ConcurrentChange("The order changed while this request ran; read it and retry.") from exc
+
+
+def lock_holder(order_id) -> None:
+    """Lock the driver who holds the order (if any) before the order itself: the driver, then
+    their orders, then their route, as every service locks. A driver's route changes with each
+    of their orders, so two changes for one driver queue on the driver row rather than meeting
+    in a circle (PostgreSQL also checks a changed stop's order at commit)."""
+    driver_id = Order.objects.filter(id=order_id).values_list("driver_id", flat=True).first()
+    if driver_id is not None:
+        list(lock(Driver.objects).filter(id=driver_id).values_list("id", flat=True))
 
 
 def _withdraw_pending_offers(order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
@@ -359,11 +371,17 @@ def _apply_transition(
 
 
 def _record_transition(*, order: Order, organisation: Organisation, actor: Actor, **details) -> None:
-    """The order's history row and its domain event (from which webhooks follow); `details`
-    as _transition_records takes them."""
+    """The order's history row, its domain event (from which webhooks follow), and the driver's
+    route brought in line (stops added, completed or removed); `details` as _transition_records
+    takes them. The routes are locked before the event is numbered: every writer takes a
+    route's lock before the organisation's event counter, so a transition and the SLA watch
+    never wait on each other in a circle."""
     row, event = _transition_records(order=order, actor=actor, **details)
     row.save()
+    previous_driver_id = getattr(details["previous_driver"], "id", None)
+    lock_routes(driver_ids=[previous_driver_id, order.driver_id])
     record_events(organisation=organisation, actor=actor, events=[event])
+    follow_order(order=order, previous_driver_id=previous_driver_id, actor=actor)
 
 
 def _transition_records(
@@ -464,6 +482,7 @@ def deliver_order(
         for name, upload in (("photo", photo), ("signature", signature))
         if upload is not None
     }
+    lock_holder(order_id)
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     if order.driver_id != driver.id:
         raise ValidationError({"order_id": "This order is not assigned to you."})
@@ -508,6 +527,7 @@ def force_order_status(
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():
         raise ValidationError({"reason": "An override needs a reason."})
+    lock_holder(order_id)
     if to_status not in (OrderStatus.CREATED, OrderStatus.OFFERED):
         _withdraw_pending_offers(order_id, organisation, actor, f"The order was set to {to_status}: {reason}")
     order = lock(Order.objects).get(id=order_id, organisation=organisation)

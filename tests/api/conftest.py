@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, TrafficRecord
+from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, Stop, TrafficRecord
 from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, transition_order
 from dispatch.services.traffic import ingest_traffic
@@ -304,6 +304,11 @@ def driver_snapshot(app: DriverApp) -> dict:
             DeviceToken.objects.filter(user=app.user).order_by("id").values_list("id", "revoked_at")
         ),
         "driver": Driver.objects.filter(id=app.driver.id).values_list("status", "is_online").get(),
+        "stops": list(
+            Stop.objects.filter(route__driver=app.driver)
+            .order_by("id")
+            .values_list("id", "sequence", "planned_arrival_at", "completed_at")
+        ),
         "suggestions": list(
             RepositionSuggestion.objects.filter(driver=app.driver)
             .order_by("id")

@@ -21,7 +21,13 @@ def admin_api(org):
 def test_the_defaults_are_shown_before_anything_is_saved(org, dispatcher):
     response = session_client(dispatcher).get(URL)
     assert response.status_code == 200
-    assert response.json() == {"rules": {}, "mode": "optimal", "offer_ttl_seconds": 45, "updated_at": None}
+    assert response.json() == {
+        "rules": {},
+        "mode": "optimal",
+        "offer_ttl_seconds": 45,
+        "reassign_at_risk": False,
+        "updated_at": None,
+    }
     assert not DispatchSettings.objects.filter(organisation=org).exists()  # a read writes nothing
 
 
@@ -40,7 +46,7 @@ def test_an_admin_replaces_the_settings_and_the_change_is_audited(org, admin_api
     assert (row.rules, row.offer_ttl_seconds) == (shown["rules"], 90)
     event = DomainEvent.objects.get(organisation=org, event_type="dispatch.settings_updated")
     assert event.actor_label == "org-admin" or event.actor_user is not None
-    assert event.payload == {"rules": shown["rules"], "offer_ttl_seconds": 90}
+    assert event.payload == {"rules": shown["rules"], "offer_ttl_seconds": 90, "reassign_at_risk": False}
     assert row.history.first().history_user.username == "org-admin"
 
 

@@ -525,6 +525,7 @@ def test_session_writes_need_the_csrf_token(dispatcher):
 # Routes of /api/v1/driver/ outside its router: the driver themself.
 DRIVER_SELF_ROUTES = {
     "driver-me": {"GET": "get"},
+    "driver-route": {"GET": "get"},
     # Before going offline: pings are taken from an online driver only.
     "driver-pings": {"POST": "post"},
     "driver-online": {"POST": "post"},
@@ -616,6 +617,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert {o["id"] for o in offers} == {str(o.id) for o in caller.driver.offers.all()}
     orders = client.get("/api/v1/driver/orders").json()
     assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
+    stops = client.get("/api/v1/driver/route").json()["stops"]
+    assert {s["order_id"] for s in stops} == {caller.ids()["driver-order"]}
     suggestions = client.get("/api/v1/driver/reposition-suggestions").json()
     assert [s["id"] for s in suggestions] == [caller.ids()["driver-reposition"]]
 
