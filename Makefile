@@ -11,8 +11,10 @@ PORT ?= 8000
 
 # What the embedded stack needs (GeoDjango + SpatiaLite, a compiler for pysqlite3, npm).
 # npm only when there is none: NodeSource's nodejs ships its own and conflicts with Debian's.
-# Chromium runs the browser tests (tests/e2e) through Playwright.
+# Chromium runs the browser tests (tests/e2e) through Playwright. Tesseract (English) reads ID
+# documents; OCR-B is the MRZ typeface, used to render test MRZs.
 SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv chromium \
+	tesseract-ocr tesseract-ocr-eng fonts-ocr-b \
 	$(if $(shell command -v npm),,npm)
 # What CI adds: the production stack (pgRouting: the production travel times; load_roads reads
 # OSM files itself, so osmium-tool and osm2pgrouting are not needed).
@@ -29,10 +31,11 @@ help:
 system:
 	@scripts/install_system_packages.sh $(SYSTEM_PACKAGES) $(if $(filter true,$(CI)),$(CI_PACKAGES),)
 
-$(VENV)/.installed: requirements.txt | system
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt | system
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 venv: $(VENV)/.installed
