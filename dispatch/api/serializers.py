@@ -10,7 +10,8 @@ from rest_framework import serializers
 from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority
+from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority, ProofOfDelivery
+from dispatch.proof_links import proof_payload
 from dispatch.services.orders import OrderInput
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
@@ -236,9 +237,16 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
+    proof_of_delivery = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "history"]
+        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery"]
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_proof_of_delivery(self, order) -> dict | None:
+        """Where, when and who signed, with signed links to the images that expire."""
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        return proof_payload(proof) if proof else None
 
 
 # --- the driver app -------------------------------------------------------------------------

@@ -22,6 +22,13 @@ class TravelTimes(Protocol):
         ...
 
 
+@runtime_checkable
+class TravelDistances(Protocol):
+    def matrix_m(self, origins: Sequence[Point], destinations: Sequence[Point]) -> np.ndarray:
+        """Travelled metres from every origin to every destination (settlement pays on them)."""
+        ...
+
+
 def haversine_pairs_m(lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
     """Element-wise great-circle metres between a[i] and b[i] (same shapes)."""
     phi_a, phi_b = np.radians(np.asarray(lats_a, dtype=float)), np.radians(np.asarray(lats_b, dtype=float))
@@ -48,6 +55,10 @@ class HaversineTravelTimes:
         d = np.asarray(destinations, dtype=float).reshape(-1, 2)
         metres = haversine_matrix_m(o[:, 0], o[:, 1], d[:, 0], d[:, 1])
         return metres * (self.detour_factor / self.speed_mps)
+
+    def matrix_m(self, origins: Sequence[Point], destinations: Sequence[Point]) -> np.ndarray:
+        """Great-circle metres x the detour factor: the street distance it stands for."""
+        return self.matrix_s(origins, destinations) * self.speed_mps
 
     def pairs_s(self, lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
         return haversine_pairs_m(lats_a, lons_a, lats_b, lons_b) * (self.detour_factor / self.speed_mps)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -33,6 +34,7 @@ from dispatch.models import (
     OrderTransition,
     ProofOfDelivery,
 )
+from dispatch.proof_links import proof_payload
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
@@ -367,6 +369,9 @@ def _record_transition(
     )
     payload = order_event_payload(order)
     payload.update(from_status=from_status, action=action, is_override=is_override)
+    if order.status == OrderStatus.DELIVERED:
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        payload["proof_of_delivery"] = proof_payload(proof) if proof else None
     if previous_driver and previous_driver != order.driver:
         payload["previous_driver_id"] = str(previous_driver.id)
     record_event(
@@ -417,6 +422,7 @@ def deliver_order(
         )
     if ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
+    _check_proof_place_and_time(order, location=location, captured_at=captured_at)
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -437,6 +443,21 @@ def deliver_order(
         for name in images:
             getattr(proof, name).delete(save=False)
         raise
+
+
+def _check_proof_place_and_time(order: Order, *, location: Point, captured_at: datetime) -> None:
+    """A proof is taken at the door (within POD_GEOFENCE_RADIUS_M of the drop-off) and after
+    the order existed."""
+    away = haversine_m(location.y, location.x, order.dropoff_location.y, order.dropoff_location.x)
+    radius = settings.POD_GEOFENCE_RADIUS_M
+    if away > radius:
+        raise ValidationError(
+            {
+                "location": f"The proof was taken {away:.0f} m from the drop-off; it must be within {radius:.0f} m."
+            }
+        )
+    if captured_at < order.created_at:
+        raise ValidationError({"captured_at": "Before the order was placed."})
 
 
 @transaction.atomic

@@ -45,6 +45,11 @@ ROUND_SPEED_MPS = 8.0
 ROUND_DETOUR_FACTOR = 1.3
 
 
+def travel_provider() -> HaversineTravelTimes:
+    """The travel times (and distances) dispatch plans with; settlement pays on the same."""
+    return HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+
+
 @dataclass
 class OfferMade:
     offer_id: str
@@ -117,7 +122,7 @@ def _run_locked(
     )
     if not inputs.orders:
         return report
-    travel = HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+    travel = travel_provider()
     # Broadcast: each order to every eligible driver, the first to accept wins (accept_offer
     # withdraws the rest); optimal: the engine's best one driver per unit of work.
     solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round
