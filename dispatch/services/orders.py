@@ -422,7 +422,7 @@ def deliver_order(
         )
     if ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
-    _check_proof_place_and_time(order, location=location, captured_at=captured_at)
+    _check_proof_place(order, location=location)
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -445,9 +445,8 @@ def deliver_order(
         raise
 
 
-def _check_proof_place_and_time(order: Order, *, location: Point, captured_at: datetime) -> None:
-    """A proof is taken at the door (within POD_GEOFENCE_RADIUS_M of the drop-off) and after
-    the order existed."""
+def _check_proof_place(order: Order, *, location: Point) -> None:
+    """A proof is taken at the door: within POD_GEOFENCE_RADIUS_M of the drop-off."""
     away = haversine_m(location.y, location.x, order.dropoff_location.y, order.dropoff_location.x)
     radius = settings.POD_GEOFENCE_RADIUS_M
     if away > radius:
@@ -456,8 +455,6 @@ def _check_proof_place_and_time(order: Order, *, location: Point, captured_at: d
                 "location": f"The proof was taken {away:.0f} m from the drop-off; it must be within {radius:.0f} m."
             }
         )
-    if captured_at < order.created_at:
-        raise ValidationError({"captured_at": "Before the order was placed."})
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ and returns the first transaction when its key was posted before.
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from core.db import lock
@@ -138,3 +138,40 @@ def driver_payable(driver, currency: str) -> Account:
 
 def org_account(organisation_id, kind: str, currency: str) -> Account:
     return account_for(organisation_id=organisation_id, kind=kind, currency=currency)
+
+
+@transaction.atomic
+def purge_organisation_ledger(organisation_id) -> None:
+    """Delete an organisation's whole settlement, for wiping the organisation itself (the
+    demo's reset): the only deletion the ledger allows, and only of everything at once."""
+    from payouts.models import (
+        CashOutQuote,
+        Dispute,
+        Earning,
+        EarningRule,
+        Payout,
+        PayoutAccount,
+        PayoutCycle,
+        PriceList,
+    )
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('fleetroot.ledger_purge', 'on', true)")
+    Dispute.objects.filter(organisation_id=organisation_id).delete()
+    CashOutQuote.objects.filter(driver__organisation_id=organisation_id).delete()
+    Payout.objects.filter(organisation_id=organisation_id).delete()
+    Earning.objects.filter(organisation_id=organisation_id).delete()
+    PayoutAccount.objects.filter(driver__organisation_id=organisation_id).delete()
+    entries = LedgerEntry.objects.filter(transaction__organisation_id=organisation_id)
+    entries._raw_delete(entries.db)
+    ledger = LedgerTransaction.objects.filter(organisation_id=organisation_id)
+    ledger.filter(reverses__isnull=False)._raw_delete(ledger.db)
+    ledger._raw_delete(ledger.db)
+    Account.objects.filter(organisation_id=organisation_id).delete()
+    PayoutCycle.objects.filter(organisation_id=organisation_id).delete()
+    EarningRule.objects.filter(organisation_id=organisation_id).delete()
+    PriceList.objects.filter(organisation_id=organisation_id).delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('fleetroot.ledger_purge', 'off', true)")
