@@ -2,8 +2,8 @@
 
 Every write to the ledger goes through post_transaction. It refuses a transaction that does
 not sum to zero, an amount that is not a whole non-zero number, or a currency other than its
-accounts'; it locks the accounts it touches (in one order, so two postings never deadlock)
-and returns the first transaction when its key was posted before.
+accounts'; it locks the drivers' payable accounts it touches (in one order, so two postings
+never deadlock) and returns the first transaction when its key was posted before.
 """
 
 from collections.abc import Sequence
@@ -79,8 +79,11 @@ def post_transaction(
 ) -> LedgerTransaction:
     """Post one balanced transaction, once per `key` in the organisation."""
     check_postings(postings, currency=currency, organisation_id=organisation_id)
-    account_ids = sorted({str(account.id) for account, _amount in postings})
-    list(lock(Account.objects.filter(id__in=account_ids)).order_by("id").values_list("id", flat=True))
+    # Only drivers' payable accounts are locked (a payout checks their balance under the lock);
+    # the organisation's own accounts take entries from every delivery at once, unlocked.
+    payable_ids = sorted({str(a.id) for a, _amount in postings if a.kind == AccountKind.DRIVER_PAYABLE})
+    if payable_ids:
+        list(lock(Account.objects.filter(id__in=payable_ids)).order_by("id").values_list("id", flat=True))
     existing = LedgerTransaction.objects.filter(organisation_id=organisation_id, key=key).first()
     if existing is not None:
         return existing
