@@ -220,15 +220,7 @@ def post_delivery_earning(*, order_id, actor: Actor, reason: str = "") -> Earnin
             )
     except IntegrityError:
         return EarningRow.objects.get(order=order, reversed_at__isnull=True)
-    record_event(
-        organisation=order.organisation_id,
-        event_type="earning.posted",
-        subject_type="earning",
-        subject_id=earning.id,
-        actor=actor,
-        reason=reason,
-        payload=earning_payload(earning),
-    )
+    _earning_event(earning, "earning.posted", actor, reason)
     return earning
 
 
@@ -288,24 +280,24 @@ def reverse_delivery_earning(*, order_id, actor: Actor, reason: str) -> EarningR
             reversal = reversal or done
     earning.reversal, earning.reversed_reason, earning.reversed_at = reversal, reason, timezone.now()
     earning.save(update_fields=["reversal", "reversed_reason", "reversed_at"])
+    _earning_event(earning, "earning.reversed", actor, reason)
+    return earning
+
+
+def _earning_event(earning: EarningRow, event_type: str, actor: Actor, reason: str) -> None:
     record_event(
         organisation=earning.organisation_id,
-        event_type="earning.reversed",
+        event_type=event_type,
         subject_type="earning",
         subject_id=earning.id,
         actor=actor,
         reason=reason,
-        payload=earning_payload(earning),
+        payload={
+            "earning_id": str(earning.id),
+            "order_id": str(earning.order_id),
+            "driver_id": str(earning.driver_id),
+            "total_minor": earning.total_minor,
+            "currency": earning.currency,
+            "reversed": earning.reversed_at is not None,
+        },
     )
-    return earning
-
-
-def earning_payload(earning: EarningRow) -> dict:
-    return {
-        "earning_id": str(earning.id),
-        "order_id": str(earning.order_id),
-        "driver_id": str(earning.driver_id),
-        "total_minor": earning.total_minor,
-        "currency": earning.currency,
-        "reversed": earning.reversed_at is not None,
-    }

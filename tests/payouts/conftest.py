@@ -1,13 +1,11 @@
 """Settlement fixtures: a courier with a phone, tariffs, and an order carried to the door."""
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
-from PIL import Image
 
 from core.actors import Actor
 from dispatch.models import Order, OrderStatus, OrderTransition
@@ -18,7 +16,7 @@ from fleet.services import set_driver_online
 from identity.models import Role, User
 from identity.services import create_client, issue_device_token
 from payouts.services.rules import publish_earning_rule, publish_price_list
-from tests.api.conftest import device_client, offer_to
+from tests.api.conftest import device_client, offer_to, png_file
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
 
@@ -110,19 +108,11 @@ def order_at_the_door(
     return order
 
 
-def png() -> io.BytesIO:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
-    buffer.seek(0)
-    buffer.name = "door.png"
-    return buffer
-
-
 def deliver_by_api(app, order, *, lat=DROPOFF["lat"], lon=DROPOFF["lon"], key=None):
     return app.post(
         f"/api/v1/driver/orders/{order.id}/deliver",
         {
-            "photo": png(),
+            "photo": png_file(),
             "lat": str(lat),
             "lon": str(lon),
             "captured_at": (order.created_at + timedelta(minutes=5)).isoformat(),

@@ -25,7 +25,8 @@ from payouts.audit import audit
 from payouts.models import Earning, Payout, PayoutStatus
 from payouts.services.payouts import confirm_cash_out, owed_minor, quote_cash_out
 from payouts.services.rules import publish_earning_rule
-from tests.payouts.conftest import TARIFFS_FROM, make_courier, order_at_the_door, png
+from tests.api.conftest import png_file
+from tests.payouts.conftest import TARIFFS_FROM, make_courier, order_at_the_door
 
 pytestmark = [
     pytest.mark.skipif(settings.DATABASE_IS_SPATIALITE, reason="a race on row locks is PostgreSQL's"),
@@ -46,7 +47,7 @@ def test_concurrent_proofs_and_cash_outs_pay_nobody_twice():
         for i, c in enumerate(couriers)
         for j in range(ORDERS_EACH)
     ]
-    image = png().getvalue()
+    image = png_file().read()
     rng = random.Random(7)
     jobs = [("pod", courier, order) for courier, order in orders for _ in range(POD_TRIES)]
     jobs += [("cash_out", rng.choice(couriers), rng.randrange(100, 900)) for _ in range(CASH_OUTS)]
