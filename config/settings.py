@@ -346,7 +346,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DriverStatusEnum": "fleet.models.DriverStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "DriverStatusEnum": "fleet.models.DriverStatus",
+        "DisputeKindEnum": "payouts.models.DisputeKind",
+        "PayoutKindEnum": "payouts.models.PayoutKind",
+    },
 }
 
 # --- Webhooks -------------------------------------------------------------------------------

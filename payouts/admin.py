@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin import ReadOnlyAdmin
-from core.admin_forms import ServiceModelForm, add_service_errors
+from core.admin_forms import JSON_FORMFIELD_OVERRIDES, ServiceModelForm, add_service_errors
 from payouts.models import (
     Account,
     Dispute,
@@ -40,6 +40,9 @@ class LedgerEntryInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -113,6 +116,7 @@ class PublishOnlyAdmin(admin.ModelAdmin):
 @admin.register(EarningRule)
 class EarningRuleAdmin(PublishOnlyAdmin):
     form = EarningRuleForm
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
     list_display = [
         "organisation",
         "zone",

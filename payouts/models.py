@@ -329,21 +329,23 @@ class PayoutStatus(models.TextChoices):
     FAILED = "FAILED", "Failed (reversed in the ledger)"
 
 
+class PayoutKind(models.TextChoices):
+    BATCH = "batch", "Daily batch"
+    INSTANT = "instant", "Instant cash-out"
+
+
 class Payout(models.Model):
     """Money leaving a driver's payable balance: `amount_minor` is taken from the balance,
     `fee_minor` of it is the instant fee and `net_minor` reaches the driver."""
 
-    class Kind(models.TextChoices):
-        BATCH = "batch", "Daily batch"
-        INSTANT = "instant", "Instant cash-out"
-
+    Kind = PayoutKind
     Status = PayoutStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     driver = models.ForeignKey(Driver, on_delete=models.PROTECT, related_name="payouts")
     cycle = models.ForeignKey(PayoutCycle, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=8, choices=PayoutKind.choices)
     currency = models.CharField(max_length=3, validators=[currency_code])
     amount_minor = models.BigIntegerField()
     fee_minor = models.BigIntegerField(default=0)

@@ -7,6 +7,7 @@ Every read starts from the caller's own driver record, as the rest of /api/v1/dr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -19,11 +20,13 @@ from dispatch.api.driver_views import DriverAppMixin, DriverOrderViewSet
 from dispatch.api.serializers import DeliverSerializer, OrderDetailSerializer
 from payouts import selectors
 from payouts.api.serializers import (
+    BalanceSerializer,
     ConfirmInSerializer,
     DisputeInSerializer,
     DisputeSerializer,
     EarningSerializer,
     OnboardingInSerializer,
+    OnboardingSerializer,
     PayoutSerializer,
     QuoteInSerializer,
     QuoteSerializer,
@@ -68,7 +71,7 @@ class DriverEarningsView(DriverAppMixin, APIView):
         return Response(EarningSerializer(selectors.earnings_of(self.driver)[:200], many=True).data)
 
 
-@extend_schema(tags=TAGS)
+@extend_schema(tags=TAGS, responses=BalanceSerializer)
 class DriverBalanceView(DriverAppMixin, APIView):
     """What is owed to the driver now, and their recent payouts."""
 
@@ -174,7 +177,7 @@ class DriverStatementView(DriverAppMixin, APIView):
     """The driver's statement for a payout cycle (earnings, adjustments, top-ups, payouts,
     fees, opening and closing balance) as JSON, CSV or HTML; their cycles are listed below."""
 
-    @extend_schema(tags=TAGS, parameters=STATEMENT_PARAMETERS)
+    @extend_schema(tags=TAGS, parameters=STATEMENT_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         start, end = period_of(self.organisation, request.query_params)
         doc = selectors.driver_statement(self.driver, start=start, end=end)
@@ -197,7 +200,12 @@ class DriverPayoutOnboardingView(DriverAppMixin, APIView):
     """A link to the payout provider's onboarding (Stripe Express), where the driver adds the
     bank account or debit card they are paid to."""
 
-    @extend_schema(tags=TAGS, request=OnboardingInSerializer, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        tags=TAGS,
+        request=OnboardingInSerializer,
+        responses=OnboardingSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+    )
     def post(self, request):
         incoming = OnboardingInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)

@@ -95,3 +95,30 @@ class DisputeSerializer(serializers.ModelSerializer):
 class OnboardingInSerializer(StrictSerializer):
     refresh_url = serializers.URLField()
     return_url = serializers.URLField()
+
+
+class InstantFeeSerializer(serializers.Serializer):
+    basis_points = serializers.IntegerField()
+    minimum_minor = serializers.IntegerField()
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    balance_minor = serializers.IntegerField(help_text="What is owed to you now.")
+    instant_fee = InstantFeeSerializer()
+    payouts = PayoutSerializer(many=True)
+
+
+class OnboardingSerializer(serializers.Serializer):
+    url = serializers.URLField(allow_null=True)
+    message = serializers.CharField()
+
+
+class InvoiceSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The client's id.")
+    client = serializers.CharField()
+    currency = serializers.CharField()
+    charged_minor = serializers.IntegerField()
+    deliveries = serializers.IntegerField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()

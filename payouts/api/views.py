@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -20,6 +21,7 @@ from core.api.views import OrganisationViewSet
 from identity.models import Client
 from payouts import selectors
 from payouts.api.driver_views import document_response
+from payouts.api.serializers import InvoiceSummarySerializer
 from payouts.providers.stripe_connect import verify_event
 from payouts.services.stripe_events import Replayed, handle_stripe_event
 
@@ -44,16 +46,27 @@ def _time(params, name: str, default: datetime) -> datetime:
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["invoices"], parameters=INVOICE_PARAMETERS),
+    list=extend_schema(
+        tags=["invoices"],
+        parameters=INVOICE_PARAMETERS,
+        responses=InvoiceSummarySerializer(many=True),
+        operation_id="v1_invoices_list",
+    ),
     retrieve=extend_schema(
         tags=["invoices"],
-        parameters=[*INVOICE_PARAMETERS, OpenApiParameter("as", str, enum=["json", "csv", "html"])],
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The client's id."),
+            *INVOICE_PARAMETERS,
+            OpenApiParameter("as", str, enum=["json", "csv", "html"]),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
     ),
 )
 class InvoiceViewSet(OrganisationViewSet):
     """What each client was charged for its deliveries over a period (the tip passed on to the
     driver included), from the ledger. `{id}` is the client's id."""
 
+    queryset = Client.objects.none()  # for the schema only; clients() scopes every request
     scope_read = "orders:read"
 
     def initial(self, request, *args, **kwargs):

@@ -32,6 +32,7 @@ CLIENT_REACH = {
     "zone": "shared",
     "driver": "none",
     "client": "none",
+    "invoice": "own",
 }
 
 
@@ -91,6 +92,7 @@ def foreign_ids(world) -> dict[str, str]:
         "zone": str(org.zone.id),
         "driver": str(org.driver.id),
         "client": str(world["client_y"].id),
+        "invoice": str(world["client_y"].id),  # client Y's invoice
     }
 
 
