@@ -13,6 +13,9 @@ class SendResult:
     provider_ref: str = ""
     provider_payout_ref: str = ""
     failure_reason: str = ""
+    # The instant payout was refused after the transfer went through: the money follows the
+    # standard payout schedule instead, so the instant fee is given back.
+    instant_refused: bool = False
 
 
 class PayoutProvider(Protocol):

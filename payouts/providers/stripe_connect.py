@@ -57,8 +57,13 @@ class StripeConnectProvider:
                 },
                 options={"idempotency_key": f"{idempotency_key}-transfer"},
             )
-            if not instant:
-                return SendResult(status="PAID", provider_ref=transfer.id)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            return SendResult(status="PENDING", failure_reason=str(exc.user_message or exc))
+        except stripe.StripeError as exc:
+            return SendResult(status="FAILED", failure_reason=str(exc.user_message or exc))
+        if not instant:
+            return SendResult(status="PAID", provider_ref=transfer.id)
+        try:
             payout = self.client.v1.payouts.create(
                 params={
                     "amount": amount_minor,
@@ -69,9 +74,18 @@ class StripeConnectProvider:
                 options={"idempotency_key": f"{idempotency_key}-payout", "stripe_account": account_id},
             )
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            # Sent again later with the same keys: the transfer is not repeated.
             return SendResult(status="PENDING", failure_reason=str(exc.user_message or exc))
         except stripe.StripeError as exc:
-            return SendResult(status="FAILED", failure_reason=str(exc.user_message or exc))
+            # The money is on the driver's Stripe balance already: it is paid, on the standard
+            # schedule; reversing it here would pay it twice.
+            return SendResult(
+                status="PAID",
+                provider_ref=transfer.id,
+                instant_refused=True,
+                failure_reason=f"Instant payout refused ({exc.user_message or exc}); "
+                "the money follows your standard payout schedule and the fee is refunded.",
+            )
         status = (
             "PAID" if payout.status == "paid" else "FAILED" if payout.status == "failed" else "IN_TRANSIT"
         )

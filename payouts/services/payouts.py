@@ -228,6 +228,23 @@ def record_payout_result(*, payout_id, result: SendResult, actor: Actor) -> Payo
             postings=[(clearing, payout.net_minor), (platform, -payout.net_minor)],
             driver=payout.driver,
         )
+        if result.instant_refused and payout.fee_minor:
+            post_transaction(
+                organisation_id=payout.organisation_id,
+                kind=TransactionKind.ADJUSTMENT,
+                key=f"payout-fee-refund:{payout.id}",
+                currency=payout.currency,
+                description=result.failure_reason,
+                postings=[
+                    (
+                        org_account(payout.organisation_id, AccountKind.FEES, payout.currency),
+                        payout.fee_minor,
+                    ),
+                    (driver_payable(payout.driver, payout.currency), -payout.fee_minor),
+                ],
+                driver=payout.driver,
+            )
+            payout.failure_reason = result.failure_reason
     elif result.status == PayoutStatus.FAILED:
         postings = [
             (driver_payable(payout.driver, payout.currency), -payout.amount_minor),

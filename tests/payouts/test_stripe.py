@@ -27,6 +27,7 @@ class FakeStripe(BaseHTTPRequestHandler):
     requests: list = []
     by_key: dict = {}
     payout_status = "pending"
+    refuse_instant = False
 
     def log_message(self, *args):
         pass
@@ -73,6 +74,16 @@ class FakeStripe(BaseHTTPRequestHandler):
             return self._answer(
                 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
             )
+        if self.path == "/v1/payouts" and self.refuse_instant:
+            return self._answer(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "This card does not support instant payouts.",
+                    }
+                },
+            )
         if self.path == "/v1/transfers" and int(form.get("amount", 0)) > 1_000_000:
             return self._answer(
                 400,
@@ -99,6 +110,7 @@ class FakeStripe(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_stripe(settings):
     FakeStripe.requests, FakeStripe.by_key, FakeStripe.payout_status = [], {}, "pending"
+    FakeStripe.refuse_instant = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripe)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -250,3 +262,19 @@ def test_a_batch_payout_without_an_enabled_account_fails_and_is_retried_with_the
     pending.refresh_from_db()
     assert pending.status == PayoutStatus.PAID and pending.provider_ref.startswith("tr_")
     assert [r["idempotency_key"] for r in fake_stripe.requests] == [f"{pending.idempotency_key}-transfer"]
+
+
+def test_an_instant_payout_refused_after_the_transfer_is_paid_normally_and_its_fee_refunded(
+    org, courier, tariffs, fake_stripe
+):
+    deliver_by_api(courier.app, order_at_the_door(org, courier, tip_minor=500))
+    earned = owed_minor(courier.driver, "EUR")
+    PayoutAccount.objects.create(
+        driver=courier.driver, provider="stripe", external_id="acct_z", payouts_enabled=True
+    )
+    fake_stripe.refuse_instant = True
+    quote = post(courier.app, "/api/v1/driver/cashout/quote", {"amount_minor": 700}).json()
+    payout = post(courier.app, "/api/v1/driver/cashout/confirm", {"quote_id": quote["id"]}).json()
+    assert payout["status"] == "PAID" and "standard payout schedule" in payout["failure_reason"]
+    assert [r["path"] for r in fake_stripe.requests] == ["/v1/transfers", "/v1/payouts"]
+    assert owed_minor(courier.driver, "EUR") == earned - 700 + quote["fee_minor"]
