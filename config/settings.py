@@ -168,10 +168,14 @@ CELERY_TIMEZONE = "UTC"
 # Every organisation with open orders and online drivers gets a dispatch round this often; an
 # order created, a driver online, an offer declined or lapsed asks for one sooner.
 DISPATCH_ROUND_SECONDS = env.float("DISPATCH_ROUND_SECONDS", default=5.0)
+# Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
+# suggestions to move toward forecast demand this often.
+REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
+    "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
     # Hourly: closes yesterday's payout cycle of each organisation once it has ended.

@@ -10,6 +10,7 @@ from dispatch.api.driver_views import (
     DriverOfferViewSet,
     DriverOfflineView,
     DriverOnlineView,
+    DriverSuggestionViewSet,
 )
 from dispatch.api.views import OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
@@ -45,6 +46,7 @@ driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
 driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 # Dispatch's driver orders, with the earning a delivery posted (settlement).
 driver_router.register("orders", SettledDriverOrderViewSet, basename="driver-order")
+driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),

@@ -8,7 +8,10 @@ SQLite has one writer at a time and waits for it up to its busy timeout (setting
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django_fsm import ConcurrentTransition
+
+from core.exceptions import ConcurrentChange
 
 
 def lock(queryset: QuerySet) -> QuerySet:
@@ -19,3 +22,12 @@ def lock(queryset: QuerySet) -> QuerySet:
                 "SELECT set_config('lock_timeout', %s, true)", [f"{settings.DB_LOCK_TIMEOUT_MS}ms"]
             )
     return queryset.select_for_update()
+
+
+def save_transition(row: Model, what: str) -> None:
+    """Save a row whose state machine just moved; if another transaction moved it first, the
+    caller gets ConcurrentChange (409, retry) instead of overwriting that move."""
+    try:
+        row.save()
+    except ConcurrentTransition as exc:
+        raise ConcurrentChange(f"The {what} changed while this request ran; read it and retry.") from exc

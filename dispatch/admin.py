@@ -16,6 +16,7 @@ from dispatch.models import (
     OrderStatus,
     OrderTransition,
     ProofOfDelivery,
+    RepositionSuggestion,
     Route,
     Stop,
 )
@@ -117,6 +118,24 @@ class OfferAdmin(ReadOnlyHistoryAdmin):
     list_display = ["id", "organisation", "driver", "status", "incentive_minor", "expires_at"]
     list_filter = ["organisation", "status"]
     search_fields = ["driver__name", "orders__external_ref"]
+
+
+@admin.register(RepositionSuggestion)
+class RepositionSuggestionAdmin(OfflineMapAdminMixin, ReadOnlyAdmin):
+    """Shown only: predictive dispatch makes suggestions and drivers answer them."""
+
+    list_display = [
+        "created_at",
+        "organisation",
+        "driver",
+        "status",
+        "expected_orders",
+        "distance_m",
+        "expires_at",
+    ]
+    list_filter = ["organisation", "status"]
+    search_fields = ["driver__name", "cell", "reason"]
+    date_hierarchy = "created_at"
 
 
 class DispatchSettingsForm(ServiceModelForm):

@@ -41,6 +41,16 @@ class DispatchConfig(AppConfig):
 
         register_event_types(
             {
+                "reposition.suggested": "Predictive dispatch suggested an idle driver move toward "
+                "expected orders (target, expected orders, incentive, expiry; the reason in words).",
+                "reposition.accepted": "A driver accepted a reposition suggestion.",
+                "reposition.dismissed": "A driver dismissed a reposition suggestion.",
+                "reposition.expired": "A reposition suggestion lapsed unanswered.",
+            }
+        )
+
+        register_event_types(
+            {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
             }
         )

@@ -25,9 +25,9 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 from rest_framework.renderers import JSONRenderer
 
-from dispatch.api.serializers import DriverOfferSerializer
+from dispatch.api.serializers import DriverOfferSerializer, DriverSuggestionSerializer
 from dispatch.live import live_snapshot
-from dispatch.models import Offer
+from dispatch.models import Offer, RepositionSuggestion
 from dispatch.push import driver_group
 from fleet.models import Driver
 from identity.authentication import device_token_user
@@ -145,8 +145,16 @@ def offer_for_driver(offer_id, driver_id) -> dict | None:
     return None if offer is None else json.loads(JSONRenderer().render(DriverOfferSerializer(offer).data))
 
 
+def suggestion_for_driver(suggestion_id, driver_id) -> dict | None:
+    """The suggestion as GET /api/v1/driver/reposition-suggestions/{id} shows it."""
+    suggestion = RepositionSuggestion.objects.filter(id=suggestion_id, driver_id=driver_id).first()
+    if suggestion is None:
+        return None
+    return json.loads(JSONRenderer().render(DriverSuggestionSerializer(suggestion).data))
+
+
 class DriverConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/driver/`: offers pushed to one driver's app as they are made.
+    """`/ws/driver/`: offers and reposition suggestions pushed to one driver's app as they are made.
 
     A driver's browser session signs it in on connect. The app sends its device token as the
     first message, `{"type": "auth", "token": "frd_..."}` (not in the URL, which lands in
@@ -210,13 +218,20 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(driver_group(self.driver_id), self.channel_name)
 
     async def offer_created(self, message):
+        await self.push(offer_for_driver, message["offer_id"], "offer")
+
+    async def reposition_suggested(self, message):
+        await self.push(suggestion_for_driver, message["suggestion_id"], "reposition")
+
+    async def push(self, load, object_id, kind: str):
+        """Re-check the sign-in, then send the driver's own object as the API shows it."""
         closing = await database_sync_to_async(self.signed_in_state)()
         if closing is not None:
             await self.close(code=closing)
             return
-        offer = await database_sync_to_async(offer_for_driver)(message["offer_id"], self.driver_id)
-        if offer is not None:
-            await self.send_json({"type": "offer", "offer": offer})
+        shown = await database_sync_to_async(load)(object_id, self.driver_id)
+        if shown is not None:
+            await self.send_json({"type": kind, kind: shown})
 
     def signed_in_state(self) -> int | None:
         if self.token is not None:

@@ -373,3 +373,77 @@ class DispatchSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Dispatch settings of {self.organisation}"
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    DISMISSED = "DISMISSED", "Dismissed"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+class RepositionSuggestion(ConcurrentTransitionMixin, models.Model):
+    """Predictive dispatch's advice to an idle driver: move toward a cell where more orders are
+    expected than drivers are near. A decision about a driver, so it keeps its inputs (the
+    forecast's slot and basis, the supply it saw) and its reason in plain words.
+
+    The status moves only through dispatch.services.repositioning (an `reposition.*` event
+    each); one pending suggestion per driver at a time.
+    """
+
+    Status = SuggestionStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="reposition_suggestions"
+    )
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="reposition_suggestions")
+    status = FSMField(
+        max_length=16, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING, protected=True
+    )
+    cell = models.CharField(max_length=16)  # H3 index (hex) of the target
+    target = models.PointField(geography=True, srid=4326)  # the cell's centre
+    distance_m = models.PositiveIntegerField()
+    expected_orders = models.FloatField()  # near the target in the forecast slot
+    drivers_near = models.FloatField()  # free near the target when suggested
+    slot_start = models.DateTimeField()
+    slot_end = models.DateTimeField()
+    reason = models.TextField()  # why, in words, for the driver
+    inputs = models.JSONField(default=dict, blank=True)  # what the decision was made from
+    incentive_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(status="PENDING"), name="one_pending_suggestion_per_driver"
+            ),
+            models.CheckConstraint(
+                name="suggestion_incentive_non_negative", condition=Q(incentive_minor__gte=0)
+            ),
+            models.CheckConstraint(
+                name="suggestion_expires_after_creation", condition=Q(expires_at__gt=F("created_at"))
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["driver", "status"])]
+
+    def __str__(self) -> str:
+        return f"Reposition {self.id} for {self.driver_id} ({self.status})"
+
+    # --- transitions: called only by dispatch.services.repositioning --------------------------
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.ACCEPTED)
+    def accept(self) -> None:
+        pass
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.DISMISSED)
+    def dismiss(self) -> None:
+        pass
+
+    @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.EXPIRED)
+    def expire(self) -> None:
+        pass

@@ -8,6 +8,7 @@ from django.dispatch import receiver
 from core.events import event_recorded
 from dispatch.services.offers import withdraw_offers_of_unavailable_driver
 from dispatch.services.orders import take_work_from_unavailable_driver
+from dispatch.services.repositioning import end_pending_suggestions
 from dispatch.services.rounds import request_round
 from fleet.models import DriverStatus
 from identity.models import Organisation
@@ -29,6 +30,21 @@ def driver_no_longer_active(sender, event, **kwargs) -> None:
         organisation_id=event.organisation_id,
         driver_status=status,
     )
+
+
+@receiver(event_recorded)
+def suggestions_that_no_longer_apply(sender, event, **kwargs) -> None:
+    """A reposition suggestion lapses when its driver goes offline, takes work, or stops being
+    ACTIVE: the advice was for an idle driver."""
+    if event.event_type == "driver.offline":
+        driver_id, reason = event.subject_id, "You went offline."
+    elif event.event_type == "offer.accepted":
+        driver_id, reason = event.payload["driver_id"], "You took work; the suggestion no longer applies."
+    elif event.event_type == "driver.status_changed" and event.payload.get("status") != DriverStatus.ACTIVE:
+        driver_id, reason = event.subject_id, "You can no longer take work."
+    else:
+        return
+    end_pending_suggestions(driver_id=driver_id, reason=reason)
 
 
 # Events after which a round may find new work or a new driver for it.

@@ -1,8 +1,12 @@
 """Reads for orders, scoped to the caller: their organisation, their client's orders when they
-are limited to a client, or a driver's own orders."""
+are limited to a client, or a driver's own orders; and an organisation's order history for the
+demand forecast."""
+
+from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from dispatch.engine.forecast import PastOrder
 from dispatch.models import Offer, OfferStatus, Order, OrderTransition
 
 
@@ -27,3 +31,12 @@ def drivers_excluded_for(order) -> set:
             orders=order, status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED]
         ).values_list("driver_id", flat=True)
     )
+
+
+def order_history(organisation, *, since: datetime, until: datetime) -> list[PastOrder]:
+    """The organisation's orders placed in [since, until) as the forecast reads them: where the
+    pickup is and when the order came in (every order counts as demand, cancelled ones too)."""
+    rows = Order.objects.filter(
+        organisation=organisation, created_at__gte=since, created_at__lt=until
+    ).values_list("pickup_location", "created_at")
+    return [PastOrder(point.y, point.x, placed.timestamp()) for point, placed in rows]

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.core.cache import cache
 
-from dispatch.services import rounds
+from dispatch.services import repositioning, rounds
 from dispatch.services.offers import expire_due_offers as expire_offers
 from identity.models import Organisation
 
@@ -38,3 +38,10 @@ def run_dispatch_round(organisation_id: str) -> int:
     if organisation is None:
         return 0
     return len(rounds.run_round(organisation=organisation).offers)
+
+
+@shared_task(name="dispatch.suggest_repositioning", ignore_result=True)
+def suggest_repositioning() -> int:
+    """Beat task: lapse due reposition suggestions, then suggest moves to idle drivers in every
+    organisation that turned repositioning on."""
+    return sum(len(r.suggestions) for r in repositioning.suggest_for_all())

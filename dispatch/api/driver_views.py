@@ -1,4 +1,5 @@
-"""The driver app's API under /api/v1/driver/: the driver themself, their offers, their orders.
+"""The driver app's API under /api/v1/driver/: the driver themself, their offers, their orders,
+and predictive dispatch's reposition suggestions to them.
 
 Signed in by a device token (`Authorization: Device frd_...`) or a driver's session. Every
 read starts from the caller's own driver record, so another driver's offer or order is a 404.
@@ -24,13 +25,23 @@ from dispatch.api.serializers import (
     DeclineSerializer,
     DeliverSerializer,
     DriverOfferSerializer,
+    DriverSuggestionSerializer,
     FailSerializer,
     OrderDetailSerializer,
     OrderSerializer,
 )
-from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
+from dispatch.models import (
+    DRIVER_HOLDS_STATUSES,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    RepositionSuggestion,
+    SuggestionStatus,
+)
 from dispatch.services.offers import accept_offer, decline_offer
 from dispatch.services.orders import deliver_order, transition_order
+from dispatch.services.repositioning import answer_suggestion
 from fleet.api.serializers import DriverSerializer
 from fleet.models import Driver
 from fleet.services import set_driver_online
@@ -114,18 +125,7 @@ class DriverOfferViewSet(
 
     def get_queryset(self):
         offers = Offer.objects.filter(driver=self.driver).prefetch_related("orders")
-        if self.action == "list":
-            recent = timezone.now() - ANSWERED_OFFERS_SHOWN_FOR
-            offers = offers.filter(Q(status=OfferStatus.PENDING) | Q(created_at__gte=recent)).order_by(
-                Case(
-                    When(status=OfferStatus.PENDING, then=Value(0)),
-                    default=Value(1),
-                    output_field=IntegerField(),
-                ),
-                "expires_at",
-                "-created_at",
-            )
-        return offers
+        return pending_first(offers, OfferStatus.PENDING) if self.action == "list" else offers
 
     def _answered(self, offer_id) -> Response:
         return Response(DriverOfferSerializer(self.get_queryset().get(id=offer_id)).data)
@@ -143,6 +143,64 @@ class DriverOfferViewSet(
         incoming.is_valid(raise_exception=True)
         decline_offer(offer_id=offer.id, driver=self.driver, actor=self.actor, **incoming.validated_data)
         return self._answered(offer.id)
+
+
+def pending_first(queryset, pending_status):
+    """Pending rows first (soonest to expire first), then the answered ones of the last day."""
+    recent = timezone.now() - ANSWERED_OFFERS_SHOWN_FOR
+    return queryset.filter(Q(status=pending_status) | Q(created_at__gte=recent)).order_by(
+        Case(When(status=pending_status, then=Value(0)), default=Value(1), output_field=IntegerField()),
+        "expires_at",
+        "-created_at",
+    )
+
+
+def answer_schema():
+    return extend_schema(
+        tags=["driver app"],
+        request=None,
+        responses=DriverSuggestionSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["driver app"],
+        description="Pending suggestions first (soonest to expire first), then those of the last day.",
+    ),
+    retrieve=extend_schema(tags=["driver app"]),
+    accept=answer_schema(),
+    dismiss=answer_schema(),
+)
+class DriverSuggestionViewSet(
+    DriverAppMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Predictive dispatch's advice to move toward expected orders, each with its reason. Advice
+    only: answering changes nothing about the driver's offers or status."""
+
+    queryset = RepositionSuggestion.objects.none()  # for the schema only
+    serializer_class = DriverSuggestionSerializer
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self):
+        suggestions = RepositionSuggestion.objects.filter(driver=self.driver)
+        return pending_first(suggestions, SuggestionStatus.PENDING) if self.action == "list" else suggestions
+
+    def _answer(self, action_name: str) -> Response:
+        suggestion = self.get_object()
+        answered = answer_suggestion(
+            suggestion_id=suggestion.id, driver=self.driver, action=action_name, actor=self.actor
+        )
+        return Response(DriverSuggestionSerializer(answered).data)
+
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        return self._answer("accept")
+
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        return self._answer("dismiss")
 
 
 def step_schema(request=None):

@@ -10,7 +10,17 @@ from rest_framework import serializers
 from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, WindowField
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Priority, ProofOfDelivery
+from dispatch.models import (
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    Priority,
+    ProofOfDelivery,
+    RepositionSuggestion,
+    SuggestionStatus,
+)
 from dispatch.proof_links import proof_payload
 from dispatch.services.orders import OrderInput
 
@@ -294,6 +304,48 @@ class DriverOfferSerializer(serializers.ModelSerializer):
             "created_at",
             "orders",
         ]
+
+
+class DriverSuggestionSerializer(serializers.ModelSerializer):
+    """A reposition suggestion as its driver sees it: where to, why (in words), and what the
+    decision was made from."""
+
+    status = serializers.ChoiceField(choices=SuggestionStatus.choices, read_only=True)
+    target = serializers.SerializerMethodField()
+    slot = serializers.SerializerMethodField()
+    inputs = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = RepositionSuggestion
+        fields = [
+            "id",
+            "status",
+            "target",
+            "cell",
+            "distance_m",
+            "expected_orders",
+            "drivers_near",
+            "slot",
+            "reason",
+            "inputs",
+            "incentive_minor",
+            "currency",
+            "expires_at",
+            "responded_at",
+            "created_at",
+        ]
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
+    )
+    def get_target(self, suggestion) -> dict:
+        return point_as_dict(suggestion.target)
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"start": {"type": "string"}, "end": {"type": "string"}}}
+    )
+    def get_slot(self, suggestion) -> dict:
+        return {"start": suggestion.slot_start.isoformat(), "end": suggestion.slot_end.isoformat()}
 
 
 class DeclineSerializer(StrictSerializer):

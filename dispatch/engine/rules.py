@@ -18,7 +18,9 @@
       "k_nearest": 12,
       "mode": "optimal",                  # or "broadcast": each order to every eligible driver
       "auction": {"after_declines": 2, "when_minutes_to_pickup_end": 10,
-                  "step_minor": 100, "cap_minor": 500}
+                  "step_minor": 100, "cap_minor": 500},
+      "reposition": {"enabled": false, "max_distance_m": 3000, "incentive_minor": 0,
+                     "min_expected_gain": 0.5, "ttl_minutes": 10}
     }
 """
 
@@ -86,6 +88,19 @@ class Auction:
 
 
 @dataclass(frozen=True)
+class Reposition:
+    """Predictive dispatch: suggest idle drivers move toward forecast demand (off by default;
+    on the bundled test day it helped little, see the README). `incentive_minor` is paid to a
+    driver who accepts, in minor units of the organisation's currency."""
+
+    enabled: bool = False
+    max_distance_m: float = 3000.0
+    incentive_minor: int = 0
+    min_expected_gain: float = 0.5  # expected orders a move must cover
+    ttl_minutes: int = 10  # a suggestion lapses unanswered after this
+
+
+@dataclass(frozen=True)
 class Rules:
     weights: Weights = field(default_factory=Weights)
     lateness: Lateness = field(default_factory=Lateness)
@@ -100,6 +115,7 @@ class Rules:
     k_nearest: int = 12
     auction: Auction | None = None  # None: no incentives
     mode: str = "optimal"  # "optimal" | "broadcast"
+    reposition: Reposition = field(default_factory=Reposition)
 
 
 def _join(path: str, key: str) -> str:
@@ -199,6 +215,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
         "k_nearest",
         "auction",
         "mode",
+        "reposition",
     }
     _check_keys(raw, top, "")
     excluded: set[tuple[Hashable, Hashable]] = set()
@@ -263,6 +280,19 @@ def parse_rules(raw: Mapping | None) -> Rules:
                 "bundle_ready_window_s": _nonneg,
             },
             Batching,
+        ),
+        "reposition": _section(
+            raw,
+            "reposition",
+            "",
+            {
+                "enabled": _boolean,
+                "max_distance_m": lambda v, p: _number(v, p, minimum=100, maximum=50_000),
+                "incentive_minor": lambda v, p: _integer(v, p, minimum=0),
+                "min_expected_gain": lambda v, p: _number(v, p, minimum=0.1, maximum=100),
+                "ttl_minutes": lambda v, p: _integer(v, p, minimum=1),
+            },
+            Reposition,
         ),
         "excluded_drivers": frozenset(excluded),
     }

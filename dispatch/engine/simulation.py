@@ -8,6 +8,11 @@ Couriers follow their plans exactly (travel, wait for the window to open, serve)
 - `optimal`: the engine (`solve_round`) with batching: orders whose food is ready within
   `assign_ahead_s`, all couriers on shift with their current plans; an assignment is final.
 
+With `reposition`, every `reposition_every_s` idle couriers are moved toward forecast demand
+(`reposition.propose_moves` on `forecast.forecast_slot`), the forecast trained only on the
+orders placed before the simulated time (on a one-day instance: that day's earlier slots). A
+moving courier is where the straight line puts them and can be given work on the way.
+
 A courier is only re-planned from the stop they are heading to (no turning mid-leg).
 Click-to-door runs from placement to arrival at the drop-off; an order not delivered by the end
 counts as late. Pay per courier is max(pay per order x orders, guaranteed hourly x hours).
@@ -22,8 +27,10 @@ from datetime import datetime
 import numpy as np
 
 from dispatch.engine.assignment import solve_round
+from dispatch.engine.forecast import ForecastConfig, PastOrder, forecast_slot
 from dispatch.engine.model import Driver, Order, Stop
 from dispatch.engine.orders_csv import CourierRow, OrderRow
+from dispatch.engine.reposition import IdleDriver, RepositionConfig, propose_moves, supply_by_cell
 from dispatch.engine.rules import Rules
 from dispatch.engine.travel import HaversineTravelTimes, TravelTimes
 
@@ -43,11 +50,20 @@ class SimConfig:
     assign_ahead_s: float = 600.0  # optimal: consider orders whose food is ready within this
     drain_s: float = 6 * 3600.0  # keep running this long after the last shift ends
     rules: Rules = field(default_factory=Rules)
+    reposition: bool = False
+    reposition_every_s: float = 300.0
+    reposition_min_shift_left_s: float = 1800.0  # a courier this close to shift end stays put
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    moves: RepositionConfig = field(default_factory=RepositionConfig)
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy}+reposition" if self.reposition else self.policy
 
     def __post_init__(self):
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
-        for name in ("speed_mps", "round_s", "target_s"):
+        for name in ("speed_mps", "round_s", "target_s", "reposition_every_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("pickup_service_s", "dropoff_service_s", "assign_ahead_s"):
@@ -65,6 +81,20 @@ class _Courier:
     free_at: float
     route: list = field(default_factory=list)  # [(Stop, begin_s, done_s)]
     delivered: int = 0
+    move: tuple | None = None  # repositioning: (from_lat, from_lon, to_lat, to_lon, depart_s, arrive_s)
+    moves: int = 0
+
+    def advance_move(self, t: float) -> None:
+        """Where a repositioning courier is at t (straight line, constant speed)."""
+        if self.move is None:
+            return
+        from_lat, from_lon, to_lat, to_lon, depart, arrive = self.move
+        share = 1.0 if arrive <= depart else min(1.0, max(0.0, (t - depart) / (arrive - depart)))
+        self.lat = from_lat + (to_lat - from_lat) * share
+        self.lon = from_lon + (to_lon - from_lon) * share
+        self.free_at = max(self.free_at, min(t, arrive))
+        if share >= 1.0:
+            self.move = None
 
 
 @dataclass
@@ -136,10 +166,12 @@ def simulate(
     horizon = max(last_shift, max((oc.placed_s for oc in outcomes.values()), default=0.0)) + config.drain_s
     open_ids: list[str] = []
     next_order = 0
+    next_reposition = 0.0
     t = 0.0
     while t <= horizon:
         # Move everyone to t.
         for c in fleet:
+            c.advance_move(t)
             while c.route and c.route[0][2] <= t:
                 stop, begin, done = c.route.pop(0)
                 outcome = outcomes[stop.order_id]
@@ -159,6 +191,16 @@ def simulate(
             else:
                 _optimal_round(t, open_ids, on_shift, engine_orders, outcomes, travel, config)
             open_ids = [i for i in open_ids if not outcomes[i].assigned]
+            for c in on_shift:
+                if c.route:
+                    c.move = None  # given work on the way: the plan starts where they are
+        if config.reposition and on_shift and t >= next_reposition:
+            next_reposition = t + config.reposition_every_s
+            history = [
+                PastOrder(o.pickup_lat, o.pickup_lon, epoch.timestamp() + outcomes[o.id].placed_s)
+                for o in by_placement[:next_order]
+            ]
+            _reposition_round(t, epoch.timestamp(), history, on_shift, travel, config)
         if (
             next_order >= len(by_placement)
             and all(not c.route for c in fleet)
@@ -229,6 +271,39 @@ def _optimal_round(t, open_ids, couriers, orders, outcomes, travel, config) -> N
             outcomes[oid].assigned = True
 
 
+def _reposition_round(t, epoch_s, history, couriers, travel, config) -> None:
+    """Idle couriers move toward the next slot's forecast demand; those busy until then count as
+    supply where their plan ends, moving ones where they are heading."""
+    now_s = epoch_s + t
+    forecast = forecast_slot(history, now_s=now_s, config=config.forecast)
+    horizon = forecast.slot_end_s - epoch_s
+    idle, elsewhere = [], []
+    for c in couriers:
+        if c.route:
+            stop, _, done = c.route[-1]
+            if done <= horizon:
+                elsewhere.append((stop.lat, stop.lon))
+        elif c.move is not None:
+            elsewhere.append((c.move[2], c.move[3]))
+        elif c.end_s - t >= config.reposition_min_shift_left_s:
+            idle.append(IdleDriver(c.id, c.lat, c.lon))
+        else:
+            elsewhere.append((c.lat, c.lon))
+    moves = propose_moves(
+        idle,
+        forecast,
+        other_supply=supply_by_cell(elsewhere, config.forecast.resolution),
+        config=config.moves,
+    )
+    by_id = {c.id: c for c in couriers}
+    for move in moves:
+        c = by_id[move.driver_id]
+        seconds = float(travel.matrix_s([(c.lat, c.lon)], [(move.lat, move.lon)])[0, 0])
+        depart = max(c.free_at, t)
+        c.move = (c.lat, c.lon, move.lat, move.lon, depart, depart + seconds)
+        c.moves += 1
+
+
 def _metrics(outcomes: dict, fleet: list, config: SimConfig, seconds: float) -> dict:
     ctd = [(oc.dropoff_s - oc.placed_s) / 60 for oc in outcomes.values() if oc.dropoff_s is not None]
     rtp = [(oc.pickup_s - oc.ready_s) / 60 for oc in outcomes.values() if oc.pickup_s is not None]
@@ -245,7 +320,7 @@ def _metrics(outcomes: dict, fleet: list, config: SimConfig, seconds: float) -> 
         return None if x is None else round(float(x), digits)
 
     return {
-        "policy": config.policy,
+        "policy": config.label,
         "orders": n,
         "delivered": len(ctd),
         "mean_click_to_door_min": rounded(np.mean(ctd)) if ctd else None,
@@ -259,5 +334,6 @@ def _metrics(outcomes: dict, fleet: list, config: SimConfig, seconds: float) -> 
             "p90": round(float(np.percentile(pay_per_hour, 90))) if pay_per_hour else None,
             "unit": "minor per hour",
         },
+        "repositioning_moves": sum(c.moves for c in fleet),
         "seconds": round(seconds, 3),
     }

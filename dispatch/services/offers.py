@@ -13,12 +13,12 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
-from core.db import lock
+from core.db import lock, save_transition
 from core.events import record_event
-from core.exceptions import ConcurrentChange, InvalidTransition
+from core.exceptions import InvalidTransition
 from core.history import attribute_change
 from dispatch import push
 from dispatch.models import Offer, OfferStatus, Order, OrderStatus
@@ -61,10 +61,7 @@ def _apply(offer: Offer, action: str, *, actor: Actor, reason: str, order_ids: l
     offer.responded_at = timezone.now()
     offer.reason = reason[:500]
     attribute_change(offer, actor, f"{action}: {reason}" if reason else action)
-    try:
-        offer.save()
-    except ConcurrentTransition as exc:
-        raise ConcurrentChange("The offer changed while this request ran; read it and retry.") from exc
+    save_transition(offer, "offer")
     record_event(
         organisation=offer.organisation_id,
         event_type=f"offer.{offer.status.lower()}",
@@ -187,13 +184,19 @@ def _open_offer(offer_id, driver: Driver, action: str) -> tuple[Offer, list[Orde
             current_status=offer.status,
             action=action,
         )
-    if offer.expires_at <= timezone.now():
+    refuse_if_past_expiry(offer, "offer", action)
+    return offer, orders
+
+
+def refuse_if_past_expiry(row, what: str, action: str) -> None:
+    """A pending offer or suggestion past its expiry is answered no more, even before the expiry
+    sweep marks it (409)."""
+    if row.expires_at <= timezone.now():
         raise InvalidTransition(
-            f"This offer expired at {offer.expires_at.isoformat()}; it can no longer be answered.",
-            current_status=OfferStatus.EXPIRED,
+            f"This {what} expired at {row.expires_at.isoformat()}; it can no longer be answered.",
+            current_status="EXPIRED",
             action=action,
         )
-    return offer, orders
 
 
 @transaction.atomic

@@ -18,7 +18,16 @@ from django.utils import timezone
 from core.actors import Actor
 from core.db import lock
 from core.events import record_event
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus, OrderTransition, Stop
+from dispatch.models import (
+    Offer,
+    OfferStatus,
+    Order,
+    OrderStatus,
+    OrderTransition,
+    RepositionSuggestion,
+    Stop,
+    SuggestionStatus,
+)
 from dispatch.services.rounds import travel_provider
 from fleet.models import Vehicle, Zone
 from payouts import pricing
@@ -82,19 +91,51 @@ def pickup_waiting_s(order: Order) -> int:
     return max(0, int((picked - max(arrived, order.pickup_window_start)).total_seconds()))
 
 
-def auction_incentive_minor(order: Order) -> int:
-    """The order's share of the incentive on the offer its driver accepted (a batch's incentive
-    split evenly, the remainder to its first order)."""
-    offer = (
+def _accepted_offer(order: Order) -> Offer | None:
+    return (
         Offer.objects.filter(orders=order, driver_id=order.driver_id, status=OfferStatus.ACCEPTED)
         .order_by("-responded_at")
         .first()
     )
+
+
+def _first_of(offer: Offer) -> str:
+    return min(str(pk) for pk in offer.orders.values_list("id", flat=True))
+
+
+def auction_incentive_minor(order: Order, offer: Offer | None) -> int:
+    """The order's share of the incentive on the offer its driver accepted (a batch's incentive
+    split evenly, the remainder to its first order)."""
     if offer is None or not offer.incentive_minor:
         return 0
-    order_ids = sorted(str(pk) for pk in offer.orders.values_list("id", flat=True))
-    share, remainder = divmod(offer.incentive_minor, len(order_ids))
-    return share + (remainder if order_ids[0] == str(order.id) else 0)
+    count = offer.orders.count()
+    share, remainder = divmod(offer.incentive_minor, count)
+    return share + (remainder if _first_of(offer) == str(order.id) else 0)
+
+
+def repositioning_incentive_minor(order: Order, offer: Offer | None) -> int:
+    """The incentives of the reposition suggestions the driver accepted before taking this
+    work and after the work they took before it: a move is paid with the first order accepted
+    after it (on that offer's first order), once."""
+    if offer is None or offer.responded_at is None or _first_of(offer) != str(order.id):
+        return 0
+    moves = RepositionSuggestion.objects.filter(
+        driver_id=order.driver_id,
+        status=SuggestionStatus.ACCEPTED,
+        currency=order.currency,
+        responded_at__lte=offer.responded_at,
+    )
+    previous = (
+        Offer.objects.filter(
+            driver_id=order.driver_id, status=OfferStatus.ACCEPTED, responded_at__lt=offer.responded_at
+        )
+        .order_by("-responded_at")
+        .values_list("responded_at", flat=True)
+        .first()
+    )
+    if previous is not None:
+        moves = moves.filter(responded_at__gt=previous)
+    return sum(moves.values_list("incentive_minor", flat=True))
 
 
 def _in_effect(rows, at: datetime):
@@ -151,13 +192,15 @@ def earning_breakdown(
         at=at,
     )
     distance = routed_distance(order)
+    offer = _accepted_offer(order)
     local = at.astimezone(ZoneInfo(order.organisation.timezone or "UTC"))
     facts = pricing.DeliveryFacts(
         distance_m=distance.metres,
         distance_source=DISTANCE_SOURCES[distance.source],
         waiting_s=pickup_waiting_s(order),
         tip_minor=order.tip_minor,
-        auction_minor=auction_incentive_minor(order),
+        auction_minor=auction_incentive_minor(order, offer),
+        repositioning_minor=repositioning_incentive_minor(order, offer),
         local_weekday=local.weekday(),
         local_minute_of_day=local.hour * 60 + local.minute,
     )

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Offer, Order, OrderTransition
+from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion
 from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, deliver_order, transition_order
 from fleet.models import Driver, Hub, Zone
@@ -31,7 +31,7 @@ from integrations.services import create_webhook_subscription
 from payouts.models import CashOutQuote, Dispute, Earning, LedgerEntry, Payout
 from payouts.services.payouts import quote_cash_out
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
-from tests.dispatch.factories import order_input
+from tests.dispatch.factories import order_input, suggest_to
 
 LAST_POSITION = {"lat": 60.1712, "lon": 24.9402}
 
@@ -228,14 +228,16 @@ def offer_to(driver: Driver, *orders: Order, minutes: int = 10, incentive_minor:
 
 @dataclass
 class DriverApp:
-    """A driver with an account, a signed-in phone, an order they accepted, a pending offer,
-    and a delivered order whose earning (its tip) is on their balance, with a cash-out quote."""
+    """A driver with an account, a signed-in phone, an order they accepted, a pending offer, a
+    pending reposition suggestion, and a delivered order whose earning (its tip) is on their
+    balance, with a cash-out quote."""
 
     user: User
     driver: Driver
     device: IssuedDeviceToken
     order: Order
     offer: Offer
+    suggestion: RepositionSuggestion
     earning: Earning
     quote: CashOutQuote
 
@@ -244,6 +246,7 @@ class DriverApp:
             "driver-offer": str(self.offer.id),
             "driver-order": str(self.order.id),
             "driver-device": str(self.device.device_token.id),
+            "driver-reposition": str(self.suggestion.id),
         }
 
     def secrets(self) -> list[str]:
@@ -278,7 +281,9 @@ def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
     device = issue_device_token(user=user, name=f"{tag} phone")
     done = deliver_one(driver, user, f"{tag}-DONE")
     quote = quote_cash_out(driver=driver, amount_minor=100)
-    return DriverApp(user, driver, device, taken, pending, Earning.objects.get(order=done), quote)
+    return DriverApp(
+        user, driver, device, taken, pending, suggest_to(driver), Earning.objects.get(order=done), quote
+    )
 
 
 def png_file(name: str = "door.png") -> ContentFile:
@@ -338,4 +343,9 @@ def driver_snapshot(app: DriverApp) -> dict:
         "disputes": Dispute.objects.filter(driver=app.driver).count(),
         "quotes": list(CashOutQuote.objects.filter(driver=app.driver).values_list("id", "payout_id")),
         "ledger_entries": LedgerEntry.objects.filter(account__driver=app.driver).count(),
+        "suggestions": list(
+            RepositionSuggestion.objects.filter(driver=app.driver)
+            .order_by("id")
+            .values_list("id", "status", "responded_at")
+        ),
     }

@@ -558,6 +558,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert {o["id"] for o in offers} == {str(o.id) for o in caller.driver.offers.all()}
     orders = client.get("/api/v1/driver/orders").json()
     assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
+    suggestions = client.get("/api/v1/driver/reposition-suggestions").json()
+    assert [s["id"] for s in suggestions] == [caller.ids()["driver-reposition"]]
 
 
 def test_the_driver_routes_are_only_for_drivers(drivers, dispatcher, org_admin):

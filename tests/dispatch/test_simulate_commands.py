@@ -131,3 +131,25 @@ def test_settlement_flags(capsys, csv_dir):
     result = run(capsys, csv_dir, "greedy", "--pay-per-order-minor", "0", "--guaranteed-hourly-minor", "2000")
     pay = result["earnings_per_courier_hour"]
     assert pay["mean"] == pay["p10"] == pay["p90"] == 2000
+
+
+def test_compare_reposition_prints_both_lines_side_by_side(capsys, csv_dir):
+    plain, moving = run(capsys, csv_dir, "optimal", "--compare-reposition")
+    assert (plain["policy"], moving["policy"]) == ("optimal", "optimal+reposition")
+    assert set(moving) >= KEYS | {"repositioning_moves"}
+    assert plain["repositioning_moves"] == 0 < moving["repositioning_moves"]
+    assert moving["orders"] == plain["orders"] == 505
+    alone = run(capsys, csv_dir, "optimal", "--reposition")
+    assert {k: v for k, v in alone.items() if k != "seconds"} == {
+        k: v for k, v in moving.items() if k != "seconds"
+    }
+    call_command(
+        "simulate",
+        orders=str(csv_dir / "orders.csv"),
+        couriers=str(csv_dir / "couriers.csv"),
+        policy="greedy",
+        compare_reposition=True,
+    )
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "policy: greedy | greedy+reposition"
+    assert any(line.startswith("on_time_pct: ") and " | " in line for line in table)

@@ -73,3 +73,39 @@ def test_mdrplib_parameters(tmp_path):
         "maximum click-to-door\tpay per order\tguaranteed pay per hour\n320\t4\t4\t40\t90\t10\t15\n"
     )
     assert read_parameters(tmp_path) == Parameters(320, 4, 4, 40, 90, 10, 15)
+
+
+# --- repositioning toward forecast demand ----------------------------------------------------
+
+
+def busy_spot_day(*, late_at: int):
+    """A restaurant 2.5 km east of an idle courier: an order every 20 minutes from 9:00 to 10:40,
+    taken by a courier who works there until 11:00, then one more at `late_at`."""
+    local = courier("local", 0, 11 * 60, 2500)
+    early = [order(f"e{i}", 540 + 20 * i, 545 + 20 * i, 2500, 3000) for i in range(6)]
+    late = order("late", late_at, late_at + 5, 2500, 3000)
+    return [*early, late], [local, courier("idle", 0, 24 * 60, 0)]
+
+
+def test_repositioning_moves_an_idle_courier_toward_the_orders_so_the_late_one_comes_sooner():
+    orders, couriers = busy_spot_day(late_at=11 * 60 + 35)
+    still = simulate(orders, couriers, SimConfig(policy="optimal", **CONFIG))
+    moving = simulate(orders, couriers, SimConfig(policy="optimal", reposition=True, **CONFIG))
+    assert still["repositioning_moves"] == 0 and moving["repositioning_moves"] >= 1
+    assert moving["policy"] == "optimal+reposition"
+    assert moving["delivered"] == still["delivered"] == 7
+    # Without the move the idle courier rides 2.5 km (500 s) to the late order's restaurant.
+    assert moving["mean_click_to_door_min"] < still["mean_click_to_door_min"]
+
+
+def test_repositioning_never_moves_on_orders_not_yet_placed():
+    # The only orders come at 14:00: before then the forecast has nothing, so nobody moves and
+    # the day runs exactly as without repositioning.
+    orders = [order(f"o{i}", 840 + i, 845 + i, 2500, 3000) for i in range(3)]
+    couriers = [courier("idle", 0, 24 * 60, 0)]
+    still = simulate(orders, couriers, SimConfig(policy="optimal", **CONFIG))
+    moving = simulate(orders, couriers, SimConfig(policy="optimal", reposition=True, **CONFIG))
+    assert moving["repositioning_moves"] == 0
+    assert {k: v for k, v in moving.items() if k not in ("policy", "seconds")} == {
+        k: v for k, v in still.items() if k not in ("policy", "seconds")
+    }

@@ -186,3 +186,22 @@ def test_the_client_sees_the_proof_with_a_signed_expiring_link(org, courier, sho
     assert webhook.payload["proof_of_delivery"]["images"]["photo"].startswith(settings.PUBLIC_BASE_URL)
     settings.POD_LINK_TTL_SECONDS = -1
     assert anonymous.get(path).status_code == 302  # expired: sign in instead
+
+
+def test_an_accepted_reposition_suggestion_is_paid_with_the_next_order_once(org, courier, tariffs):
+    from dispatch.services.repositioning import answer_suggestion
+    from tests.dispatch.factories import suggest_to
+
+    suggestion = suggest_to(courier.driver, incentive_minor=150)
+    answer_suggestion(
+        suggestion_id=suggestion.id,
+        driver=courier.driver,
+        action="accept",
+        actor=Actor.for_user(courier.user),
+    )
+    first = order_at_the_door(org, courier, ref="AFTER-MOVE")
+    lines = deliver_by_api(courier.app, first).json()["earning"]["breakdown"]["lines"]
+    assert [line["amount_minor"] for line in lines if line["code"] == "repositioning"] == [150]
+    second = order_at_the_door(org, courier, ref="LATER")
+    lines = deliver_by_api(courier.app, second).json()["earning"]["breakdown"]["lines"]
+    assert "repositioning" not in [line["code"] for line in lines]

@@ -1,11 +1,15 @@
 """`manage.py simulate`: the dispatch engine on an order stream in simulated time.
 
-    manage.py simulate --orders ORDERS.csv --couriers COURIERS.csv --policy greedy|optimal --json
+    manage.py simulate --orders ORDERS.csv --couriers COURIERS.csv --policy greedy|optimal \
+        [--reposition | --compare-reposition] --json
 
 Reads the CSVs (formats in the README), runs `dispatch.engine.simulation.simulate` and prints
-one JSON object with the day's figures. Thin: all the work is in the pure engine.
+one JSON object with the day's figures (`--reposition`: idle couriers move toward forecast
+demand). `--compare-reposition` runs the day twice, without and with repositioning, and prints
+both side by side (JSON: a list of the two objects). Thin: all the work is in the pure engine.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,6 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--travel", choices=("haversine",), default="haversine")
         parser.add_argument("--pay-per-order-minor", type=int, default=1000)
         parser.add_argument("--guaranteed-hourly-minor", type=int, default=1500)
+        moving = parser.add_mutually_exclusive_group()
+        moving.add_argument(
+            "--reposition", action="store_true", help="idle couriers move toward forecast demand"
+        )
+        moving.add_argument(
+            "--compare-reposition", action="store_true", help="run without and with repositioning"
+        )
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object (the default is key: value lines)"
         )
@@ -50,15 +61,19 @@ class Command(BaseCommand):
                 round_s=opts["round_seconds"],
                 pay_per_order_minor=opts["pay_per_order_minor"],
                 guaranteed_hourly_minor=opts["guaranteed_hourly_minor"],
+                reposition=opts["reposition"],
             )
-            result = simulate(orders, couriers, config, HaversineTravelTimes(config.speed_mps))
+            configs = [config]
+            if opts["compare_reposition"]:
+                configs.append(dataclasses.replace(config, reposition=True))
+            results = [simulate(orders, couriers, c, HaversineTravelTimes(c.speed_mps)) for c in configs]
         except ValueError as exc:
             raise CommandError(str(exc))
         if opts["json"]:
-            self.stdout.write(json.dumps(result))
-        else:
-            for key, value in result.items():
-                self.stdout.write(f"{key}: {value}")
+            self.stdout.write(json.dumps(results if len(results) > 1 else results[0]))
+            return
+        for key in results[0]:
+            self.stdout.write(f"{key}: " + " | ".join(str(r[key]) for r in results))
 
     @staticmethod
     def _read(path: Path, reader):
