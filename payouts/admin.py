@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.actors import Actor
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyMixin
 from core.admin_forms import JSON_FORMFIELD_OVERRIDES, ServiceModelForm, add_service_errors
 from payouts.models import (
     Account,
@@ -29,21 +29,11 @@ from payouts.models import (
 from payouts.services import disputes, rules
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(ReadOnlyMixin, admin.TabularInline):
     model = LedgerEntry
     fields = ["account", "amount_minor", "currency"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerTransaction)
