@@ -314,7 +314,7 @@ class PayoutAccount(models.Model):
 
     driver = models.OneToOneField(Driver, on_delete=models.PROTECT, related_name="payout_account")
     provider = models.CharField(max_length=16)
-    external_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=255)
     payouts_enabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -351,8 +351,8 @@ class Payout(models.Model):
     fee_minor = models.BigIntegerField(default=0)
     net_minor = models.BigIntegerField()
     provider = models.CharField(max_length=16)
-    provider_ref = models.CharField(max_length=64, blank=True)  # the transfer
-    provider_payout_ref = models.CharField(max_length=64, blank=True, db_index=True)  # an instant payout
+    provider_ref = models.CharField(max_length=255, blank=True)  # the transfer
+    provider_payout_ref = models.CharField(max_length=255, blank=True, db_index=True)  # an instant payout
     idempotency_key = models.CharField(max_length=200, unique=True)
     status = models.CharField(max_length=12, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
     failure_reason = models.TextField(blank=True)

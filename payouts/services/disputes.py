@@ -210,9 +210,8 @@ def open_dispute(
     """Check the claim at once: corrected automatically, or queued for a person."""
     if kind not in DisputeKind.values:
         raise ValidationError({"kind": f"One of {', '.join(DisputeKind.values)}."})
-    earning = (
-        lock(Earning.objects.filter(id=earning_id, driver=driver)).select_related("order", "rule").first()
-    )
+    # No joins under FOR UPDATE: PostgreSQL refuses it on a nullable relation (the rule).
+    earning = lock(Earning.objects.filter(id=earning_id, driver=driver)).first()
     if earning is None:
         raise ValidationError({"earning_id": "No such earning of yours."})
     if earning.reversed_at is not None:
@@ -259,11 +258,7 @@ def decide_dispute(*, dispute_id, organisation_id, amount_minor: int, reason: st
         raise ValidationError({"amount_minor": "A whole number of minor units, 0 or more."})
     if not reason.strip():
         raise ValidationError({"reason": "Tell the driver why."})
-    dispute = (
-        lock(Dispute.objects.filter(id=dispute_id, organisation_id=organisation_id))
-        .select_related("earning")
-        .first()
-    )
+    dispute = lock(Dispute.objects.filter(id=dispute_id, organisation_id=organisation_id)).first()
     if dispute is None:
         raise ValidationError({"dispute_id": "No such dispute in your organisation."})
     if dispute.status != DisputeStatus.NEEDS_REVIEW:
