@@ -203,11 +203,32 @@ CELERY_BEAT_SCHEDULE = {
     "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
+    # Hourly: closes yesterday's payout cycle of each organisation once it has ended.
+    "run-daily-payouts": {"task": "payouts.run_daily_payouts", "schedule": 3600.0},
+    "send-pending-payouts": {"task": "payouts.send_pending_payouts", "schedule": 60.0},
     "purge-idempotency-records": {
         "task": "core.purge_expired_idempotency_records",
         "schedule": 3600.0,
     },
 }
+
+# --- Settlement (payouts) -----------------------------------------------------------------
+# ledger: payouts are recorded and paid by hand; stripe: Stripe Connect (Express accounts).
+PAYOUT_PROVIDER = env("PAYOUT_PROVIDER", default="ledger")
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own https://api.stripe.com
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_ACCOUNT_COUNTRY = env("STRIPE_ACCOUNT_COUNTRY", default="FI")
+# The instant cash-out fee the driver pays: a share of the amount, at least a minimum.
+PAYOUT_INSTANT_FEE_BASIS_POINTS = env.int("PAYOUT_INSTANT_FEE_BASIS_POINTS", default=150)
+PAYOUT_INSTANT_FEE_MIN_MINOR = env.int("PAYOUT_INSTANT_FEE_MIN_MINOR", default=50)
+# A proof of delivery is accepted within this many metres of the drop-off.
+POD_GEOFENCE_RADIUS_M = env.float("POD_GEOFENCE_RADIUS_M", default=50.0)
+# Links to proof images in webhooks and the API are signed and expire after this long.
+POD_LINK_TTL_SECONDS = env.int("POD_LINK_TTL_SECONDS", default=7 * 24 * 3600)
+# Where this server is reached from outside (for links in webhooks).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Auth ----------------------------------------------------------------------------------
 # django-axes first: it refuses a locked-out user or address before the password is checked.
@@ -354,7 +375,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DriverStatusEnum": "fleet.models.DriverStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "DriverStatusEnum": "fleet.models.DriverStatus",
+        "DisputeKindEnum": "payouts.models.DisputeKind",
+        "PayoutKindEnum": "payouts.models.PayoutKind",
+    },
 }
 
 # --- Webhooks -------------------------------------------------------------------------------

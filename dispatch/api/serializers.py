@@ -22,11 +22,13 @@ from dispatch.models import (
     OrderStatus,
     OrderTransition,
     Priority,
+    ProofOfDelivery,
     RepositionSuggestion,
     Route,
     Stop,
     SuggestionStatus,
 )
+from dispatch.proof_links import proof_payload
 from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
@@ -262,9 +264,16 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
+    proof_of_delivery = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "history"]
+        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery"]
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_proof_of_delivery(self, order) -> dict | None:
+        """Where, when and who signed, with signed links to the images that expire."""
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        return proof_payload(proof) if proof else None
 
 
 # --- the driver app -------------------------------------------------------------------------

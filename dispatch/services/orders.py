@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -33,6 +34,7 @@ from dispatch.models import (
     OrderTransition,
     ProofOfDelivery,
 )
+from dispatch.proof_links import proof_payload
 from dispatch.services.routes import follow_order, lock_routes
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
@@ -407,6 +409,9 @@ def _transition_records(
     )
     payload = order_event_payload(order)
     payload.update(from_status=from_status, action=action, is_override=is_override)
+    if order.status == OrderStatus.DELIVERED:
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        payload["proof_of_delivery"] = proof_payload(proof) if proof else None
     if previous_driver and previous_driver.id != order.driver_id:
         payload["previous_driver_id"] = str(previous_driver.id)
     event = NewEvent(
@@ -492,6 +497,7 @@ def deliver_order(
         )
     if ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
+    _check_proof_place(order, location=location)
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -512,6 +518,18 @@ def deliver_order(
         for name in images:
             getattr(proof, name).delete(save=False)
         raise
+
+
+def _check_proof_place(order: Order, *, location: Point) -> None:
+    """A proof is taken at the door: within POD_GEOFENCE_RADIUS_M of the drop-off."""
+    away = haversine_m(location.y, location.x, order.dropoff_location.y, order.dropoff_location.x)
+    radius = settings.POD_GEOFENCE_RADIUS_M
+    if away > radius:
+        raise ValidationError(
+            {
+                "location": f"The proof was taken {away:.0f} m from the drop-off; it must be within {radius:.0f} m."
+            }
+        )
 
 
 @transaction.atomic

@@ -33,6 +33,7 @@ CLIENT_REACH = {
     "driver": "none",
     "client": "none",
     "traffic-record": "none",
+    "invoice": "own",
 }
 
 
@@ -93,6 +94,7 @@ def foreign_ids(world) -> dict[str, str]:
         "driver": str(org.driver.id),
         "client": str(world["client_y"].id),
         "traffic-record": str(org.traffic.id),
+        "invoice": str(world["client_y"].id),  # client Y's invoice
     }
 
 

@@ -197,6 +197,7 @@ def test_the_walk_knows_every_route():
         "webhook-delivery",
         "client",
         "traffic-record",
+        "invoice",
     }
     assert {"order-cancel", "webhook-delivery-replay"} <= names
 
@@ -530,13 +531,22 @@ DRIVER_SELF_ROUTES = {
     "driver-pings": {"POST": "post"},
     "driver-online": {"POST": "post"},
     "driver-offline": {"POST": "post"},
+    "driver-earnings": {"GET": "get"},
+    "driver-balance": {"GET": "get"},
+    "driver-cashout-quote": {"POST": "post"},
+    "driver-cashout-confirm": {"POST": "post"},
+    "driver-disputes": {"GET": "get", "POST": "post"},
+    "driver-statement": {"GET": "get"},
+    "driver-payout-onboarding": {"POST": "post"},
 }
+# Bodies by (route, action); a callable gets the driver whose work is probed (another driver's
+# quote or earning, named in the body, must be refused as not the caller's).
 DRIVER_BODIES = {
-    ("driver-offer", "decline"): lambda: {"reason": "Probe."},
-    ("driver-order", "fail"): lambda: {"reason": "Probe."},
+    ("driver-offer", "decline"): {"reason": "Probe."},
+    ("driver-order", "fail"): {"reason": "Probe."},
     # At the victims' pickup (order_payload's), so a geofence would move their order if a
     # ping reached it; it must move the caller's own only.
-    ("driver-pings", "post"): lambda: {
+    ("driver-pings", "post"): lambda victim: {
         "pings": [
             {
                 "lat": 60.169,
@@ -547,6 +557,20 @@ DRIVER_BODIES = {
             for s in (30, 15, 0)
         ]
     },
+    ("driver-cashout-quote", "post"): {"amount_minor": 60},
+    ("driver-cashout-confirm", "post"): lambda victim: {"quote_id": str(victim.quote.id)},
+    ("driver-disputes", "post"): lambda victim: {"earning_id": str(victim.earning.id), "kind": "missing_tip"},
+    ("driver-payout-onboarding", "post"): {
+        "refresh_url": "https://app.example/refresh",
+        "return_url": "https://app.example/done",
+    },
+}
+# What a self route answers the caller when the body names another driver's row (or, for a
+# quote, the caller's own balance, from which the probe may take a quote).
+DRIVER_SELF_EXPECTED = {
+    ("driver-cashout-quote", "POST"): {201},
+    ("driver-cashout-confirm", "POST"): {400},
+    ("driver-disputes", "POST"): {400},
 }
 
 
@@ -568,14 +592,16 @@ def drivers(org, other_org) -> tuple[DriverApp, DriverApp, DriverApp]:
     )
 
 
-def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: DriverApp):
+def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: DriverApp, victim=None):
     url = endpoint.url(object_id)
     if method not in WRITE_METHODS:
         return client.generic(method, url)
     if endpoint.basename == "driver-device" and not endpoint.detail:
         body = {"username": caller.user.username, "password": DRIVER_PASSWORD, "name": "Second phone"}
     else:
-        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), dict)()
+        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), {})
+        if callable(body):
+            body = body(victim or caller)
     return client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=f"driver-walk-{uuid.uuid4()}")
 
 
@@ -593,10 +619,12 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
         for victim_app in (victim, elsewhere):
             object_id = victim_app.ids()[endpoint.basename] if endpoint.detail else None
             for method in endpoint.methods:
-                response = call_as_driver(client, endpoint, method, object_id, caller)
+                response = call_as_driver(client, endpoint, method, object_id, caller, victim_app)
                 where = f"{method} {endpoint.url(object_id)}"
                 if endpoint.detail:
                     expected = {200} if method == "OPTIONS" else {404}
+                elif (endpoint.url_name, method) in DRIVER_SELF_EXPECTED:
+                    expected = DRIVER_SELF_EXPECTED[(endpoint.url_name, method)]
                 else:
                     expected = (
                         {201} if endpoint.url_name == "driver-device-list" and method == "POST" else {200}

@@ -28,6 +28,8 @@ SAVES_THROUGH_SERVICES = {
     "dispatch.Order": "dispatch.services.orders.update_order_details / force_order_status",
     "dispatch.DispatchSettings": "dispatch.services.dispatch_settings.update_dispatch_settings",
     "integrations.WebhookSubscription": "integrations.services.create_ / update_ / delete_webhook_subscription",
+    "payouts.EarningRule": "payouts.services.rules.publish_earning_rule (new versions only)",
+    "payouts.PriceList": "payouts.services.rules.publish_price_list (new versions only)",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.
 PROJECT_APPS = {"core", "identity", "fleet", "dispatch", "onboarding", "payouts", "integrations"}
