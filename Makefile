@@ -16,8 +16,9 @@ PORT ?= 8000
 SYSTEM_PACKAGES := gdal-bin libsqlite3-mod-spatialite libsqlite3-dev build-essential python3-dev python3-venv chromium \
 	tesseract-ocr tesseract-ocr-eng fonts-ocr-b \
 	$(if $(shell command -v npm),,npm)
-# What CI adds: the production stack.
-CI_PACKAGES := postgresql postgresql-15-postgis-3 redis-server
+# What CI adds: the production stack (pgRouting: the production travel times; load_roads reads
+# OSM files itself, so osmium-tool and osm2pgrouting are not needed).
+CI_PACKAGES := postgresql postgresql-15-postgis-3 postgresql-15-pgrouting redis-server
 
 .PHONY: help demo test bench system venv frontend lint format clean
 

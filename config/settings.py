@@ -168,6 +168,29 @@ CELERY_TIMEZONE = "UTC"
 # Every organisation with open orders and online drivers gets a dispatch round this often; an
 # order created, a driver online, an offer declined or lapsed asks for one sooner.
 DISPATCH_ROUND_SECONDS = env.float("DISPATCH_ROUND_SECONDS", default=5.0)
+# Travel times (README "Travel times"): haversine | roads (embedded graph) | pgrouting (PostGIS).
+TRAVEL_TIME_PROVIDER = env("TRAVEL_TIME_PROVIDER", default="roads")
+if TRAVEL_TIME_PROVIDER not in ("haversine", "roads", "pgrouting"):
+    raise environ.ImproperlyConfigured("TRAVEL_TIME_PROVIDER must be one of haversine, roads, pgrouting")
+ROADS_OSM_FILE = env.path(
+    "ROADS_OSM_FILE", default=str(BASE_DIR / "demo" / "data" / "helsinki-center.osm.pbf")
+)
+ROADS_CACHE_DIR = env.path("ROADS_CACHE_DIR", default=str(VAR_DIR / "cache"))
+ROADS_MAX_SNAP_M = env.float("ROADS_MAX_SNAP_M", default=300.0)
+TRAFFIC_FEED_WEIGHT = env.float("TRAFFIC_FEED_WEIGHT", default=0.6)
+TRAFFIC_BUCKET_SECONDS = env.int("TRAFFIC_BUCKET_SECONDS", default=300)
+TRAFFIC_FEED_URL = env("TRAFFIC_FEED_URL", default="")
+TRAFFIC_FEED_ORG = env("TRAFFIC_FEED_ORG", default="")
+# Drivers' routes: every SLA_WATCH_SECONDS the ETAs are worked out again from the drivers' last
+# positions; a route whose ETAs drifted more than ETA_RESEQUENCE_DRIFT_SECONDS is re-sequenced;
+# an ETA that moved more than ETA_CHANGE_NOTIFY_SECONDS from the one last announced is sent as
+# `order.eta_changed`. A stop predicted later than SLA_AT_RISK_RAISE_SECONDS past its window
+# raises `order.at_risk`; the alert clears only under SLA_AT_RISK_CLEAR_SECONDS (no flapping).
+SLA_WATCH_SECONDS = env.float("SLA_WATCH_SECONDS", default=30.0)
+ETA_RESEQUENCE_DRIFT_SECONDS = env.int("ETA_RESEQUENCE_DRIFT_SECONDS", default=180)
+ETA_CHANGE_NOTIFY_SECONDS = env.int("ETA_CHANGE_NOTIFY_SECONDS", default=300)
+SLA_AT_RISK_RAISE_SECONDS = env.int("SLA_AT_RISK_RAISE_SECONDS", default=300)
+SLA_AT_RISK_CLEAR_SECONDS = env.int("SLA_AT_RISK_CLEAR_SECONDS", default=120)
 # Predictive dispatch (organisations whose rules turn `reposition` on): idle drivers get
 # suggestions to move toward forecast demand this often.
 REPOSITION_SECONDS = env.float("REPOSITION_SECONDS", default=120.0)
@@ -175,14 +198,37 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-webhooks": {"task": "integrations.send_due_webhooks", "schedule": 5.0},
     "expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 5.0},
     "run-dispatch-rounds": {"task": "dispatch.run_dispatch_rounds", "schedule": DISPATCH_ROUND_SECONDS},
+    "learn-traffic": {"task": "dispatch.learn_traffic", "schedule": 300.0},
+    "watch-slas": {"task": "dispatch.watch_slas", "schedule": SLA_WATCH_SECONDS},
     "suggest-repositioning": {"task": "dispatch.suggest_repositioning", "schedule": REPOSITION_SECONDS},
     # In-process only: rounds asked for by events (with Celery they are queued as tasks).
     "run-requested-dispatch-rounds": {"task": "dispatch.run_requested_dispatch_rounds", "schedule": 1.0},
+    # Hourly: closes yesterday's payout cycle of each organisation once it has ended.
+    "run-daily-payouts": {"task": "payouts.run_daily_payouts", "schedule": 3600.0},
+    "send-pending-payouts": {"task": "payouts.send_pending_payouts", "schedule": 60.0},
     "purge-idempotency-records": {
         "task": "core.purge_expired_idempotency_records",
         "schedule": 3600.0,
     },
 }
+
+# --- Settlement (payouts) -----------------------------------------------------------------
+# ledger: payouts are recorded and paid by hand; stripe: Stripe Connect (Express accounts).
+PAYOUT_PROVIDER = env("PAYOUT_PROVIDER", default="ledger")
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own https://api.stripe.com
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_ACCOUNT_COUNTRY = env("STRIPE_ACCOUNT_COUNTRY", default="FI")
+# The instant cash-out fee the driver pays: a share of the amount, at least a minimum.
+PAYOUT_INSTANT_FEE_BASIS_POINTS = env.int("PAYOUT_INSTANT_FEE_BASIS_POINTS", default=150)
+PAYOUT_INSTANT_FEE_MIN_MINOR = env.int("PAYOUT_INSTANT_FEE_MIN_MINOR", default=50)
+# A proof of delivery is accepted within this many metres of the drop-off.
+POD_GEOFENCE_RADIUS_M = env.float("POD_GEOFENCE_RADIUS_M", default=50.0)
+# Links to proof images in webhooks and the API are signed and expire after this long.
+POD_LINK_TTL_SECONDS = env.int("POD_LINK_TTL_SECONDS", default=7 * 24 * 3600)
+# Where this server is reached from outside (for links in webhooks).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Auth ----------------------------------------------------------------------------------
 # django-axes first: it refuses a locked-out user or address before the password is checked.
@@ -354,7 +400,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DriverStatusEnum": "fleet.models.DriverStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "DriverStatusEnum": "fleet.models.DriverStatus",
+        "DisputeKindEnum": "payouts.models.DisputeKind",
+        "PayoutKindEnum": "payouts.models.PayoutKind",
+    },
 }
 
 # --- Webhooks -------------------------------------------------------------------------------

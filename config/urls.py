@@ -10,14 +10,26 @@ from dispatch.api.driver_views import (
     DriverOfferViewSet,
     DriverOfflineView,
     DriverOnlineView,
-    DriverOrderViewSet,
     DriverPingsView,
+    DriverRouteView,
     DriverSuggestionViewSet,
 )
-from dispatch.api.views import OrderViewSet
+from dispatch.api.traffic_views import TrafficRecordViewSet
+from dispatch.api.views import DispatchSettingsView, OrderViewSet
 from fleet.api.views import DriverViewSet, HubViewSet, ZoneViewSet
 from identity.api.views import ClientViewSet, DeviceTokenViewSet
 from integrations.api.views import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
+from payouts.api.driver_views import (
+    DriverBalanceView,
+    DriverCashOutConfirmView,
+    DriverCashOutQuoteView,
+    DriverDisputesView,
+    DriverEarningsView,
+    DriverPayoutOnboardingView,
+    DriverStatementView,
+    SettledDriverOrderViewSet,
+)
+from payouts.api.views import InvoiceViewSet, stripe_webhook
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
@@ -28,19 +40,30 @@ router.register("zones", ZoneViewSet, basename="zone")
 router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("clients", ClientViewSet, basename="client")
+router.register("traffic/records", TrafficRecordViewSet, basename="traffic-record")
+router.register("invoices", InvoiceViewSet, basename="invoice")
 
 # The driver app's API (/api/v1/driver/): a driver acting for themself, by device token or session.
 driver_router = DefaultRouter(trailing_slash=False)
 driver_router.include_root_view = False
 driver_router.register("devices", DeviceTokenViewSet, basename="driver-device")
 driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
-driver_router.register("orders", DriverOrderViewSet, basename="driver-order")
+# Dispatch's driver orders, with the earning a delivery posted (settlement).
+driver_router.register("orders", SettledDriverOrderViewSet, basename="driver-order")
 driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
+    path("route", DriverRouteView.as_view(), name="driver-route"),
     path("online", DriverOnlineView.as_view(), name="driver-online"),
     path("offline", DriverOfflineView.as_view(), name="driver-offline"),
     path("pings", DriverPingsView.as_view(), name="driver-pings"),
+    path("earnings", DriverEarningsView.as_view(), name="driver-earnings"),
+    path("balance", DriverBalanceView.as_view(), name="driver-balance"),
+    path("cashout/quote", DriverCashOutQuoteView.as_view(), name="driver-cashout-quote"),
+    path("cashout/confirm", DriverCashOutConfirmView.as_view(), name="driver-cashout-confirm"),
+    path("disputes", DriverDisputesView.as_view(), name="driver-disputes"),
+    path("statement", DriverStatementView.as_view(), name="driver-statement"),
+    path("payout-account/onboarding", DriverPayoutOnboardingView.as_view(), name="driver-payout-onboarding"),
     *driver_router.urls,
 ]
 
@@ -53,12 +76,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/driver/", include(driver_urls)),
     path("api/v1/onboarding/", include("onboarding.api.urls")),
+    path("api/v1/dispatch-settings", DispatchSettingsView.as_view(), name="dispatch-settings"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz),
+    path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("", include("dispatch.web.urls")),
     path("onboarding/", include("onboarding.web.urls")),
     path("", include("demo.urls")),

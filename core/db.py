@@ -14,14 +14,15 @@ from django_fsm import ConcurrentTransition
 from core.exceptions import ConcurrentChange
 
 
-def lock(queryset: QuerySet) -> QuerySet:
-    """`queryset.select_for_update()`, bounded by the lock timeout. Call inside a transaction."""
+def lock(queryset: QuerySet, *, skip_locked: bool = False) -> QuerySet:
+    """`queryset.select_for_update()`, bounded by the lock timeout. Call inside a transaction.
+    `skip_locked`: leave out rows another transaction holds instead of waiting for them."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('lock_timeout', %s, true)", [f"{settings.DB_LOCK_TIMEOUT_MS}ms"]
             )
-    return queryset.select_for_update()
+    return queryset.select_for_update(skip_locked=skip_locked)
 
 
 def save_transition(row: Model, what: str) -> None:

@@ -3,9 +3,10 @@
 Each domain registers the event types it records (in its AppConfig.ready), so consumers such
 as webhooks learn them without a list of their own. Services call record_event inside their
 transaction; it numbers the event in its organisation and tells the receivers of
-`event_recorded` (webhook fan-out, domain reactions) in that same transaction.
+`events_recorded` (webhook fan-out, domain reactions) in that same transaction.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,10 @@ from core.models import DomainEvent, EventCounter
 
 # Sent inside the recording transaction, so receivers write atomically with the change
 # itself: an event is never recorded without its deliveries or reactions, or vice versa.
+# `events_recorded(events=[...])`: the events recorded together (one, or a batch from
+# record_events), in order; receivers that work per event may hear `event_recorded(event=...)`
+# instead, sent once per event (only when someone listens: a round records thousands).
+events_recorded = Signal()
 event_recorded = Signal()
 
 _EVENT_TYPES: dict[str, str] = {}
@@ -82,11 +87,28 @@ def payload_value(value: Any) -> Any:
     return str(value.pk) if hasattr(value, "pk") else value
 
 
-def _next_sequence(organisation_id) -> int:
-    """Take the organisation's next event number; the counter row stays locked until commit."""
+def _take_sequences(organisation_id, count: int) -> int:
+    """Take the organisation's next `count` event numbers and return the first; the counter
+    row stays locked until commit."""
     EventCounter.objects.bulk_create([EventCounter(organisation_id=organisation_id)], ignore_conflicts=True)
-    EventCounter.objects.filter(organisation_id=organisation_id).update(last_sequence=F("last_sequence") + 1)
-    return EventCounter.objects.values_list("last_sequence", flat=True).get(organisation_id=organisation_id)
+    EventCounter.objects.filter(organisation_id=organisation_id).update(
+        last_sequence=F("last_sequence") + count
+    )
+    last = EventCounter.objects.values_list("last_sequence", flat=True).get(organisation_id=organisation_id)
+    return last - count + 1
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for record_events: what record_event takes, minus the organisation and actor
+    the batch shares."""
+
+    event_type: str
+    subject_type: str
+    subject_id: Any
+    payload: dict[str, Any]
+    reason: str = ""
+    client_id: Any = None
 
 
 def record_event(
@@ -100,22 +122,43 @@ def record_event(
     reason: str = "",
     client_id: Any = None,
 ) -> DomainEvent:
+    new = NewEvent(event_type, subject_type, subject_id, payload, reason, client_id)
+    return record_events(organisation=organisation, actor=actor, events=[new])[0]
+
+
+def record_events(*, organisation: Any, actor: Actor, events: list[NewEvent]) -> list[DomainEvent]:
+    """Record several events of one organisation and actor in one go (a dispatch round's
+    offers): consecutive numbers, one insert, and one `events_recorded` signal for them all."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event must run inside the service's transaction")
-    if event_type not in _EVENT_TYPES:
-        raise ValueError(f"Event type '{event_type}' is not registered (core.events.register_event_types).")
+    for new in events:
+        if new.event_type not in _EVENT_TYPES:
+            raise ValueError(
+                f"Event type '{new.event_type}' is not registered (core.events.register_event_types)."
+            )
+    if not events:
+        return []
     organisation_id = getattr(organisation, "pk", organisation)
-    event = DomainEvent.objects.create(
-        organisation_id=organisation_id,
-        sequence=_next_sequence(organisation_id),
-        client_id=client_id,
-        event_type=event_type,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        reason=reason,
-        payload=payload,
-        occurred_at=timezone.now(),
-        **actor.as_fields(),
+    first = _take_sequences(organisation_id, len(events))
+    now = timezone.now()
+    fields = actor.as_fields()
+    rows = DomainEvent.objects.bulk_create(
+        DomainEvent(
+            organisation_id=organisation_id,
+            sequence=first + n,
+            client_id=new.client_id,
+            event_type=new.event_type,
+            subject_type=new.subject_type,
+            subject_id=str(new.subject_id),
+            reason=new.reason,
+            payload=new.payload,
+            occurred_at=now,
+            **fields,
+        )
+        for n, new in enumerate(events)
     )
-    event_recorded.send(sender=DomainEvent, event=event)
-    return event
+    events_recorded.send(sender=DomainEvent, events=rows)
+    if event_recorded.has_listeners(DomainEvent):
+        for row in rows:
+            event_recorded.send(sender=DomainEvent, event=row)
+    return rows

@@ -11,7 +11,7 @@ import os
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.contrib.gis.geos import Polygon
@@ -38,6 +38,9 @@ from identity.services import (
     revoke_device_token,
     save_user,
 )
+from payouts.models import EarningRule, PriceList
+from payouts.services.ledger import purge_organisation_ledger
+from payouts.services.rules import publish_earning_rule, publish_price_list
 
 DEFAULT_SEED = 20240601
 SEED_ACTOR = Actor.system("demo-seed")
@@ -146,8 +149,9 @@ def reset_demo_organisation() -> bool:
     organisation = Organisation.objects.filter(slug=city.ORG_SLUG).first()
     if organisation is None:
         return False
-    # Proofs and orders protect drivers, users and keys protect clients and the organisation:
-    # remove them first.
+    # The ledger, proofs and orders protect drivers, users and keys protect clients and the
+    # organisation: remove them first.
+    purge_organisation_ledger(organisation.id)
     ProofOfDelivery.objects.filter(order__organisation=organisation).delete()
     Order.objects.filter(organisation=organisation).delete()
     User.objects.filter(organisation=organisation).delete()
@@ -341,6 +345,7 @@ def seed_demo_city(
 
     if not DispatchSettings.objects.filter(organisation=organisation).exists():
         update_dispatch_settings(organisation=organisation, rules=DEMO_DISPATCH_RULES, actor=SEED_ACTOR)
+    seed_tariffs(organisation)
 
     api_key_created = not (existing_api_key and _valid_demo_key(organisation, existing_api_key))
     plaintext = existing_api_key
@@ -357,6 +362,32 @@ def seed_demo_city(
         device_tokens=device_tokens,
         device_tokens_created=device_tokens_created,
     )
+
+
+# What the demo's couriers earn and its clients pay (minor units of EUR), from a fixed date.
+DEMO_TARIFFS_FROM = datetime(2020, 1, 1, tzinfo=UTC)
+DEMO_EARNING_RULE = {
+    "base_minor": 250,
+    "per_km_minor": 60,
+    "waiting_threshold_s": 300,
+    "waiting_per_minute_minor": 20,
+    "guaranteed_hourly_minor": 1200,
+    # Friday and Saturday evenings pay 20 % more (Europe/Helsinki).
+    "surge": [{"days": [4, 5], "start": "17:00", "end": "21:00", "percent": 20}],
+}
+DEMO_PRICE = {"base_minor": 590, "per_km_minor": 90}
+
+
+def seed_tariffs(organisation: Organisation) -> None:
+    """The demo's earnings rule and price lists (the organisation's and one per client),
+    published once through the settlement services."""
+    if not EarningRule.objects.filter(organisation=organisation).exists():
+        publish_earning_rule(organisation=organisation, effective_from=DEMO_TARIFFS_FROM, **DEMO_EARNING_RULE)
+    for client in [None, *Client.objects.filter(organisation=organisation).order_by("slug")]:
+        if not PriceList.objects.filter(organisation=organisation, client=client).exists():
+            publish_price_list(
+                organisation=organisation, client=client, effective_from=DEMO_TARIFFS_FROM, **DEMO_PRICE
+            )
 
 
 def read_api_key_file(path: Path) -> str:

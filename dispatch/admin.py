@@ -12,6 +12,7 @@ from core.admin_widgets import OfflineMapAdminMixin
 from dispatch.models import (
     DispatchSettings,
     GeofenceVisit,
+    LearnedCellSpeed,
     Offer,
     Order,
     OrderStatus,
@@ -20,6 +21,7 @@ from dispatch.models import (
     RepositionSuggestion,
     Route,
     Stop,
+    TrafficRecord,
 )
 from dispatch.services.dispatch_settings import check_dispatch_settings, update_dispatch_settings
 from dispatch.services.orders import (
@@ -150,7 +152,7 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
     (an error names the path inside them, e.g. `zones.mode`)."""
 
     form = DispatchSettingsForm
-    list_display = ["organisation", "offer_ttl_seconds", "updated_at"]
+    list_display = ["organisation", "offer_ttl_seconds", "reassign_at_risk", "updated_at"]
     readonly_fields = ["updated_at"]
 
     def has_delete_permission(self, request, obj=None):
@@ -161,6 +163,7 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
             organisation=obj.organisation,
             rules=form.cleaned_data["rules"],
             offer_ttl_seconds=form.cleaned_data["offer_ttl_seconds"],
+            reassign_at_risk=form.cleaned_data["reassign_at_risk"],
             actor=Actor.for_user(request.user),
         )
         obj.refresh_from_db()
@@ -169,7 +172,18 @@ class DispatchSettingsAdmin(FixedOrganisationMixin, HistoryAdmin):
 class StopInline(ReadOnlyMixin, admin.TabularInline):
     model = Stop
     extra = 0
-    fields = ["sequence", "kind", "order", "planned_arrival_at", "arrived_at", "completed_at"]
+    fields = [
+        "sequence",
+        "kind",
+        "order",
+        "window_start",
+        "window_end",
+        "planned_arrival_at",
+        "predicted_late_s",
+        "at_risk_since",
+        "arrived_at",
+        "completed_at",
+    ]
     readonly_fields = fields
 
 
@@ -235,3 +249,29 @@ class GeofenceVisitAdmin(ReadOnlyAdmin):
     search_fields = ["order__external_ref", "driver__name"]
     list_select_related = ["driver", "order"]
     date_hierarchy = "created_at"
+
+
+@admin.register(TrafficRecord)
+class TrafficRecordAdmin(ReadOnlyAdmin):
+    """Shown only: traffic comes from feeds and callers through the API (ingest_traffic)."""
+
+    list_display = [
+        "source",
+        "external_id",
+        "kind",
+        "way_id",
+        "h3_cell",
+        "factor",
+        "valid_from",
+        "valid_until",
+    ]
+    list_filter = ["kind", "source"]
+    search_fields = ["external_id", "description", "h3_cell"]
+
+
+@admin.register(LearnedCellSpeed)
+class LearnedCellSpeedAdmin(ReadOnlyAdmin):
+    """Shown only: learnt from the drivers' pings (learn_cell_speeds)."""
+
+    list_display = ["h3_cell", "window_end", "samples", "median_speed_mps", "factor"]
+    search_fields = ["h3_cell"]

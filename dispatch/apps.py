@@ -24,6 +24,11 @@ class DispatchConfig(AppConfig):
                 "order.released": "An order was taken back from its driver; it is open again.",
                 "order.needs_attention": "An order needs a dispatcher's decision; the reason says why.",
                 "order.updated": "An order's details changed, with a reason (each field old -> new in `changes`).",
+                "order.eta_changed": "A stop's ETA (`stop`: pickup or dropoff; `eta`, `previous_eta`) moved "
+                "by more than the notification threshold since the last one announced.",
+                "order.at_risk": "A stop is predicted late past its window by more than the alert threshold "
+                "(`predicted_late_s`, `eta`, `window_end`).",
+                "order.at_risk_cleared": "A stop raised as at risk is predicted back within the clear threshold.",
             },
             client_scoped=True,
         )
@@ -55,6 +60,7 @@ class DispatchConfig(AppConfig):
         register_event_types(
             {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
+                "traffic.updated": "A traffic feed or caller sent speed factors or incidents (counts by source).",
             }
         )
 

@@ -1,5 +1,6 @@
-"""Websockets: the live map (a snapshot of the organisation's drivers and open orders) and the
-driver app's socket (offers pushed as they are made).
+"""Websockets: the live map (a snapshot of the organisation's drivers, open orders, offers and
+routes, then changes pushed on commit) and the driver app's socket (offers and route changes
+pushed as they happen).
 
 Who may watch is checked on connect and again before every push, so a socket does not outlive
 the right to see: it closes with
@@ -34,9 +35,9 @@ from dispatch.api.serializers import (
     PingBatchSerializer,
     PingsReceivedSerializer,
 )
-from dispatch.live import live_snapshot
+from dispatch.live import driver_routes, live_snapshot, pending_offers
 from dispatch.models import Offer, RepositionSuggestion
-from dispatch.push import driver_group
+from dispatch.push import driver_group, live_group
 from dispatch.services.pings import receive_pings
 from fleet.models import Driver
 from identity.authentication import device_token_user
@@ -69,9 +70,29 @@ def watcher_state(session_key: str | None, user_id, organisation_id, may=may_wat
     return None if may(user, organisation_id) else NOT_ALLOWED
 
 
+def live_change(organisation_id, event: dict) -> dict | None:
+    """What the map is sent for a pushed change, read now and within the organisation: a
+    driver's route, an offer (or that it closed), an order's at-risk flag."""
+    kind = event.get("kind")
+    if kind == "route":
+        routes = driver_routes(organisation_id, driver_id=event["driver_id"])
+        return {"type": "route", **routes[0]}
+    if kind == "offer":
+        offers = pending_offers(organisation_id, offer_id=event["offer_id"])
+        return (
+            {"type": "offer", "offer": offers[0]}
+            if offers
+            else {"type": "offer_closed", "id": event["offer_id"]}
+        )
+    if kind == "at_risk":
+        return {"type": "order_risk", "order_id": event["order_id"], "at_risk": bool(event["at_risk"])}
+    return None
+
+
 class LiveMapConsumer(AsyncJsonWebsocketConsumer):
     """Sends the snapshot on connect and every REFRESH_SECONDS while the page is open and its
-    viewer may still see it."""
+    viewer may still see it; routes, offers and at-risk alerts also as they change (pushed on
+    commit to the organisation's group)."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -82,6 +103,7 @@ class LiveMapConsumer(AsyncJsonWebsocketConsumer):
         self.organisation_id = user.organisation_id
         self.session_key = self.scope["session"].session_key
         await self.accept()
+        await self.channel_layer.group_add(live_group(self.organisation_id), self.channel_name)
         self.pusher = asyncio.create_task(self.push_forever())
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -90,6 +112,20 @@ class LiveMapConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.stop_pushing()
+        if getattr(self, "organisation_id", None) is not None:
+            await self.channel_layer.group_discard(live_group(self.organisation_id), self.channel_name)
+
+    async def live_event(self, message):
+        """A change pushed on commit: re-check the viewer, then send what changed."""
+        closing = await database_sync_to_async(watcher_state)(
+            self.session_key, self.user_id, self.organisation_id
+        )
+        if closing is not None:
+            await self.close(code=closing)
+            return
+        change = await database_sync_to_async(live_change)(self.organisation_id, message["event"])
+        if change is not None:
+            await self.send_json(change)
 
     async def __call__(self, scope, receive, send):
         # disconnect() is skipped when the consumer ends by an error: stop the pushes anyway.
@@ -152,6 +188,13 @@ def offer_for_driver(offer_id, driver_id) -> dict | None:
     """The offer as GET /api/v1/driver/offers/{id} shows it (rendered as the API renders it)."""
     offer = Offer.objects.filter(id=offer_id, driver_id=driver_id).prefetch_related("orders").first()
     return None if offer is None else json.loads(JSONRenderer().render(DriverOfferSerializer(offer).data))
+
+
+def route_for_driver(driver_id) -> dict:
+    """The driver's route as GET /api/v1/driver/route shows it (rendered as the API renders it)."""
+    from dispatch.api.serializers import driver_route_data
+
+    return json.loads(JSONRenderer().render(driver_route_data(driver_id)))
 
 
 def suggestion_for_driver(suggestion_id, driver_id) -> dict | None:
@@ -281,6 +324,15 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
         shown = await database_sync_to_async(load)(object_id, self.driver_id)
         if shown is not None:
             await self.send_json({"type": kind, kind: shown})
+
+    async def route_updated(self, message):
+        """The driver's route changed: send it as GET /api/v1/driver/route shows it."""
+        closing = await database_sync_to_async(self.signed_in_state)()
+        if closing is not None:
+            await self.close(code=closing)
+            return
+        route = await database_sync_to_async(route_for_driver)(self.driver_id)
+        await self.send_json({"type": "route", "route": route})
 
     def signed_in_state(self) -> int | None:
         if self.token is not None:

@@ -1,5 +1,9 @@
-"""What the live map shows: drivers with their positions and state, the open orders, counts,
-hubs and zone outlines, framed on the organisation's service area."""
+"""What the live map shows: drivers with their positions and state, the open orders (those at
+risk of being late marked), pending offers, each driver's route through their remaining stops
+with ETAs, counts, hubs and zone outlines, framed on the organisation's service area.
+
+The snapshot holds it all; changes are pushed on commit as events (dispatch.push.to_live_map),
+and the socket reads the changed route or offer with `driver_routes` / `pending_offers`."""
 
 import json
 
@@ -8,7 +12,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from core.geo import point_as_dict
-from dispatch.models import DRIVER_HOLDS_STATUSES, TERMINAL_STATUSES, Order
+from dispatch.models import DRIVER_HOLDS_STATUSES, TERMINAL_STATUSES, Offer, OfferStatus, Order, Route, Stop
 from fleet.models import Driver, DriverStatus, Hub, Zone
 
 MAX_ORDERS = 500
@@ -32,6 +36,7 @@ def live_snapshot(organisation_id) -> dict:
         .only("id", "external_ref", "status", "driver_id", "pickup_location", "dropoff_location")
         .order_by("-created_at")[:MAX_ORDERS]
     )
+    at_risk = orders_at_risk(organisation_id)
     order_counts = {
         row["status"]: row["n"]
         for row in Order.objects.filter(organisation_id=organisation_id)
@@ -62,11 +67,80 @@ def live_snapshot(organisation_id) -> dict:
                 "driver_id": str(order.driver_id) if order.driver_id else None,
                 "pickup": point_as_dict(order.pickup_location),
                 "dropoff": point_as_dict(order.dropoff_location),
+                "at_risk": order.id in at_risk,
             }
             for order in orders
         ],
         "order_counts": order_counts,
+        "offers": pending_offers(organisation_id),
+        "routes": driver_routes(organisation_id),
     }
+
+
+def orders_at_risk(organisation_id) -> set:
+    """Ids of the organisation's orders with an open stop whose at-risk alert is raised."""
+    return set(
+        Stop.objects.filter(
+            route__organisation_id=organisation_id,
+            route__status=Route.Status.ACTIVE,
+            completed_at=None,
+            at_risk_since__isnull=False,
+        ).values_list("order_id", flat=True)
+    )
+
+
+def pending_offers(organisation_id, *, offer_id=None) -> list[dict]:
+    """Pending offers: the driver, the first pickup (the map draws a dashed line to it), the
+    orders and when the offer expires."""
+    offers = Offer.objects.filter(organisation_id=organisation_id, status=OfferStatus.PENDING)
+    if offer_id is not None:
+        offers = offers.filter(id=offer_id)
+    out = []
+    for offer in offers.prefetch_related("orders").order_by("expires_at")[:MAX_ORDERS]:
+        orders = sorted(offer.orders.all(), key=lambda o: o.pickup_window_start)
+        if not orders:
+            continue
+        out.append(
+            {
+                "id": str(offer.id),
+                "driver_id": str(offer.driver_id),
+                "refs": [o.external_ref for o in orders],
+                "pickup": point_as_dict(orders[0].pickup_location),
+                "expires_at": offer.expires_at.isoformat(),
+            }
+        )
+    return out
+
+
+def driver_routes(organisation_id, *, driver_id=None) -> list[dict]:
+    """Each driver's remaining stops in order, with ETAs and predicted lateness (the map draws
+    a line from the driver through them)."""
+    stops = (
+        Stop.objects.filter(
+            route__organisation_id=organisation_id, route__status=Route.Status.ACTIVE, completed_at=None
+        )
+        .select_related("order", "route")
+        .order_by("route__driver_id", "sequence")
+    )
+    if driver_id is not None:
+        stops = stops.filter(route__driver_id=driver_id)
+    routes: dict = {}
+    for stop in stops:
+        routes.setdefault(str(stop.route.driver_id), []).append(
+            {
+                "order_id": str(stop.order_id),
+                "ref": stop.order.external_ref,
+                "kind": stop.kind,
+                **point_as_dict(stop.location),
+                "eta": stop.planned_arrival_at.isoformat() if stop.planned_arrival_at else None,
+                "window_end": stop.window_end.isoformat(),
+                "predicted_late_s": stop.predicted_late_s,
+                "at_risk": stop.at_risk_since is not None,
+            }
+        )
+    if driver_id is not None and str(driver_id) not in routes:
+        routes[str(driver_id)] = []
+    return [{"driver_id": key, "stops": value} for key, value in routes.items()]
 
 
 def service_area_bbox(organisation_id) -> tuple[float, float, float, float] | None:

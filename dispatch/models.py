@@ -305,7 +305,11 @@ class Offer(ConcurrentTransitionMixin, models.Model):
 
 
 class Route(models.Model):
-    """The ordered stops one driver makes for a batch of orders."""
+    """A driver's plan: the stops they make, in order, with when they are expected at each.
+
+    One ACTIVE route per driver; dispatch.services.routes keeps it in step with the driver's
+    orders (stops added on assignment, completed as the order moves, removed when it leaves
+    them) and re-sequences it, each change under a lock on this row."""
 
     class Status(models.TextChoices):
         PLANNED = "PLANNED", "Planned"
@@ -317,6 +321,10 @@ class Route(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="routes")
     driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="routes")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    # When the ETAs were last worked out, and how the stops' order was last chosen (the
+    # sequencing candidate that won, or "insertion" for the matching engine's plan).
+    etas_at = models.DateTimeField(null=True, blank=True)
+    sequenced_by = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -328,8 +336,15 @@ class Route(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"Route {self.id} of {self.driver_id} ({self.status})"
+
 
 class Stop(models.Model):
+    """One stop of a route: its order's pickup or drop-off, with its window and service time,
+    the live ETA (`planned_arrival_at`), the ETA last announced to the order's owner, and the
+    SLA watch's prediction (`predicted_late_s`; `at_risk_since` while the alert is raised)."""
+
     class Kind(models.TextChoices):
         PICKUP = "pickup", "Pickup"
         DROPOFF = "dropoff", "Drop-off"
@@ -339,7 +354,13 @@ class Stop(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     sequence = models.PositiveSmallIntegerField()
     location = models.PointField(geography=True, srid=4326)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    service_s = models.PositiveIntegerField(default=0)
     planned_arrival_at = models.DateTimeField(null=True, blank=True)
+    announced_arrival_at = models.DateTimeField(null=True, blank=True)
+    predicted_late_s = models.IntegerField(default=0)
+    at_risk_since = models.DateTimeField(null=True, blank=True)
     arrived_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -350,7 +371,12 @@ class Stop(models.Model):
             models.UniqueConstraint(
                 fields=["route", "order", "kind"], name="stop_kind_once_per_order_per_route"
             ),
+            models.CheckConstraint(name="stop_window_ordered", condition=Q(window_end__gt=F("window_start"))),
         ]
+        indexes = [models.Index(fields=["route", "completed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.order_id} (#{self.sequence})"
 
 
 class GeofenceVisit(models.Model):
@@ -442,6 +468,9 @@ class DispatchSettings(models.Model):
         default=45,
         validators=[MinValueValidator(OFFER_TTL_MIN_SECONDS), MaxValueValidator(OFFER_TTL_MAX_SECONDS)],
     )
+    # The SLA watch may take an order that will be late away from its driver (before pickup)
+    # and put it back in the pool for the next round. Off unless the organisation turns it on.
+    reassign_at_risk = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
     history = History(excluded_fields=["updated_at"])
 
@@ -525,3 +554,75 @@ class RepositionSuggestion(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.EXPIRED)
     def expire(self) -> None:
         pass
+
+
+class TrafficKind(models.TextChoices):
+    SPEED = "speed", "Speed factor"
+    INCIDENT = "incident", "Incident"
+
+
+class TrafficRecord(models.Model):
+    """A speed factor on one road (OSM way) or one H3 cell, valid over [valid_from, valid_until).
+
+    factor multiplies the free-flow speed (0.5: half speed; 0: closed). An area given as a
+    polygon or a coarser cell is stored as one row per cell of the traffic resolution, all under
+    the record's external_id. A feed's or caller's record replaces the rows it sent before under
+    the same (source, external_id). Speed records are blended with the speeds learnt from our
+    own drivers; incidents are not (the slower wins).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="traffic_records")
+    source = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=TrafficKind.choices)
+    way_id = models.BigIntegerField(null=True, blank=True)
+    h3_cell = models.CharField(max_length=16, blank=True)
+    factor = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "valid_until", "valid_from"])]
+        constraints = [
+            models.CheckConstraint(
+                name="traffic_one_target",
+                condition=(Q(way_id__isnull=False) & Q(h3_cell=""))
+                | (Q(way_id__isnull=True) & ~Q(h3_cell="")),
+            ),
+            models.CheckConstraint(
+                name="traffic_factor_range", condition=Q(factor__gte=0) & Q(factor__lte=2)
+            ),
+            models.CheckConstraint(name="traffic_window_order", condition=Q(valid_until__gt=F("valid_from"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.way_id or self.h3_cell} x{self.factor}"
+
+
+class LearnedCellSpeed(models.Model):
+    """Floating car data: the speed our own drivers made in one H3 cell over a window, from
+    consecutive pings, as a factor of their vehicles' free-flow speed (the samples' median)."""
+
+    id = models.BigAutoField(primary_key=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="learnt_speeds")
+    h3_cell = models.CharField(max_length=16)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    samples = models.PositiveIntegerField()
+    median_speed_mps = models.FloatField()
+    factor = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "window_end"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "h3_cell", "window_end"], name="one_learnt_speed_per_cell_window"
+            ),
+            models.CheckConstraint(name="learnt_factor_positive", condition=Q(factor__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.h3_cell} x{self.factor:.2f} ({self.samples} samples)"

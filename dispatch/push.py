@@ -1,10 +1,12 @@
-"""Telling a driver's app about new work (and reposition suggestions) over its socket (dispatch.consumers.DriverConsumer).
+"""Telling drivers' apps and dispatchers' live maps what changed, over their sockets
+(dispatch.consumers.DriverConsumer, LiveMapConsumer).
 
-Services call these on commit, so a driver never hears of an offer that was rolled back. The
-message names the offer only; the socket loads it for its own driver after re-checking that
-the device or session may still see it.
+Services call these on commit, so nobody hears of a change that was rolled back. A message
+names what changed only; the socket loads it for its own user after re-checking that the
+device or session may still see it.
 """
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -17,23 +19,59 @@ def driver_group(driver_id) -> str:
     return f"driver.{driver_id}"
 
 
-def _to_driver(driver_id, message: dict) -> None:
-    """Send to a driver's open sockets; a push that fails is logged, not raised (the app also
-    lists its offers and suggestions, so nothing is lost)."""
+def live_group(organisation_id) -> str:
+    return f"live.{organisation_id}"
+
+
+def _send_all(messages: list[tuple[str, dict]]) -> None:
+    """Send (group, message) pairs, all from one event loop (a round makes hundreds); a push
+    that fails is logged, not raised (the apps also read what changed through the API, so
+    nothing is lost)."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
+
+    async def send_all():
+        results = await asyncio.gather(
+            *(layer.group_send(group, message) for group, message in messages),
+            return_exceptions=True,
+        )
+        for (group, message), result in zip(messages, results, strict=True):
+            if isinstance(result, Exception):
+                logger.error("pushing %s to %s failed", message.get("type"), group, exc_info=result)
+
     try:
-        async_to_sync(layer.group_send)(driver_group(driver_id), message)
+        async_to_sync(send_all)()
     except Exception:
-        logger.exception("pushing %s to driver %s failed", message, driver_id)
+        logger.exception("pushing %d messages failed", len(messages))
 
 
-def offer_to_driver(offer) -> None:
-    """Push a new offer to its driver."""
-    _to_driver(offer.driver_id, {"type": "offer.created", "offer_id": str(offer.id)})
+def offers_to_drivers(offers) -> None:
+    """Push new offers to their drivers."""
+    _send_all([(driver_group(o.driver_id), {"type": "offer.created", "offer_id": str(o.id)}) for o in offers])
 
 
 def suggestion_to_driver(suggestion) -> None:
     """Push a new reposition suggestion to its driver."""
-    _to_driver(suggestion.driver_id, {"type": "reposition.suggested", "suggestion_id": str(suggestion.id)})
+    message = {"type": "reposition.suggested", "suggestion_id": str(suggestion.id)}
+    _send_all([(driver_group(suggestion.driver_id), message)])
+
+
+def route_changed(organisation_id, driver_id) -> None:
+    """The driver's route changed (stops, order or ETAs): their app reloads it, the live map
+    redraws it. Called on commit; the sockets read the route as it is then."""
+    _send_all(
+        [
+            (driver_group(driver_id), {"type": "route.updated"}),
+            (live_group(organisation_id), _live_event({"kind": "route", "driver_id": str(driver_id)})),
+        ]
+    )
+
+
+def to_live_map(organisation_id, event: dict) -> None:
+    """Tell the organisation's open live maps of a change."""
+    _send_all([(live_group(organisation_id), _live_event(event))])
+
+
+def _live_event(event: dict) -> dict:
+    return {"type": "live.event", "event": event}

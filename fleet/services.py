@@ -99,6 +99,26 @@ def change_driver_status(
     )
 
 
+@transaction.atomic
+def record_driver_decision(
+    *, driver_id, organisation: Organisation, actor: Actor, reason: str, inputs: dict
+) -> DriverStatusChange:
+    """An automated decision about a driver that leaves their status as it is (work taken away
+    from them, say), stored like a status decision: with its inputs and a plain reason they
+    can read (and contest) among their decisions."""
+    if not reason.strip():
+        raise ValidationError({"reason": "A decision about a driver needs a reason they can read."})
+    driver = Driver.objects.get(id=driver_id, organisation=organisation)
+    return DriverStatusChange.objects.create(
+        driver=driver,
+        from_status=driver.status,
+        to_status=driver.status,
+        reason=reason.strip(),
+        inputs=inputs,
+        **actor.as_fields(),
+    )
+
+
 def _record_status_change(
     *,
     driver: Driver,

@@ -78,13 +78,18 @@ ALL_SCOPES = (
     "fleet:write",
     "webhooks:manage",
     "clients:manage",
+    "traffic:manage",
+    "dispatch:read",
+    "dispatch:write",
 )
 # What a caller limited to one client may hold: its own orders and webhooks, and the hubs and
 # zones it ships from. The organisation's drivers and fleet settings are not the client's.
 CLIENT_SCOPES = frozenset({"orders:read", "orders:write", "fleet:read", "webhooks:manage"})
 ROLE_SCOPES = {
     Role.ORG_ADMIN: frozenset(ALL_SCOPES),
-    Role.DISPATCHER: frozenset({"orders:read", "orders:write", "drivers:read", "fleet:read"}),
+    Role.DISPATCHER: frozenset(
+        {"orders:read", "orders:write", "drivers:read", "fleet:read", "dispatch:read"}
+    ),
     Role.CLIENT_USER: frozenset({"orders:read", "orders:write", "fleet:read"}),
     # A driver reads only their own orders and their own driver record (selectors enforce it).
     Role.DRIVER: frozenset({"orders:read", "drivers:read"}),

@@ -5,15 +5,20 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from core.events import event_recorded
+from core.events import events_recorded
 from integrations import tasks
 from integrations.models import WebhookDelivery, WebhookSubscription
 
 
-@receiver(event_recorded)
-def create_webhook_deliveries(sender, event, **kwargs) -> None:
-    """Runs inside the service's transaction: the deliveries commit (or not) with the event."""
-    subscriptions = WebhookSubscription.objects.filter(organisation_id=event.organisation_id, is_active=True)
+@receiver(events_recorded)
+def create_webhook_deliveries(sender, events, **kwargs) -> None:
+    """Runs inside the service's transaction: the deliveries commit (or not) with the events.
+    The events of one call share an organisation: its subscriptions are read once."""
+    subscriptions = list(
+        WebhookSubscription.objects.filter(organisation_id=events[0].organisation_id, is_active=True)
+    )
+    if not subscriptions:
+        return
     now = timezone.now()
     deliveries = [
         WebhookDelivery(
@@ -24,6 +29,7 @@ def create_webhook_deliveries(sender, event, **kwargs) -> None:
             event=event,
             next_attempt_at=now,
         )
+        for event in events
         for subscription in subscriptions
         if subscription.wants(event)
     ]

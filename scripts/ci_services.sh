@@ -24,6 +24,9 @@ fi
 psql -h 127.0.0.1 -U postgres -tAc "select 1" >/dev/null || fail "cannot connect to PostgreSQL as postgres on 127.0.0.1"
 psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_available_extensions where name='postgis'" | grep -q 1 \
   || fail "the postgis extension is not available (install postgresql-15-postgis-3)"
+# The pgRouting tests (tests/dispatch/test_pgrouting.py) create the extension in the test database.
+psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_available_extensions where name='pgrouting'" | grep -q 1 \
+  || fail "the pgrouting extension is not available (install postgresql-15-pgrouting)"
 
 redis_ready() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
 if ! redis_ready; then

@@ -25,6 +25,7 @@ from dispatch.api.serializers import (
     DeclineSerializer,
     DeliverSerializer,
     DriverOfferSerializer,
+    DriverRouteSerializer,
     DriverSuggestionSerializer,
     FailSerializer,
     OrderDetailSerializer,
@@ -32,6 +33,7 @@ from dispatch.api.serializers import (
     PingBatchSerializer,
     PingSerializer,
     PingsReceivedSerializer,
+    driver_route_data,
     ping_body_serializer,
     pings_of,
 )
@@ -86,6 +88,15 @@ class DriverMeView(DriverAppMixin, APIView):
 
     def get(self, request):
         return Response(DriverSerializer(self.driver).data)
+
+
+@extend_schema(tags=["driver app"], responses=DriverRouteSerializer)
+class DriverRouteView(DriverAppMixin, APIView):
+    """The driver's route: the stops still to make, in order, each with its window, ETA and
+    whether it is predicted late. Pushed on the driver's socket (`route`) whenever it changes."""
+
+    def get(self, request):
+        return Response(driver_route_data(self.driver.id))
 
 
 class DriverOnlineView(DriverAppMixin, APIView):

@@ -12,6 +12,7 @@ from core.api.fields import AwareDateTimeField, NumberField, StrictSerializer, W
 from core.geo import coordinate_errors, make_point, point_as_dict
 from core.validators import e164_phone
 from dispatch.engine.geofence import DEFAULT_RADIUS_M
+from dispatch.engine.rules import MODES
 from dispatch.models import (
     GEOFENCE_MAX_M,
     GEOFENCE_MIN_M,
@@ -21,9 +22,14 @@ from dispatch.models import (
     OrderStatus,
     OrderTransition,
     Priority,
+    ProofOfDelivery,
     RepositionSuggestion,
+    Route,
+    Stop,
     SuggestionStatus,
 )
+from dispatch.proof_links import proof_payload
+from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
 from fleet.services import PingInput, validate_ping
@@ -258,9 +264,16 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
+    proof_of_delivery = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "history"]
+        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery"]
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_proof_of_delivery(self, order) -> dict | None:
+        """Where, when and who signed, with signed links to the images that expire."""
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        return proof_payload(proof) if proof else None
 
 
 # --- the driver app -------------------------------------------------------------------------
@@ -308,6 +321,88 @@ class DriverOfferSerializer(serializers.ModelSerializer):
             "created_at",
             "orders",
         ]
+
+
+class RouteStopSerializer(serializers.ModelSerializer):
+    """One stop of the driver's route: where, what, its window, the ETA and whether it is late."""
+
+    order_id = serializers.UUIDField(read_only=True)
+    external_ref = serializers.CharField(source="order.external_ref", read_only=True)
+    order_status = OrderStatusField(source="order.status", read_only=True)
+    address = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
+    window = serializers.SerializerMethodField()
+    eta = serializers.DateTimeField(source="planned_arrival_at", read_only=True, allow_null=True)
+    at_risk = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Stop
+        fields = [
+            "sequence",
+            "kind",
+            "order_id",
+            "external_ref",
+            "order_status",
+            "address",
+            "location",
+            "window",
+            "service_s",
+            "eta",
+            "predicted_late_s",
+            "at_risk",
+            "arrived_at",
+        ]
+
+    def get_address(self, stop) -> str:
+        return stop.order.pickup_address if stop.kind == Stop.Kind.PICKUP else stop.order.dropoff_address
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
+    )
+    def get_location(self, stop) -> dict:
+        return point_as_dict(stop.location)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_window(self, stop) -> dict:
+        return {"start": stop.window_start.isoformat(), "end": stop.window_end.isoformat()}
+
+    def get_at_risk(self, stop) -> bool:
+        return stop.at_risk_since is not None
+
+
+class DriverRouteSerializer(serializers.Serializer):
+    """The driver's active route: the stops still to make, in the order to make them."""
+
+    id = serializers.UUIDField(allow_null=True)
+    etas_at = serializers.DateTimeField(allow_null=True)
+    sequenced_by = serializers.CharField()
+    stops = RouteStopSerializer(many=True)
+
+
+def driver_route_data(driver_id) -> dict:
+    """The driver's active route as the API and the driver's socket show it (no route: none)."""
+    route = Route.objects.filter(driver_id=driver_id, status=Route.Status.ACTIVE).first()
+    stops = (
+        Stop.objects.filter(route=route, completed_at=None).select_related("order").order_by("sequence")
+        if route
+        else Stop.objects.none()
+    )
+    return DriverRouteSerializer(
+        {
+            "id": route.id if route else None,
+            "etas_at": route.etas_at if route else None,
+            "sequenced_by": route.sequenced_by if route else "",
+            "stops": stops,
+        }
+    ).data
 
 
 class DriverSuggestionSerializer(serializers.ModelSerializer):
@@ -430,3 +525,40 @@ class GeofenceChangeSerializer(serializers.Serializer):
 class PingsReceivedSerializer(serializers.Serializer):
     stored = serializers.IntegerField()
     geofence = GeofenceChangeSerializer(source="changes", many=True)
+
+
+# --- Dispatch settings ------------------------------------------------------------------------
+
+
+class DispatchSettingsSerializer(serializers.Serializer):
+    """An organisation's dispatch settings as the API shows them."""
+
+    rules = serializers.JSONField(help_text="The rules document (see the README's matching section).")
+    mode = serializers.SerializerMethodField(help_text="How a round offers work: optimal or broadcast.")
+    offer_ttl_seconds = serializers.IntegerField(help_text="How long a driver has to answer an offer.")
+    reassign_at_risk = serializers.BooleanField(
+        help_text="Whether the SLA watch may hand work at risk of being late back to matching."
+    )
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=MODES))
+    def get_mode(self, row) -> str:
+        return rules_for(row).mode
+
+
+class DispatchSettingsInSerializer(StrictSerializer):
+    """PUT: `rules` and `offer_ttl_seconds` replace the stored ones (`mode`, if given, is set
+    in the rules). PATCH (partial): only what is given changes; `rules` is a JSON merge patch
+    (RFC 7396) onto the stored rules, so `{"rules": {"mode": "broadcast"}}` changes one key and
+    a `null` removes one."""
+
+    rules = serializers.DictField(
+        help_text="The rules document (PUT), or a JSON merge patch onto it (PATCH)."
+    )
+    mode = serializers.ChoiceField(choices=MODES, required=False, help_text="Sets `rules.mode`.")
+    offer_ttl_seconds = serializers.IntegerField(
+        help_text="Seconds a driver has to answer an offer (the service checks the range)."
+    )
+    reassign_at_risk = serializers.BooleanField(
+        required=False, help_text="Whether the SLA watch may reassign work at risk (default false)."
+    )

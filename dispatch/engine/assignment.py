@@ -14,7 +14,7 @@ Solved exactly with the Hungarian method (scipy's linear_sum_assignment).
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -24,11 +24,11 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 from dispatch.engine import model
-from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s
-from dispatch.engine.geo import haversine_m, haversine_matrix_m
+from dispatch.engine.batching import best_insertion, bundle_same_pickup, fastest_dropoff_s, orders_in
+from dispatch.engine.geo import haversine_m, haversine_matrix_m, haversine_pairs_m, unit_sphere
 from dispatch.engine.model import CostTerms, Driver, Order, RoundResult
 from dispatch.engine.rules import Rules
-from dispatch.engine.travel import TravelTimes, haversine_pairs_m
+from dispatch.engine.travel import TravelTimes, pairs_s
 
 
 @dataclass(frozen=True)
@@ -100,23 +100,6 @@ def assign(
 # --- The round engine: explained, constrained, batched, sparse -----------------------------------
 
 
-def _unit_sphere(lats, lons) -> np.ndarray:
-    phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
-    return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
-
-
-def _pairs_s(travel: TravelTimes, lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
-    pairs = getattr(travel, "pairs_s", None)
-    if pairs is not None:
-        return np.asarray(pairs(lats_a, lons_a, lats_b, lons_b), dtype=float)
-    return np.array(
-        [
-            float(travel.matrix_s([(a, b)], [(c, d)])[0, 0])
-            for a, b, c, d in zip(lats_a, lons_a, lats_b, lons_b, strict=True)
-        ]
-    )
-
-
 class _Unit(NamedTuple):
     orders: tuple[Order, ...]
 
@@ -126,10 +109,15 @@ class _Unit(NamedTuple):
 
 
 def _form_units(
-    orders: Sequence[Order], n_free: int, rules: Rules, travel: TravelTimes, now_s: float
+    orders: Sequence[Order],
+    n_free: int,
+    rules: Rules,
+    travel: TravelTimes,
+    now_s: float,
+    vehicle_types: Sequence[str],
 ) -> list[_Unit]:
     """Orders become units of work; same-pickup orders are bundled when drivers are scarce and
-    a driver at the pickup could still keep every promise of the bundle."""
+    a driver (of one of `vehicle_types`) at the pickup could still keep every promise of the bundle."""
     batching = rules.batching
     if (
         not (batching.enabled and batching.bundle_same_pickup and batching.max_batch_size > 1)
@@ -148,7 +136,19 @@ def _form_units(
                 capacity_kg=math.inf,
                 available_at_s=now_s,
             )
-            plan = best_insertion(phantom, group, travel, forbid_late=True, max_batch_size=len(group))
+            plan = min(
+                (
+                    best_insertion(
+                        replace(phantom, vehicle_type=vehicle_type),
+                        group,
+                        travel,
+                        forbid_late=True,
+                        max_batch_size=len(group),
+                    )
+                    for vehicle_type in vehicle_types
+                ),
+                key=lambda p: math.inf if p is None else p.objective,
+            )
             if plan is None:
                 units.extend(_Unit((o,)) for o in group)
                 continue
@@ -188,6 +188,34 @@ def _soft_terms(driver: Driver, unit: _Unit, rules: Rules) -> tuple[float, float
     return score_s, zone_s, priority_s, owned_s
 
 
+NO_PLACE = "no feasible place in the driver's plan (capacity, time windows, shift or batch size)"
+
+
+def _insertion(driver: Driver, orders: Sequence[Order], rules: Rules, travel: TravelTimes):
+    """The cheapest feasible plan adding `orders` to the driver's, under the rules; or None."""
+    w = rules.weights
+    return best_insertion(
+        driver,
+        orders,
+        travel,
+        forbid_late=rules.lateness.mode == "forbid",
+        max_batch_size=rules.batching.max_batch_size if rules.batching.enabled else len(orders),
+        w_delivery=w.delivery_delay,
+        w_others=w.delay_to_others,
+        w_route=w.added_route,
+        late_penalty=rules.lateness.penalty_per_s,
+    )
+
+
+def can_still_take(
+    driver: Driver, orders: Sequence[Order], *, travel: TravelTimes, rules: Rules
+) -> str | None:
+    """Why the driver can no longer add these orders to their current plan (capacity, pickup
+    windows, shift, batch size; lateness when the rules forbid it), or None if they can: the
+    check an offer's acceptance makes against the plan as it is by then."""
+    return None if _insertion(driver, orders, rules, travel) is not None else NO_PLACE
+
+
 def _pair(
     driver: Driver,
     unit: _Unit,
@@ -202,19 +230,9 @@ def _pair(
     if reason:
         return None, reason
     w = rules.weights
-    plan = best_insertion(
-        driver,
-        unit.orders,
-        travel,
-        forbid_late=rules.lateness.mode == "forbid",
-        max_batch_size=rules.batching.max_batch_size if rules.batching.enabled else len(unit.orders),
-        w_delivery=w.delivery_delay,
-        w_others=w.delay_to_others,
-        w_route=w.added_route,
-        late_penalty=rules.lateness.penalty_per_s,
-    )
+    plan = _insertion(driver, unit.orders, rules, travel)
     if plan is None:
-        return None, "no feasible place in the driver's plan (capacity, time windows, shift or batch size)"
+        return None, NO_PLACE
     delivery_delay = float(sum(plan.dropoff_at_s.values()) - fastest)
     score_s, zone_s, priority_s, owned_s = _soft_terms(driver, unit, rules)
     total = (
@@ -261,10 +279,22 @@ def _simple(rules: Rules) -> bool:
 class _Bulk:
     """Vectorised costing of (idle driver, single order) pairs from per-driver/per-unit arrays."""
 
-    def __init__(self, drivers: Sequence[Driver], units: Sequence[_Unit], rules: Rules, fastest):
+    def __init__(
+        self,
+        drivers: Sequence[Driver],
+        units: Sequence[_Unit],
+        rules: Rules,
+        fastest,
+        legs: dict[str, np.ndarray],
+        now_s: float,
+    ):
         f = np.array
         heads = [u.head for u in units]
-        self.drivers, self.units, self.rules = drivers, units, rules
+        self.drivers, self.units, self.rules, self.now_s = drivers, units, rules, now_s
+        types = list(legs)
+        self.vehicle = f([d.vehicle_type for d in drivers], dtype=object)
+        self.type_row = f([types.index(d.vehicle_type) for d in drivers], dtype=np.int64)
+        self.legs = np.array([legs[t] for t in types], dtype=float).reshape(len(types), len(units))
         self.d_lat, self.d_lon = f([d.lat for d in drivers]), f([d.lon for d in drivers])
         self.avail = f([d.available_at_s for d in drivers], dtype=float)
         self.shift_end = f([d.shift_end_s for d in drivers], dtype=float)
@@ -281,10 +311,7 @@ class _Bulk:
             f([o.weight_kg for o in heads], dtype=float),
             f([o.volume_l for o in heads], dtype=float),
         )
-        self.fastest, self.leg = (
-            f([x[0] for x in fastest], dtype=float),
-            f([x[1] for x in fastest], dtype=float),
-        )
+        self.fastest = f(fastest, dtype=float)
         self.needs = any(o.requirements for o in heads)
         self.priority = f([-rules.priority_bonus_s * max(o.priority for o in u.orders) + 0.0 for u in units])
         hv = rules.high_value
@@ -309,10 +336,18 @@ class _Bulk:
     def costs(self, d: np.ndarray, u: np.ndarray, travel: TravelTimes, metres: np.ndarray):
         rules = self.rules
         avail = self.avail[d]
-        tt = _pairs_s(travel, self.d_lat[d], self.d_lon[d], self.p_lat[u], self.p_lon[u])
+        tt = pairs_s(
+            travel,
+            self.d_lat[d],
+            self.d_lon[d],
+            self.p_lat[u],
+            self.p_lon[u],
+            depart_at=self.now_s,
+            vehicle_types=self.vehicle[d],
+        )
         arrive = avail + tt
         begin_p = np.maximum(arrive, self.p_open[u])
-        begin_d = np.maximum(begin_p + self.p_svc[u] + self.leg[u], self.d_open[u])
+        begin_d = np.maximum(begin_p + self.p_svc[u] + self.legs[self.type_row[d], u], self.d_open[u])
         late = np.maximum(0.0, begin_d - self.d_close[u])
         ok = (begin_p <= self.p_close[u]) & (begin_p <= self.shift_end[d])
         ok &= (self.kg[u] <= self.room_kg[d]) & (self.litres[u] <= self.room_l[d])
@@ -399,33 +434,41 @@ def solve_round(
     if second_pass and k > 0 and len(orders) > TILE_ORDERS and len(usable) > k:
         return _solve_tiled(usable, orders, now_s=now_s, travel=travel, rules=rules, k=k)
     n_free = sum(1 for d in usable if not d.route)
-    units = _form_units(orders, n_free, rules, travel, now_s)
+    vehicle_types = sorted({d.vehicle_type for d in usable})
+    units = _form_units(orders, n_free, rules, travel, now_s, vehicle_types)
     n_d, n_u = len(usable), len(units)
     pick = np.array([[u.head.pickup_lat, u.head.pickup_lon] for u in units])
     dpos = np.array([[d.lat, d.lon] for d in usable])
-    legs = _pairs_s(
-        travel,
-        pick[:, 0],
-        pick[:, 1],
-        [u.head.dropoff_lat for u in units],
-        [u.head.dropoff_lon for u in units],
-    ).tolist()
+    # The pickup -> drop-off leg by each vehicle type in the round; "fastest" uses the quickest.
+    legs_by_type = {
+        vehicle_type: pairs_s(
+            travel,
+            pick[:, 0],
+            pick[:, 1],
+            [u.head.dropoff_lat for u in units],
+            [u.head.dropoff_lon for u in units],
+            depart_at=now_s,
+            vehicle_types=vehicle_type,
+        )
+        for vehicle_type in vehicle_types
+    }
+    legs = np.min(np.array(list(legs_by_type.values())), axis=0).tolist()
     fastest = []
     for u, unit in enumerate(units):
         if len(unit.orders) == 1:
             o = unit.head
             earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
         else:
-            earliest = sum(fastest_dropoff_s(o, travel, now_s) for o in unit.orders)
-        fastest.append((earliest, legs[u]))
+            earliest = sum(fastest_dropoff_s(o, travel, now_s, vehicle_types) for o in unit.orders)
+        fastest.append(earliest)
     if k <= 0 or k >= n_d:
         geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
     else:
-        tree = cKDTree(_unit_sphere(dpos[:, 0], dpos[:, 1]))
-        _, geo = tree.query(_unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
+        tree = cKDTree(unit_sphere(dpos[:, 0], dpos[:, 1]))
+        _, geo = tree.query(unit_sphere(pick[:, 0], pick[:, 1]), k=min(n_d, 3 * k))
         geo = np.asarray(geo).reshape(n_u, -1)
     reasons: dict[int, str] = {}
-    bulk = _Bulk(usable, units, rules, fastest)
+    bulk = _Bulk(usable, units, rules, fastest, legs_by_type, now_s)
     bulk_ok = _simple(rules)
     idle = np.array([not d.route for d in usable], dtype=bool)
     single = np.array([len(u.orders) == 1 for u in units], dtype=bool)
@@ -444,7 +487,7 @@ def solve_round(
         for d, u, m in zip(
             d_rows[~fast].tolist(), u_rows[~fast].tolist(), metres[~fast].tolist(), strict=True
         ):
-            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u][0], m)
+            result, why = _pair(usable[d], units[u], rules, travel, now_s, fastest[u], m)
             if result is None:
                 reasons.setdefault(u, why)
             else:
@@ -494,7 +537,7 @@ def solve_round(
                         usable[d0].lat, usable[d0].lon, unit.head.pickup_lat, unit.head.pickup_lon
                     )
                     why = (
-                        _pair(usable[d0], unit, rules, travel, now_s, fastest[u][0], m0)[1]
+                        _pair(usable[d0], unit, rules, travel, now_s, fastest[u], m0)[1]
                         or "no feasible driver"
                     )
             for o in unit.orders:
@@ -504,7 +547,7 @@ def solve_round(
             bulk_d.append(d)
         else:
             metres = haversine_m(usable[d].lat, usable[d].lon, unit.head.pickup_lat, unit.head.pickup_lon)
-            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u][0], metres)
+            result, _ = _pair(usable[d], unit, rules, travel, now_s, fastest[u], metres)
             assignments.append(result)
     if bulk_u:
         bu, bd = np.array(bulk_u), np.array(bulk_d)
@@ -552,33 +595,122 @@ def eligible_pairs(
     travel: TravelTimes,
     rules: Rules | None = None,
 ) -> RoundResult:
-    """Every (driver, order) pair a round may offer when an order goes to all who can take it
-    (the "broadcast" mode): the same hard rules and plan check as solve_round, each pair with its
-    cost terms, none costing more than leaving the order open; an order with no pair is
-    unassigned with the first reason met. One assignment per pair, in the orders' order."""
+    """The (driver, order) pairs a round offers when an order goes to all who can take it (the
+    "broadcast" mode): the same hard rules and plan check as solve_round, each pair with its
+    cost terms, none costing more than leaving the order open.
+
+    Pruned twice: each order goes to its `rules.broadcast.max_drivers_per_order` nearest
+    eligible drivers, and each driver gets no more pairs than they could take together (their
+    free batch places and the room left in their vehicle; orders take turns, see
+    _within_room). An
+    order with no pair is unassigned with the first reason met. Pairs in the orders' order."""
     rules = rules or Rules()
     usable = _usable(drivers, rules)
+    if not orders:
+        return RoundResult([], {})
     if not usable:
         return RoundResult([], {o.id: "no driver available" for o in orders})
-    assignments, unassigned = [], {}
+    k = rules.broadcast.max_drivers_per_order
+    vehicle_types = sorted({d.vehicle_type for d in usable})
+    dlat, dlon = np.array([d.lat for d in usable]), np.array([d.lon for d in usable])
+    plat, plon = np.array([o.pickup_lat for o in orders]), np.array([o.pickup_lon for o in orders])
+    near = min(len(usable), 3 * k)
+    _, nearest = cKDTree(unit_sphere(dlat, dlon)).query(unit_sphere(plat, plon), k=near)
+    nearest = np.asarray(nearest).reshape(len(orders), -1)
+    by_order: dict = {}
+    unassigned: dict = {}
+    for i, order in enumerate(orders):
+        found, why = _nearest_eligible(usable, order, nearest[i], k, rules, travel, now_s, vehicle_types)
+        if found:
+            by_order[order.id] = found
+        else:
+            unassigned[order.id] = why or "no feasible driver"
+    kept = _within_room(by_order, usable, rules)
     for order in orders:
-        unit = _Unit((order,))
-        fastest = fastest_dropoff_s(order, travel, now_s)
-        why = None
-        found = False
-        for driver in usable:
+        if order.id not in unassigned and order.id not in kept:
+            unassigned[order.id] = "its nearest drivers were offered as much work as they can take"
+    position = {o.id: n for n, o in enumerate(orders)}
+    assignments = sorted(
+        (a for found in kept.values() for a in found), key=lambda a: position[a.order_ids[0]]
+    )
+    return RoundResult(assignments, unassigned)
+
+
+def _nearest_eligible(usable, order, nearest, k, rules, travel, now_s, vehicle_types):
+    """The order's k nearest eligible drivers' pairs, nearest first, and the first reason a
+    nearer driver was not eligible. The 3k nearest are tried first; all drivers, by distance,
+    only when fewer than k of those qualify."""
+    unit, fastest = _Unit((order,)), fastest_dropoff_s(order, travel, now_s, vehicle_types)
+    found, why = [], None
+
+    def walk(rows):
+        nonlocal why
+        for d in rows:
+            driver = usable[d]
             metres = haversine_m(driver.lat, driver.lon, order.pickup_lat, order.pickup_lon)
+            if rules.max_pickup_distance_m is not None and metres > rules.max_pickup_distance_m:
+                why = why or "pickup too far"
+                return True  # nearest first: every further driver is too far as well
             result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
             if result is None:
                 why = why or reason
             elif result.terms.total >= rules.unassigned_penalty_s:
                 why = why or "every option costs more than leaving it open"
             else:
-                assignments.append(result)
-                found = True
-        if not found:
-            unassigned[order.id] = why or "no feasible driver"
-    return RoundResult(assignments, unassigned)
+                found.append(result)
+                if len(found) == k:
+                    return True
+        return False
+
+    done = walk(nearest.tolist())
+    if not done and len(nearest) < len(usable):
+        tried = set(nearest.tolist())
+        rest = [d for d in range(len(usable)) if d not in tried]
+        metres = [haversine_m(usable[d].lat, usable[d].lon, order.pickup_lat, order.pickup_lon) for d in rest]
+        walk([d for _, d in sorted(zip(metres, rest, strict=True))])
+    return found, why
+
+
+def offer_room(driver: Driver, rules: Rules) -> tuple[int, float, float]:
+    """How much more work a driver could take on: free batch places, and the kg and litres
+    left when everything they hold is on board."""
+    held = len(orders_in(driver.route))
+    places = (rules.batching.max_batch_size if rules.batching.enabled else 1) - held
+    picking = [s for s in driver.route if s.kind == "pickup"]
+    room_kg = driver.capacity_kg - driver.load_kg - sum(s.weight_kg for s in picking)
+    room_l = driver.capacity_l - driver.load_l - sum(s.volume_l for s in picking)
+    return max(places, 0), room_kg, room_l
+
+
+def _within_room(by_order: dict, usable, rules) -> dict:
+    """Each order's pairs (its nearest eligible drivers) cut to what their drivers could take
+    together (offer_room). Orders take turns, in the orders' order: each takes its cheapest
+    pair whose driver still has room, then each its next one, and so on; so no order is left
+    without a driver while others take a second. Returns order id -> the pairs kept."""
+    room = {d.id: list(offer_room(d, rules)) for d in usable}
+    queues = {order_id: sorted(pairs, key=lambda a: a.terms.total) for order_id, pairs in by_order.items()}
+    kept: dict = {}
+    while queues:
+        for order_id in list(queues):
+            queue = queues[order_id]
+            while queue and not _take_room(room, queue[0]):
+                queue.pop(0)
+            if queue:
+                kept.setdefault(order_id, []).append(queue.pop(0))
+            if not queue:
+                del queues[order_id]
+    return kept
+
+
+def _take_room(room: dict, pair: model.Assignment) -> bool:
+    """Whether the pair's driver has room for it; if so, that room is taken."""
+    picked = [s for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids]
+    kg, litres = sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
+    places, room_kg, room_l = room[pair.driver_id]
+    if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
+        return False
+    room[pair.driver_id] = [places - 1, room_kg - kg, room_l - litres]
+    return True
 
 
 TILE_ORDERS = 1500  # larger sparse rounds are cut into geographic tiles of about this many orders

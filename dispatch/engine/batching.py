@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.engine.model import Driver, Order, Stop
-from dispatch.engine.travel import TravelTimes
+from dispatch.engine.travel import DEFAULT_VEHICLE, TravelTimes, matrix_s
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ def best_insertion(
     new_stops = [s for o in orders for s in o.stops()]
     stops = old + new_stops
     points = [(driver.lat, driver.lon)] + [(s.lat, s.lon) for s in stops]
-    seconds = travel.matrix_s(points, points)
+    seconds = matrix_s(
+        travel, points, points, depart_at=driver.available_at_s, vehicle_type=driver.vehicle_type
+    )
     row_of = {id(s): k + 1 for k, s in enumerate(stops)}
     new_ids = {o.id for o in orders}
 
@@ -168,12 +170,22 @@ def best_insertion(
     )
 
 
-def fastest_dropoff_s(order: Order, travel: TravelTimes, now_s: float) -> float:
-    """The earliest the order could be dropped off: a driver waiting at the pickup right now."""
-    leg = float(
-        travel.matrix_s([(order.pickup_lat, order.pickup_lon)], [(order.dropoff_lat, order.dropoff_lon)])[
-            0, 0
-        ]
+def fastest_dropoff_s(
+    order: Order, travel: TravelTimes, now_s: float, vehicle_types: Sequence[str] = (DEFAULT_VEHICLE,)
+) -> float:
+    """The earliest the order could be dropped off: a driver of the fastest of `vehicle_types`
+    waiting at the pickup right now."""
+    leg = min(
+        float(
+            matrix_s(
+                travel,
+                [(order.pickup_lat, order.pickup_lon)],
+                [(order.dropoff_lat, order.dropoff_lon)],
+                depart_at=now_s,
+                vehicle_type=vehicle_type,
+            )[0, 0]
+        )
+        for vehicle_type in vehicle_types
     )
     return max(max(now_s, order.pickup_open_s) + order.pickup_service_s + leg, order.dropoff_open_s)
 

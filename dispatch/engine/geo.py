@@ -28,3 +28,17 @@ def haversine_matrix_m(lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
     lmb_b = np.radians(np.asarray(lons_b, dtype=float))[None, :]
     a = np.sin((phi_b - phi_a) / 2) ** 2 + np.cos(phi_a) * np.cos(phi_b) * np.sin((lmb_b - lmb_a) / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def haversine_pairs_m(lats_a, lons_a, lats_b, lons_b) -> np.ndarray:
+    """Element-wise great-circle metres between a[i] and b[i] (same shapes)."""
+    phi_a, phi_b = np.radians(np.asarray(lats_a, dtype=float)), np.radians(np.asarray(lats_b, dtype=float))
+    dlmb = np.radians(np.asarray(lons_b, dtype=float) - np.asarray(lons_a, dtype=float))
+    a = np.sin((phi_b - phi_a) / 2) ** 2 + np.cos(phi_a) * np.cos(phi_b) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def unit_sphere(lats, lons) -> np.ndarray:
+    """Points as 3-D unit vectors: a KD-tree over them finds the nearest by great circle."""
+    phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
+    return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])

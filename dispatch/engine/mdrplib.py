@@ -30,6 +30,33 @@ class Parameters:
     guaranteed_pay_per_hour: float
 
 
+# The simulator's settings an instance defines (instance_parameters.txt), by their
+# `simulate` flag names; pay is in dollars there, minor units (cents) here.
+SIMULATION_SETTINGS = (
+    "speed_mps",
+    "pickup_service_s",
+    "dropoff_service_s",
+    "target_minutes",
+    "pay_per_order_minor",
+    "guaranteed_hourly_minor",
+)
+
+
+def simulation_settings(parameters: Parameters) -> dict:
+    """The instance's parameters in the simulator's units (metres per second, seconds, minutes,
+    minor units): what `simulate` runs with unless told otherwise. The maximum click-to-door
+    is kept for the record (the simulator measures against the target)."""
+    return {
+        "speed_mps": parameters.meters_per_minute / 60,
+        "pickup_service_s": parameters.pickup_service_minutes * 60,
+        "dropoff_service_s": parameters.dropoff_service_minutes * 60,
+        "target_minutes": parameters.target_click_to_door,
+        "maximum_click_to_door_minutes": parameters.maximum_click_to_door,
+        "pay_per_order_minor": round(parameters.pay_per_order * 100),
+        "guaranteed_hourly_minor": round(parameters.guaranteed_pay_per_hour * 100),
+    }
+
+
 def to_latlon(x: float, y: float, origin: tuple[float, float]) -> tuple[float, float]:
     lat0, lon0 = origin
     lat = lat0 + math.degrees(y / EARTH_RADIUS_M)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from dispatch.engine.road_rules import VEHICLE_PROFILE
+
 ORDER_REQUIRED = (
     "order_id",
     "placed_at",
@@ -163,7 +165,10 @@ def read_couriers(text: str | Iterable[str]) -> list[CourierRow]:
             raise CsvError(line, "end_at", "not after start_at")
         lat = parse_number(v["lat"], line, "lat", low=-90, high=90)
         lon = parse_number(v["lon"], line, "lon", low=-180, high=180)
-        out.append(CourierRow(v["courier_id"], start, end, lat, lon, v.get("vehicle_type", "")))
+        vehicle_type = v.get("vehicle_type", "")
+        if vehicle_type and vehicle_type not in VEHICLE_PROFILE:
+            raise CsvError(line, "vehicle_type", f"expected one of {', '.join(VEHICLE_PROFILE)}")
+        out.append(CourierRow(v["courier_id"], start, end, lat, lon, vehicle_type))
     return out
 
 

@@ -17,6 +17,7 @@
                    "bundle_ready_window_s": 300},
       "k_nearest": 12,
       "mode": "optimal",                  # or "broadcast": each order to every eligible driver
+      "broadcast": {"max_drivers_per_order": 20},   # broadcast: the nearest eligible drivers only
       "auction": {"after_declines": 2, "when_minutes_to_pickup_end": 10,
                   "step_minor": 100, "cap_minor": 500},
       "reposition": {"enabled": false, "max_distance_m": 3000, "incentive_minor": 0,
@@ -88,6 +89,18 @@ class Auction:
 
 
 @dataclass(frozen=True)
+class Broadcast:
+    """Send-to-all limits: each order goes to at most `max_drivers_per_order` drivers (the
+    nearest who may take it)."""
+
+    max_drivers_per_order: int = 20
+
+
+# How a round offers work: the engine's best driver per unit of work, or every eligible one.
+MODES = ("optimal", "broadcast")
+
+
+@dataclass(frozen=True)
 class Reposition:
     """Predictive dispatch: suggest idle drivers move toward forecast demand (off by default;
     on the bundled test day it helped little, see the README). `incentive_minor` is paid to a
@@ -115,6 +128,7 @@ class Rules:
     k_nearest: int = 12
     auction: Auction | None = None  # None: no incentives
     mode: str = "optimal"  # "optimal" | "broadcast"
+    broadcast: Broadcast = field(default_factory=Broadcast)
     reposition: Reposition = field(default_factory=Reposition)
 
 
@@ -215,6 +229,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
         "k_nearest",
         "auction",
         "mode",
+        "broadcast",
         "reposition",
     }
     _check_keys(raw, top, "")
@@ -281,6 +296,9 @@ def parse_rules(raw: Mapping | None) -> Rules:
             },
             Batching,
         ),
+        "broadcast": _section(
+            raw, "broadcast", "", {"max_drivers_per_order": lambda v, p: _integer(v, p, minimum=1)}, Broadcast
+        ),
         "reposition": _section(
             raw,
             "reposition",
@@ -309,7 +327,7 @@ def parse_rules(raw: Mapping | None) -> Rules:
     if "k_nearest" in raw:
         kwargs["k_nearest"] = _integer(raw["k_nearest"], "k_nearest", minimum=1)
     if "mode" in raw:
-        kwargs["mode"] = _choice(raw["mode"], "mode", ("optimal", "broadcast"))
+        kwargs["mode"] = _choice(raw["mode"], "mode", MODES)
     if "auction" in raw:
         kwargs["auction"] = _auction(raw["auction"])
     return Rules(**kwargs)

@@ -32,7 +32,7 @@ from dispatch.engine.model import Driver, Order, Stop
 from dispatch.engine.orders_csv import CourierRow, OrderRow
 from dispatch.engine.reposition import IdleDriver, RepositionConfig, propose_moves, supply_by_cell
 from dispatch.engine.rules import Rules
-from dispatch.engine.travel import HaversineTravelTimes, TravelTimes
+from dispatch.engine.travel import DEFAULT_VEHICLE, HaversineTravelTimes, TravelTimes, matrix_s
 
 POLICIES = ("greedy", "optimal")
 
@@ -81,6 +81,7 @@ class _Courier:
     free_at: float
     route: list = field(default_factory=list)  # [(Stop, begin_s, done_s)]
     delivered: int = 0
+    vehicle_type: str = DEFAULT_VEHICLE
     move: tuple | None = None  # repositioning: (from_lat, from_lon, to_lat, to_lon, depart_s, arrive_s)
     moves: int = 0
 
@@ -112,7 +113,10 @@ def _plan(
     """Times for `stops` walked from (lat, lon) free at t."""
     out = []
     for stop in stops:
-        t += float(travel.matrix_s([(lat, lon)], [(stop.lat, stop.lon)])[0, 0])
+        leg = matrix_s(
+            travel, [(lat, lon)], [(stop.lat, stop.lon)], depart_at=t, vehicle_type=courier.vehicle_type
+        )
+        t += float(leg[0, 0])
         begin = max(t, stop.open_s)
         t = begin + stop.service_s
         out.append((stop, begin, t))
@@ -158,7 +162,15 @@ def simulate(
         )
         outcomes[o.order_id] = _Outcome(placed, ready)
     fleet = [
-        _Courier(c.courier_id, c.lat, c.lon, sec(c.start_at), sec(c.end_at), sec(c.start_at))
+        _Courier(
+            c.courier_id,
+            c.lat,
+            c.lon,
+            sec(c.start_at),
+            sec(c.end_at),
+            sec(c.start_at),
+            vehicle_type=c.vehicle_type or DEFAULT_VEHICLE,
+        )
         for c in couriers
     ]
     by_placement = sorted(engine_orders.values(), key=lambda o: (outcomes[o.id].placed_s, str(o.id)))
@@ -220,7 +232,16 @@ def _greedy_round(t, open_ids, couriers, orders, outcomes, travel) -> None:
         if not free:
             return
         o = orders[oid]
-        seconds = travel.matrix_s([(c.lat, c.lon) for c in free], [(o.pickup_lat, o.pickup_lon)])[:, 0]
+        seconds = np.empty(len(free))
+        for vehicle_type in {c.vehicle_type for c in free}:
+            rows = [k for k, c in enumerate(free) if c.vehicle_type == vehicle_type]
+            seconds[rows] = matrix_s(
+                travel,
+                [(free[k].lat, free[k].lon) for k in rows],
+                [(o.pickup_lat, o.pickup_lon)],
+                depart_at=t,
+                vehicle_type=vehicle_type,
+            )[:, 0]
         best = int(np.argmin(seconds))
         c = free.pop(best)
         c.free_at = max(c.free_at, t)
@@ -246,6 +267,7 @@ def _optimal_round(t, open_ids, couriers, orders, outcomes, travel, config) -> N
                     head.lat,
                     head.lon,
                     math.inf,
+                    vehicle_type=c.vehicle_type,
                     available_at_s=done,
                     shift_end_s=c.end_s,
                     route=rest,
@@ -255,7 +277,15 @@ def _optimal_round(t, open_ids, couriers, orders, outcomes, travel, config) -> N
             )
         else:
             drivers.append(
-                Driver(c.id, c.lat, c.lon, math.inf, available_at_s=max(c.free_at, t), shift_end_s=c.end_s)
+                Driver(
+                    c.id,
+                    c.lat,
+                    c.lon,
+                    math.inf,
+                    vehicle_type=c.vehicle_type,
+                    available_at_s=max(c.free_at, t),
+                    shift_end_s=c.end_s,
+                )
             )
     by_id = {c.id: c for c in couriers}
     result = solve_round(drivers, candidates, now_s=t, travel=travel, rules=config.rules)
@@ -298,8 +328,16 @@ def _reposition_round(t, epoch_s, history, couriers, travel, config) -> None:
     by_id = {c.id: c for c in couriers}
     for move in moves:
         c = by_id[move.driver_id]
-        seconds = float(travel.matrix_s([(c.lat, c.lon)], [(move.lat, move.lon)])[0, 0])
         depart = max(c.free_at, t)
+        seconds = float(
+            matrix_s(
+                travel,
+                [(c.lat, c.lon)],
+                [(move.lat, move.lon)],
+                depart_at=depart,
+                vehicle_type=c.vehicle_type,
+            )[0, 0]
+        )
         c.move = (c.lat, c.lon, move.lat, move.lon, depart, depart + seconds)
         c.moves += 1
 

@@ -32,7 +32,11 @@ def check_dispatch_settings(*, rules, offer_ttl_seconds) -> Rules:
     try:
         return parse_rules(rules)
     except RulesError as exc:
-        raise ValidationError({"rules": str(exc) if exc.path else f"(top level): {exc}"}) from exc
+        # The path inside the rules goes along (params), so the API can name `rules.<path>`.
+        message = str(exc) if exc.path else f"(top level): {exc}"
+        raise ValidationError(
+            {"rules": ValidationError(message, code="invalid_rules", params={"path": exc.path})}
+        ) from exc
 
 
 def rules_for(settings_row: DispatchSettings | None) -> Rules:
@@ -54,16 +58,25 @@ def ensure_dispatch_settings(organisation: Organisation) -> DispatchSettings:
 
 @transaction.atomic
 def update_dispatch_settings(
-    *, organisation: Organisation, rules=None, offer_ttl_seconds: int | None = None, actor: Actor
+    *,
+    organisation: Organisation,
+    rules=None,
+    offer_ttl_seconds: int | None = None,
+    reassign_at_risk: bool | None = None,
+    actor: Actor,
 ) -> DispatchSettings:
-    """Change the rules and/or the offer time limit (None keeps the current value); recorded as
-    `dispatch.settings_updated` with the new values."""
+    """Change the rules, the offer time limit and/or whether the SLA watch may reassign work at
+    risk (None keeps the current value); recorded as `dispatch.settings_updated`."""
     ensure_dispatch_settings(organisation)
     row = lock(DispatchSettings.objects).get(organisation=organisation)
     new_rules = row.rules if rules is None else rules
     new_ttl = row.offer_ttl_seconds if offer_ttl_seconds is None else offer_ttl_seconds
     check_dispatch_settings(rules=new_rules, offer_ttl_seconds=new_ttl)
     row.rules, row.offer_ttl_seconds = new_rules, new_ttl
+    if reassign_at_risk is not None:
+        if not isinstance(reassign_at_risk, bool):
+            raise ValidationError({"reassign_at_risk": "Must be true or false."})
+        row.reassign_at_risk = reassign_at_risk
     attribute_change(row, actor, "dispatch settings updated")
     row.save()
     record_event(
@@ -72,6 +85,10 @@ def update_dispatch_settings(
         subject_type="organisation",
         subject_id=organisation.id,
         actor=actor,
-        payload={"rules": row.rules, "offer_ttl_seconds": row.offer_ttl_seconds},
+        payload={
+            "rules": row.rules,
+            "offer_ttl_seconds": row.offer_ttl_seconds,
+            "reassign_at_risk": row.reassign_at_risk,
+        },
     )
     return row

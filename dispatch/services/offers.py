@@ -8,6 +8,7 @@ drivers accepting offers for the same order at once, the first to lock the order
 other finds their offer withdrawn and gets 409.
 """
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -17,12 +18,14 @@ from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
 from core.db import lock, save_transition
-from core.events import record_event
+from core.events import NewEvent, record_event, record_events
 from core.exceptions import InvalidTransition
-from core.history import attribute_change
+from core.history import attribute_change, copy_to_history
 from dispatch import push
-from dispatch.models import Offer, OfferStatus, Order, OrderStatus
-from dispatch.services.orders import transition_order
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
+from dispatch.services.dispatch_settings import rules_for
+from dispatch.services.orders import offer_orders, transition_order
+from dispatch.services.round_inputs import why_driver_cannot_take
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
@@ -87,6 +90,17 @@ def _release_if_unoffered(orders, *, organisation, actor: Actor, reason: str) ->
         )
 
 
+@dataclass
+class OfferDraft:
+    """One offer to make: the work (one order or a batch) for one driver, and why them."""
+
+    driver: Driver
+    orders: list[Order]
+    explanation: list[str] = field(default_factory=list)
+    incentive_minor: int = 0
+    attempt: int = 1
+
+
 @transaction.atomic
 def make_offer(
     *,
@@ -107,59 +121,146 @@ def make_offer(
     drivers at once (the first to accept gets it), but to each driver once at a time.
     The driver hears of it on their socket once this commits.
     """
-    if not orders:
-        raise ValidationError({"orders": "Offer at least one order."})
-    if incentive_minor < 0:
-        raise ValidationError({"incentive_minor": "Must not be negative."})
+    draft = OfferDraft(driver, orders, explanation or [], incentive_minor, attempt)
+    (made,) = make_offers(organisation=organisation, drafts=[draft], expires_at=expires_at, actor=actor)
+    if isinstance(made, ValidationError):
+        raise made
+    return made
+
+
+@transaction.atomic
+def make_offers(
+    *,
+    organisation: Organisation,
+    drafts: list[OfferDraft],
+    expires_at: datetime,
+    actor: Actor,
+    skip_locked: bool = False,
+) -> list[Offer | ValidationError]:
+    """Make many offers at once (a dispatch round's), under make_offer's rules, in a fixed
+    number of statements: the drivers and orders are locked and checked together, the offers,
+    their orders' transitions, history rows and events written in bulk, and the drivers told
+    in one go after the commit. Returns, per draft, its offer or why it was not made.
+
+    `skip_locked`: a driver or order another transaction holds (answering an offer, say) is
+    skipped at once, not waited for; its drafts fail as busy and the next round tries again.
+    """
     if expires_at <= timezone.now():
         raise ValidationError({"expires_at": "Must be in the future."})
-    locked_driver = lock(Driver.objects).filter(id=driver.id, organisation=organisation).first()
-    if locked_driver is None:
-        raise ValidationError({"driver_id": "No such driver in your organisation."})
-    if locked_driver.status != DriverStatus.ACTIVE:
-        raise ValidationError({"driver_id": f"The driver is {locked_driver.status}, not ACTIVE."})
-    if not locked_driver.is_online:
-        raise ValidationError({"driver_id": "The driver is offline."})
-    order_ids = sorted({order.id for order in orders})
-    locked = _locked_orders(organisation.id, order_ids)
-    if len(locked) != len(order_ids):
-        raise ValidationError({"orders": "No such order in your organisation."})
-    for order in locked:
-        if order.status not in OFFERABLE_STATUSES:
-            raise ValidationError(
-                {"orders": f"Order {order.external_ref} is {order.status}; it cannot be offered."}
-            )
-    already = Offer.objects.filter(driver=locked_driver, status=OfferStatus.PENDING, orders__in=locked)
-    if already.exists():
-        raise ValidationError({"orders": "The driver already has a pending offer for one of these orders."})
-    currencies = {order.currency for order in locked}
-    if len(currencies) != 1:
-        raise ValidationError({"orders": "Orders in one offer share one currency."})
-    for order in locked:
-        if order.status == OrderStatus.CREATED:
-            transition_order(order_id=order.id, organisation=organisation, action="offer", actor=actor)
-    offer = Offer(
-        organisation=organisation,
-        driver=locked_driver,
-        incentive_minor=incentive_minor,
-        currency=currencies.pop(),
-        attempt=attempt,
-        expires_at=expires_at,
-        explanation=[str(line)[:300] for line in (explanation or [])][:20],
+    busy = "is busy (another change holds it); the next round tries again"
+    driver_ids = sorted({draft.driver.id for draft in drafts})
+    drivers = {
+        d.id: d
+        for d in lock(
+            Driver.objects.filter(id__in=driver_ids, organisation=organisation), skip_locked=skip_locked
+        )
+        .order_by("id")
+        .only("id", "organisation_id", "status", "is_online")
+    }
+    order_ids = sorted({order.id for draft in drafts for order in draft.orders})
+    locked_orders = {
+        o.id: o
+        for o in lock(
+            Order.objects.filter(organisation=organisation, id__in=order_ids), skip_locked=skip_locked
+        )
+        .order_by("id")
+        .only(*OFFER_ORDER_FIELDS)
+    }
+    pending_pairs = set(
+        Offer.orders.through.objects.filter(
+            offer__status=OfferStatus.PENDING, offer__driver_id__in=driver_ids, order_id__in=order_ids
+        ).values_list("offer__driver_id", "order_id")
     )
-    attribute_change(offer, actor, "offered")
-    offer.save()
-    offer.orders.set(locked)
-    record_event(
+    results: list[Offer | ValidationError] = []
+    offers: list[Offer] = []
+    for draft in drafts:
+        problem = _draft_problem(draft, drivers, locked_orders, pending_pairs, busy if skip_locked else "")
+        if problem:
+            results.append(ValidationError(problem))
+            continue
+        orders = sorted((locked_orders[o.id] for o in draft.orders), key=lambda o: o.id)
+        pending_pairs.update((draft.driver.id, order.id) for order in orders)
+        offer = Offer(
+            organisation=organisation,
+            driver=drivers[draft.driver.id],
+            incentive_minor=draft.incentive_minor,
+            currency=orders[0].currency,
+            attempt=draft.attempt,
+            expires_at=expires_at,
+            explanation=[str(line)[:300] for line in draft.explanation][:20],
+        )
+        offer.offered = orders
+        offers.append(offer)
+        results.append(offer)
+    if not offers:
+        return results
+    to_offer = {o.id: o for offer in offers for o in offer.offered if o.status == OrderStatus.CREATED}
+    offer_orders(orders=sorted(to_offer.values(), key=lambda o: o.id), organisation=organisation, actor=actor)
+    Offer.objects.bulk_create(offers)
+    copy_to_history(Offer, [offer.id for offer in offers], actor=actor, reason="offered", history_type="+")
+    Offer.orders.through.objects.bulk_create(
+        Offer.orders.through(offer_id=offer.id, order_id=order.id)
+        for offer in offers
+        for order in offer.offered
+    )
+    record_events(
         organisation=organisation,
-        event_type="offer.created",
-        subject_type="offer",
-        subject_id=offer.id,
         actor=actor,
-        payload={**offer_event_payload(offer, order_ids), "explanation": offer.explanation},
+        events=[
+            NewEvent(
+                event_type="offer.created",
+                subject_type="offer",
+                subject_id=offer.id,
+                payload={
+                    **offer_event_payload(offer, [order.id for order in offer.offered]),
+                    "explanation": offer.explanation,
+                },
+            )
+            for offer in offers
+        ],
     )
-    transaction.on_commit(lambda: push.offer_to_driver(offer))
-    return offer
+    transaction.on_commit(lambda: push.offers_to_drivers(offers))
+    return results
+
+
+# What making an offer reads of its orders: the checks, the offer, and the `order.offered`
+# event's payload (dispatch.services.orders.order_event_payload).
+OFFER_ORDER_FIELDS = (
+    "id",
+    "organisation_id",
+    "external_ref",
+    "status",
+    "currency",
+    "driver_id",
+    "client_id",
+    "pickup_location",
+    "dropoff_location",
+)
+
+
+def _draft_problem(draft: OfferDraft, drivers: dict, orders: dict, pending_pairs: set, busy: str) -> dict:
+    """Why a draft cannot become an offer, as field -> message; empty when it can."""
+    if not draft.orders:
+        return {"orders": "Offer at least one order."}
+    if draft.incentive_minor < 0:
+        return {"incentive_minor": "Must not be negative."}
+    driver = drivers.get(draft.driver.id)
+    if driver is None:
+        return {"driver_id": f"The driver {busy}." if busy else "No such driver in your organisation."}
+    if driver.status != DriverStatus.ACTIVE:
+        return {"driver_id": f"The driver is {driver.status}, not ACTIVE."}
+    if not driver.is_online:
+        return {"driver_id": "The driver is offline."}
+    if any(order.id not in orders for order in draft.orders):
+        return {"orders": f"An order {busy}." if busy else "No such order in your organisation."}
+    for order in (orders[o.id] for o in draft.orders):
+        if order.status not in OFFERABLE_STATUSES:
+            return {"orders": f"Order {order.external_ref} is {order.status}; it cannot be offered."}
+    if any((driver.id, order.id) in pending_pairs for order in draft.orders):
+        return {"orders": "The driver already has a pending offer for one of these orders."}
+    if len({orders[o.id].currency for o in draft.orders}) != 1:
+        return {"orders": "Orders in one offer share one currency."}
+    return {}
 
 
 def _open_offer(offer_id, driver: Driver, action: str) -> tuple[Offer, list[Order]]:
@@ -205,6 +306,20 @@ def accept_offer(*, offer_id, driver: Driver, actor: Actor) -> Offer:
     pending offer for those orders is withdrawn (their other orders go back to the pool)."""
     offer, orders = _open_offer(offer_id, driver, "accept")
     organisation = Organisation.objects.get(id=offer.organisation_id)
+    # The driver row is locked: no other acceptance or assignment changes their plan meanwhile.
+    why = why_driver_cannot_take(
+        Driver.objects.get(id=driver.id),
+        orders,
+        now=timezone.now(),
+        rules=rules_for(DispatchSettings.objects.filter(organisation=organisation).first()),
+    )
+    if why:
+        raise InvalidTransition(
+            f"You can no longer take this offer: {why}. It stays open until it expires; "
+            "finish or hand back other work first.",
+            current_status=offer.status,
+            action="accept",
+        )
     # Accepted and the rivals withdrawn (with their own reason) before the orders are
     # assigned: an assignment withdraws whatever is still pending for its order.
     _apply(offer, "accept", actor=actor, reason="", order_ids=[order.id for order in orders])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -17,10 +18,10 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
 from core.db import lock
-from core.events import payload_value, record_event
+from core.events import NewEvent, payload_value, record_event, record_events
 from core.exceptions import ConcurrentChange, InvalidTransition
 from core.geo import point_as_dict
-from core.history import attribute_change
+from core.history import attribute_change, copy_to_history
 from core.uploads import clean_image
 from dispatch.engine.geo import haversine_m
 from dispatch.models import (
@@ -33,6 +34,8 @@ from dispatch.models import (
     OrderTransition,
     ProofOfDelivery,
 )
+from dispatch.proof_links import proof_payload
+from dispatch.services.routes import follow_order, lock_routes
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
 
@@ -281,6 +284,7 @@ def transition_order(
         raise ValidationError({"reason": f"'{action}' needs a reason."})
     try:
         with transaction.atomic():
+            lock_holder(order_id)
             if action in ACTIONS_ENDING_OFFERS:
                 why = reason.strip()
                 _withdraw_pending_offers(
@@ -301,6 +305,16 @@ def transition_order(
             )
     except ConcurrentTransition as exc:
         raise ConcurrentChange("The order changed while this request ran; read it and retry.") from exc
+
+
+def lock_holder(order_id) -> None:
+    """Lock the driver who holds the order (if any) before the order itself: the driver, then
+    their orders, then their route, as every service locks. A driver's route changes with each
+    of their orders, so two changes for one driver queue on the driver row rather than meeting
+    in a circle (PostgreSQL also checks a changed stop's order at commit)."""
+    driver_id = Order.objects.filter(id=order_id).values_list("driver_id", flat=True).first()
+    if driver_id is not None:
+        list(lock(Driver.objects).filter(id=driver_id).values_list("id", flat=True))
 
 
 def _withdraw_pending_offers(order_id, organisation: Organisation, actor: Actor, reason: str) -> None:
@@ -358,42 +372,92 @@ def _apply_transition(
     return order
 
 
-def _record_transition(
+def _record_transition(*, order: Order, organisation: Organisation, actor: Actor, **details) -> None:
+    """The order's history row, its domain event (from which webhooks follow), and the driver's
+    route brought in line (stops added, completed or removed); `details` as _transition_records
+    takes them. The routes are locked before the event is numbered: every writer takes a
+    route's lock before the organisation's event counter, so a transition and the SLA watch
+    never wait on each other in a circle."""
+    row, event = _transition_records(order=order, actor=actor, **details)
+    row.save()
+    previous_driver_id = getattr(details["previous_driver"], "id", None)
+    lock_routes(driver_ids=[previous_driver_id, order.driver_id])
+    record_events(organisation=organisation, actor=actor, events=[event])
+    follow_order(order=order, previous_driver_id=previous_driver_id, actor=actor)
+
+
+def _transition_records(
     *,
     order: Order,
-    organisation: Organisation,
     action: str,
     from_status: str,
     previous_driver,
     actor: Actor,
     reason: str,
     is_override: bool,
-) -> None:
-    """The order's history row and its domain event (from which webhooks follow)."""
-    OrderTransition.objects.create(
+) -> tuple[OrderTransition, NewEvent]:
+    """An applied transition's history row and event, unsaved (one or a batch is written)."""
+    row = OrderTransition(
         order=order,
         action=action,
         from_status=from_status,
         to_status=order.status,
-        driver=order.driver or previous_driver,
+        driver_id=order.driver_id or (previous_driver.id if previous_driver else None),
         reason=reason,
         is_override=is_override,
         **actor.as_fields(),
     )
     payload = order_event_payload(order)
     payload.update(from_status=from_status, action=action, is_override=is_override)
-    if previous_driver and previous_driver != order.driver:
+    if order.status == OrderStatus.DELIVERED:
+        proof = ProofOfDelivery.objects.filter(order=order).first()
+        payload["proof_of_delivery"] = proof_payload(proof) if proof else None
+    if previous_driver and previous_driver.id != order.driver_id:
         payload["previous_driver_id"] = str(previous_driver.id)
-    record_event(
-        organisation=organisation,
+    event = NewEvent(
         event_type="order.released" if action == "release" else f"order.{order.status.lower()}",
         subject_type="order",
         subject_id=order.id,
         client_id=order.client_id,
-        actor=actor,
         reason=reason,
         payload=payload,
     )
+    return row, event
+
+
+def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Actor) -> None:
+    """Move locked CREATED orders to OFFERED together (a round's offers): the transition,
+    history rows and events of transition_order's "offer", in a few statements, not a few per
+    order. The update is conditional on the status, as a single transition's save is."""
+    if not orders:
+        return
+    for order in orders:
+        try:
+            order.offer()
+        except TransitionNotAllowed as exc:
+            raise InvalidTransition(
+                f"Cannot offer an order that is {order.status}.", current_status=order.status, action="offer"
+            ) from exc
+    moved = Order.objects.filter(
+        id__in=[order.id for order in orders], organisation=organisation, status=OrderStatus.CREATED
+    ).update(status=OrderStatus.OFFERED, updated_at=timezone.now())
+    if moved != len(orders):
+        raise ConcurrentChange("An order changed while it was being offered; read it and retry.")
+    copy_to_history(Order, [order.id for order in orders], actor=actor, reason="offer")
+    records = [
+        _transition_records(
+            order=order,
+            action="offer",
+            from_status=OrderStatus.CREATED,
+            previous_driver=None,
+            actor=actor,
+            reason="",
+            is_override=False,
+        )
+        for order in orders
+    ]
+    OrderTransition.objects.bulk_create([row for row, _ in records])
+    record_events(organisation=organisation, actor=actor, events=[event for _, event in records])
 
 
 @transaction.atomic
@@ -423,6 +487,7 @@ def deliver_order(
         for name, upload in (("photo", photo), ("signature", signature))
         if upload is not None
     }
+    lock_holder(order_id)
     order = lock(Order.objects).get(id=order_id, organisation=organisation)
     if order.driver_id != driver.id:
         raise ValidationError({"order_id": "This order is not assigned to you."})
@@ -432,6 +497,7 @@ def deliver_order(
         )
     if ProofOfDelivery.objects.filter(order=order).exists():
         raise ValidationError({"proof_of_delivery": "This order already has a proof of delivery."})
+    _check_proof_place(order, location=location)
     proof = ProofOfDelivery(
         order=order,
         driver=driver,
@@ -454,6 +520,18 @@ def deliver_order(
         raise
 
 
+def _check_proof_place(order: Order, *, location: Point) -> None:
+    """A proof is taken at the door: within POD_GEOFENCE_RADIUS_M of the drop-off."""
+    away = haversine_m(location.y, location.x, order.dropoff_location.y, order.dropoff_location.x)
+    radius = settings.POD_GEOFENCE_RADIUS_M
+    if away > radius:
+        raise ValidationError(
+            {
+                "location": f"The proof was taken {away:.0f} m from the drop-off; it must be within {radius:.0f} m."
+            }
+        )
+
+
 @transaction.atomic
 def force_order_status(
     *, order_id, organisation: Organisation, to_status: str, actor: Actor, reason: str
@@ -467,6 +545,7 @@ def force_order_status(
         raise ValidationError({"to_status": f"Unknown status '{to_status}'."})
     if not reason.strip():
         raise ValidationError({"reason": "An override needs a reason."})
+    lock_holder(order_id)
     if to_status not in (OrderStatus.CREATED, OrderStatus.OFFERED):
         _withdraw_pending_offers(order_id, organisation, actor, f"The order was set to {to_status}: {reason}")
     order = lock(Order.objects).get(id=order_id, organisation=organisation)

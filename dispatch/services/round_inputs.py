@@ -14,8 +14,10 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef
 
 from dispatch.engine import model as engine
+from dispatch.engine.assignment import can_still_take
 from dispatch.engine.rules import Rules
-from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus
+from dispatch.models import DRIVER_HOLDS_STATUSES, Offer, OfferStatus, Order, OrderStatus, Route, Stop
+from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus, Vehicle, Zone
 from identity.models import Organisation
 
@@ -53,15 +55,51 @@ def _stop(order: Order, kind: str) -> engine.Stop:
     )
 
 
-def held_plan(held: list[Order]) -> tuple[float, float, tuple[engine.Stop, ...]]:
-    """What a driver carries now (kg, litres) and the rest of their plan: pickups of the orders
-    not yet picked up (by pickup window), then every drop-off (by promise)."""
-    on_board = [o for o in held if o.status in ON_BOARD_STATUSES]
-    to_pick = sorted(
-        (o for o in held if o.status not in ON_BOARD_STATUSES), key=lambda o: o.pickup_window_start
+def stop_from_row(stop: Stop) -> engine.Stop:
+    """A route's stop (its order selected with it) as the engine sees it."""
+    sign = 1 if stop.kind == Stop.Kind.PICKUP else -1
+    return engine.Stop(
+        str(stop.order_id),
+        stop.kind,
+        stop.location.y,
+        stop.location.x,
+        epoch_s(stop.window_start),
+        epoch_s(stop.window_end),
+        float(stop.service_s),
+        sign * float(stop.order.weight_kg),
+        sign * float(stop.order.volume_litres),
     )
-    drops = sorted(held, key=lambda o: o.dropoff_window_end)
-    route = tuple(_stop(o, "pickup") for o in to_pick) + tuple(_stop(o, "dropoff") for o in drops)
+
+
+def route_stops(drivers) -> dict:
+    """Driver id -> the open stops of their active route, in order."""
+    out: dict = {}
+    stops = (
+        Stop.objects.filter(route__driver__in=drivers, route__status=Route.Status.ACTIVE, completed_at=None)
+        .select_related("order", "route")
+        .order_by("route_id", "sequence")
+    )
+    for stop in stops:
+        out.setdefault(stop.route.driver_id, []).append(stop)
+    return out
+
+
+def held_plan(
+    held: list[Order], stops: list[Stop] | None = None
+) -> tuple[float, float, tuple[engine.Stop, ...]]:
+    """What a driver carries now (kg, litres) and the rest of their plan: their route's open
+    stops in its order when it holds every order they hold (dispatch.services.routes keeps it),
+    else pickups of the orders not yet picked up (by pickup window), then every drop-off (by
+    promise)."""
+    on_board = [o for o in held if o.status in ON_BOARD_STATUSES]
+    if stops and {s.order_id for s in stops} == {o.id for o in held}:
+        route = tuple(stop_from_row(s) for s in stops)
+    else:
+        to_pick = sorted(
+            (o for o in held if o.status not in ON_BOARD_STATUSES), key=lambda o: o.pickup_window_start
+        )
+        drops = sorted(held, key=lambda o: o.dropoff_window_end)
+        route = tuple(_stop(o, "pickup") for o in to_pick) + tuple(_stop(o, "dropoff") for o in drops)
     kg = sum(float(o.weight_kg) for o in on_board)
     litres = sum(float(o.volume_litres) for o in on_board)
     return kg, litres, route
@@ -69,18 +107,27 @@ def held_plan(held: list[Order]) -> tuple[float, float, tuple[engine.Stop, ...]]
 
 def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[str, str]]:
     """ACTIVE, online drivers with a known position, an active vehicle and no pending offer;
-    and the online ones left out, with why."""
+    and the online ones left out, with why. A few set-based queries, only the columns a round
+    uses (`zone_ids`, `active_vehicle` set on each)."""
     pending = Offer.objects.filter(driver=OuterRef("pk"), status=OfferStatus.PENDING)
     online = (
         Driver.objects.filter(organisation=organisation, status=DriverStatus.ACTIVE, is_online=True)
         .annotate(has_pending_offer=Exists(pending))
-        .prefetch_related("preferred_zones")
+        .only("id", "organisation_id", "name", "status", "is_online", "fleet_type", "last_location")
         .order_by("id")
     )
+    online_ids = online.values("id")
     vehicles = {
         v.driver_id: v
-        for v in Vehicle.objects.filter(organisation=organisation, is_active=True, driver__in=online)
+        for v in Vehicle.objects.filter(
+            organisation=organisation, is_active=True, driver__in=online_ids
+        ).only("id", "driver_id", "type", "capacity_kg", "capacity_litres")
     }
+    zones: dict = {}
+    for driver_id, zone_id in Driver.preferred_zones.through.objects.filter(
+        driver__in=online_ids
+    ).values_list("driver_id", "zone_id"):
+        zones.setdefault(driver_id, set()).add(str(zone_id))
     usable, left_out = [], {}
     for driver in online:
         if driver.last_location is None:
@@ -91,6 +138,7 @@ def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[st
             left_out[driver.name] = "already has an offer to answer"
         else:
             driver.active_vehicle = vehicles[driver.id]
+            driver.zone_ids = frozenset(zones.get(driver.id, ()))
             usable.append(driver)
     return usable, left_out
 
@@ -124,9 +172,19 @@ def _zone_of(order: Order, zones: list[Zone]) -> str | None:
     return None
 
 
-def to_engine_driver(driver: Driver, held: list[Order], now_s: float) -> engine.Driver:
+def _zone_ids(driver: Driver) -> frozenset[str]:
+    """The driver's preferred zones: as available_drivers read them, else from the database."""
+    zone_ids = getattr(driver, "zone_ids", None)
+    if zone_ids is None:
+        zone_ids = frozenset(str(zone_id) for zone_id in driver.preferred_zones.values_list("id", flat=True))
+    return zone_ids
+
+
+def to_engine_driver(
+    driver: Driver, held: list[Order], now_s: float, stops: list[Stop] | None = None
+) -> engine.Driver:
     vehicle = driver.active_vehicle
-    load_kg, load_l, route = held_plan(held)
+    load_kg, load_l, route = held_plan(held, stops)
     return engine.Driver(
         id=str(driver.id),
         lat=driver.last_location.y,
@@ -139,7 +197,7 @@ def to_engine_driver(driver: Driver, held: list[Order], now_s: float) -> engine.
         load_l=load_l,
         route=route,
         score=float(getattr(driver, "performance_score", None) or NEUTRAL_SCORE),
-        zones=frozenset(str(zone.id) for zone in driver.preferred_zones.all()),
+        zones=_zone_ids(driver),
         status="busy" if route else "available",
         owned=driver.fleet_type == Driver.FleetType.OWNED,
     )
@@ -189,6 +247,27 @@ def with_order_exclusions(rules: Rules, orders: list[Order], excluded: dict[str,
     return dataclasses.replace(rules, excluded_drivers=frozenset(pairs))
 
 
+def why_driver_cannot_take(driver: Driver, orders: list[Order], *, now: datetime, rules: Rules) -> str | None:
+    """Whether the driver's plan as it is now still has room for these orders (capacity,
+    pickup windows, batch size; the engine's own check): the reason if not, else None. A
+    driver without a known position or an active vehicle is not checked (no plan to check)."""
+    vehicle = Vehicle.objects.filter(
+        driver=driver, organisation_id=driver.organisation_id, is_active=True
+    ).first()
+    if driver.last_location is None or vehicle is None:
+        return None
+    driver.active_vehicle = vehicle
+    held = Order.objects.filter(driver=driver, status__in=DRIVER_HOLDS_STATUSES).exclude(
+        id__in=[order.id for order in orders]
+    )
+    return can_still_take(
+        to_engine_driver(driver, list(held), epoch_s(now), route_stops([driver]).get(driver.id)),
+        [to_engine_order(order, zone=None, excluded=set()) for order in orders],
+        travel=travel_times(organisation_id=driver.organisation_id),
+        rules=rules,
+    )
+
+
 def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules) -> RoundInputs:
     """Read the organisation's pool and its available drivers as the engine's inputs."""
     now_s = epoch_s(now)
@@ -197,6 +276,7 @@ def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules
     held: dict = {}
     for order in Order.objects.filter(driver__in=drivers, status__in=DRIVER_HOLDS_STATUSES):
         held.setdefault(order.driver_id, []).append(order)
+    planned = route_stops(drivers)
     excluded = excluded_drivers(orders)
     zones = list(Zone.objects.filter(organisation=organisation)) if rules.zones.mode != "off" else []
     engine_orders = [
@@ -204,7 +284,7 @@ def load_round_inputs(organisation: Organisation, *, now: datetime, rules: Rules
     ]
     return RoundInputs(
         now=now,
-        drivers=[to_engine_driver(d, held.get(d.id, []), now_s) for d in drivers],
+        drivers=[to_engine_driver(d, held.get(d.id, []), now_s, planned.get(d.id)) for d in drivers],
         orders=engine_orders,
         rules=with_order_exclusions(rules, orders, excluded),
         driver_rows={str(d.id): d for d in drivers},

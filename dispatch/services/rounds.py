@@ -13,6 +13,7 @@ Rounds run every DISPATCH_ROUND_SECONDS for every organisation with work and dri
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,20 +30,16 @@ from core.db import lock
 from dispatch.engine.assignment import eligible_pairs, solve_round
 from dispatch.engine.auction import incentive_minor
 from dispatch.engine.rules import Auction
-from dispatch.engine.travel import HaversineTravelTimes
+from dispatch.engine.travel import RoadProvider
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
-from dispatch.services.offers import make_offer
+from dispatch.services.offers import OfferDraft, make_offers
 from dispatch.services.round_inputs import load_round_inputs
+from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
 logger = logging.getLogger(__name__)
-
-# Straight-line travel until the routing issue plugs in road times: a city courier's average
-# speed and a typical street detour.
-ROUND_SPEED_MPS = 8.0
-ROUND_DETOUR_FACTOR = 1.3
 
 
 @dataclass
@@ -63,6 +60,8 @@ class RoundReport:
     offers: list[OfferMade] = field(default_factory=list)
     left_open: dict[str, str] = field(default_factory=dict)  # order ref -> why
     left_out_drivers: dict[str, str] = field(default_factory=dict)  # driver name -> why
+    travel_note: str = ""  # how many travel times were road times and how many estimates
+    seconds: dict[str, float] = field(default_factory=dict)  # phase (load, solve, write) -> time
 
     def lines(self) -> list[str]:
         """The report as text for a dispatcher (the management command prints it)."""
@@ -72,6 +71,8 @@ class RoundReport:
         out = [
             f"{head}: {self.orders} open orders, {self.drivers} available drivers, {len(self.offers)} offers"
         ]
+        if self.travel_note:
+            out.append(f"  travel times: {self.travel_note}")
         for made in self.offers:
             out.append(f"  offer {made.offer_id}: {', '.join(made.orders)} -> {made.driver}")
             out.extend(f"    - {line}" for line in made.lines)
@@ -107,7 +108,9 @@ def run_round(
 def _run_locked(
     organisation: Organisation, settings_row: DispatchSettings, now: datetime, actor: Actor
 ) -> RoundReport:
+    started = time.perf_counter()
     inputs = load_round_inputs(organisation, now=now, rules=rules_for(settings_row))
+    loaded = time.perf_counter()
     report = RoundReport(
         organisation=organisation.slug,
         ran_at=now,
@@ -117,49 +120,49 @@ def _run_locked(
     )
     if not inputs.orders:
         return report
-    travel = HaversineTravelTimes(ROUND_SPEED_MPS, ROUND_DETOUR_FACTOR)
+    # Road or straight-line times by the settings, under the organisation's traffic, per vehicle.
+    travel = travel_times(organisation_id=organisation.id)
     # Broadcast: each order to every eligible driver, the first to accept wins (accept_offer
     # withdraws the rest); optimal: the engine's best one driver per unit of work.
     solve = eligible_pairs if inputs.rules.mode == "broadcast" else solve_round
     result = solve(inputs.drivers, inputs.orders, now_s=now.timestamp(), travel=travel, rules=inputs.rules)
+    if isinstance(travel, RoadProvider) and travel.estimated:
+        report.travel_note = (
+            f"{travel.routed} on the roads, {travel.estimated} straight-line estimates "
+            "(places off the road network)"
+        )
+        logger.info("round for %s: %s", organisation.slug, report.travel_note)
+    solved = time.perf_counter()
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
     misses = _misses(list(inputs.order_rows))
-    failed: dict[str, str] = {}
-    offered: set[str] = set()
+    drafts = []
     for assignment in result.assignments:
-        driver = inputs.driver_rows[assignment.driver_id]
         orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
         incentive, attempt, incentive_lines = _incentive(
             orders, inputs.rules.auction, misses, now, organisation
         )
         lines = assignment.terms.lines() + incentive_lines
-        try:
-            offer = make_offer(
-                organisation=organisation,
-                driver=driver,
-                orders=orders,
-                expires_at=timezone.now() + ttl,
-                actor=actor,
-                explanation=lines,
-                incentive_minor=incentive,
-                attempt=attempt,
-            )
-        except ValidationError as exc:
+        drafts.append(OfferDraft(inputs.driver_rows[assignment.driver_id], orders, lines, incentive, attempt))
+    # Rows another transaction holds (a driver answering an offer) are skipped, not waited
+    # for: their drafts fail as busy and the next round tries again.
+    made = make_offers(
+        organisation=organisation,
+        drafts=drafts,
+        expires_at=timezone.now() + ttl,
+        actor=actor,
+        skip_locked=True,
+    )
+    failed: dict[str, str] = {}
+    offered: set[str] = set()
+    for draft, offer in zip(drafts, made, strict=True):
+        refs = [o.external_ref for o in draft.orders]
+        if isinstance(offer, ValidationError):
             # The driver went offline or an order was taken since the round read them.
-            why = "; ".join(exc.messages)
-            for order in orders:
-                failed[order.external_ref] = f"the offer to {driver.name} failed: {why}"
+            why = "; ".join(offer.messages)
+            failed.update((ref, f"the offer to {draft.driver.name} failed: {why}") for ref in refs)
             continue
-        except OperationalError as exc:
-            # A row stayed locked past the lock timeout (the driver answering another offer,
-            # say): only this offer's savepoint is rolled back; the next round tries again.
-            if not is_busy(exc):
-                raise
-            for order in orders:
-                failed[order.external_ref] = f"{driver.name} or the order was busy; next round"
-            continue
-        offered.update(o.external_ref for o in orders)
-        report.offers.append(OfferMade(str(offer.id), driver.name, [o.external_ref for o in orders], lines))
+        offered.update(refs)
+        report.offers.append(OfferMade(str(offer.id), draft.driver.name, refs, draft.explanation))
     # In broadcast an order one offer failed for may still be offered to others.
     report.left_open.update({ref: why for ref, why in failed.items() if ref not in offered})
     for order_id, reason in result.unassigned.items():
@@ -167,6 +170,11 @@ def _run_locked(
         excluded = len(inputs.excluded.get(order_id, ()))
         note = f" ({excluded} driver(s) left out: declined or let an offer lapse)" if excluded else ""
         report.left_open[order.external_ref] = f"{reason}{note}"
+    report.seconds = {
+        "load": loaded - started,
+        "solve": solved - loaded,
+        "write": time.perf_counter() - solved,
+    }
     return report
 
 

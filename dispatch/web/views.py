@@ -3,14 +3,14 @@ import os
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
 
 from dispatch.live import map_features, service_area_bbox
 from dispatch.models import ProofOfDelivery
-
-PROOF_IMAGES = ("photo", "signature")
+from dispatch.proof_links import PROOF_IMAGES, token_opens
 
 # Base map tiles and a streets overlay are optional settings: with neither, the map still
 # shows zones, hubs, drivers and orders (it needs no internet access).
@@ -48,15 +48,19 @@ def may_view_proof(user, proof: ProofOfDelivery) -> bool:
     return user.runs_dispatch and user.organisation_id == proof.order.organisation_id
 
 
-@login_required
 def proof_image(request, proof_id: int, kind: str):
-    """A proof-of-delivery photo or signature, for those who may see it; MEDIA_ROOT itself is
-    never served. Anyone else gets 404, so another organisation cannot learn a proof exists."""
+    """A proof-of-delivery photo or signature, for those who may see it (signed in, or holding
+    a signed link that has not expired); MEDIA_ROOT itself is never served. Anyone else gets
+    404, so another organisation cannot learn a proof exists."""
+    token = request.GET.get("token")
+    by_link = bool(token) and token_opens(token, proof_id=proof_id, kind=kind)
+    if not by_link and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     if kind not in PROOF_IMAGES:
         raise Http404
     proof = get_object_or_404(ProofOfDelivery.objects.select_related("order"), pk=proof_id)
     image = getattr(proof, kind)
-    if not may_view_proof(request.user, proof) or not image:
+    if not (by_link or may_view_proof(request.user, proof)) or not image:
         raise Http404
     try:
         stream = image.open("rb")

@@ -1,8 +1,10 @@
 /*
  * The live map. Reads its configuration from the JSON block #live-config (no inline
  * script, so a strict CSP holds), draws our own streets, hubs and zones, then follows the
- * websocket /ws/live/, which sends {"type": "snapshot", drivers, orders, order_counts}
- * every two seconds. Reconnects with back-off when the socket closes.
+ * websocket /ws/live/, which sends {"type": "snapshot", drivers, orders, order_counts,
+ * offers, routes} every two seconds, and changes as they commit: {"type": "route"} (a
+ * driver's remaining stops with ETAs), {"type": "offer"} / {"type": "offer_closed"} and
+ * {"type": "order_risk"}. Reconnects with back-off when the socket closes.
  */
 (function () {
   "use strict";
@@ -21,6 +23,9 @@
     street: "#b8c2cc",
     mainStreet: "#8d99a6",
     zone: "#1d3557",
+    route: "#264653",
+    offer: "#e76f51",
+    risk: "#d62828",
   };
   var STATUSES = [
     ["CREATED", "Waiting for a driver"],
@@ -56,6 +61,10 @@
 
   var streetsLayer = L.layerGroup().addTo(map);
   var zonesLayer = L.layerGroup().addTo(map);
+  // Routes, offers and alerts are SVG (the rest is canvas): each line is an element of its own.
+  var svg = L.svg();
+  var routesLayer = L.layerGroup().addTo(map);
+  var offersLayer = L.layerGroup().addTo(map);
   var ordersLayer = L.layerGroup().addTo(map);
   var hubsLayer = L.layerGroup().addTo(map);
   var driversLayer = L.layerGroup().addTo(map);
@@ -162,6 +171,19 @@
     var dropoff = [order.dropoff.lat, order.dropoff.lon];
     var colour = orderColour(order);
     var group = L.layerGroup();
+    if (order.at_risk) {
+      var at = CARRYING[order.status] ? dropoff : pickup;
+      L.circleMarker(at, {
+        radius: 11,
+        color: COLOURS.risk,
+        weight: 3,
+        fill: false,
+        className: "at-risk-ring",
+        renderer: svg,
+      })
+        .bindTooltip(textTip([order.ref + " · at risk of being late"]))
+        .addTo(group);
+    }
     if (order.driver_id) {
       L.polyline([pickup, dropoff], {
         color: colour,
@@ -187,7 +209,7 @@
     orders.forEach(function (order) {
       if (TERMINAL[order.status]) return;
       seen.add(order.id);
-      var key = order.status + "|" + (order.driver_id || "");
+      var key = order.status + "|" + (order.driver_id || "") + "|" + (order.at_risk ? "risk" : "");
       var existing = orderShapes.get(order.id);
       if (existing && existing.key === key) return;
       if (existing) ordersLayer.removeLayer(existing.group);
@@ -199,6 +221,92 @@
         ordersLayer.removeLayer(shape.group);
         orderShapes.delete(id);
       }
+    });
+  }
+
+  var ordersById = new Map();
+
+  function setRisk(orderId, atRisk) {
+    var order = ordersById.get(orderId);
+    if (!order) return;
+    order.at_risk = atRisk;
+    updateOrders(Array.from(ordersById.values()));
+    updateRiskList();
+  }
+
+  function updateRiskList() {
+    var list = document.getElementById("at-risk");
+    var items = document.createDocumentFragment();
+    ordersById.forEach(function (order) {
+      if (!order.at_risk) return;
+      var item = document.createElement("li");
+      item.textContent = order.ref + " · " + statusLabel(order.status);
+      items.appendChild(item);
+    });
+    list.replaceChildren(items);
+    document.getElementById("at-risk-none").hidden = list.children.length > 0;
+  }
+
+  // --- routes and offers ------------------------------------------------------------------
+  var routes = new Map(); // driver id -> remaining stops, in order
+  var offers = new Map(); // offer id -> offer
+
+  function clock(iso) {
+    return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+  }
+
+  function drawRoutes() {
+    routesLayer.clearLayers();
+    routes.forEach(function (stops, driverId) {
+      if (!stops.length) return;
+      var marker = driverMarkers.get(driverId);
+      var points = stops.map(function (stop) { return [stop.lat, stop.lon]; });
+      if (marker) points.unshift(marker.getLatLng());
+      L.polyline(points, {
+        color: COLOURS.route,
+        weight: 3,
+        opacity: 0.55,
+        interactive: false,
+        className: "route-line",
+        renderer: svg,
+      })
+        .addTo(routesLayer);
+      stops.forEach(function (stop, index) {
+        var late = stop.predicted_late_s > 0;
+        var lines = [
+          (index + 1) + ". " + stop.ref + " " + (stop.kind === "pickup" ? "pickup" : "drop-off"),
+          "ETA " + clock(stop.eta) + " · window ends " + clock(stop.window_end),
+        ];
+        if (late) lines.push(Math.round(stop.predicted_late_s / 60) + " min late (predicted)");
+        L.circleMarker([stop.lat, stop.lon], {
+          radius: 3,
+          color: late ? COLOURS.risk : COLOURS.route,
+          weight: 2,
+          fillColor: "#fff",
+          fillOpacity: 1,
+          className: "route-stop",
+          renderer: svg,
+        })
+          .bindTooltip(textTip(lines))
+          .addTo(routesLayer);
+      });
+    });
+  }
+
+  function drawOffers() {
+    offersLayer.clearLayers();
+    offers.forEach(function (offer) {
+      var marker = driverMarkers.get(offer.driver_id);
+      if (!marker || !offer.pickup) return;
+      L.polyline([marker.getLatLng(), [offer.pickup.lat, offer.pickup.lon]], {
+        color: COLOURS.offer,
+        weight: 2.5,
+        dashArray: "3 6",
+        className: "offer-line",
+        renderer: svg,
+      })
+        .bindTooltip(textTip(["Offer: " + offer.refs.join(", "), "expires " + new Date(offer.expires_at).toLocaleTimeString()]))
+        .addTo(offersLayer);
     });
   }
 
@@ -241,8 +349,14 @@
   }
 
   function onSnapshot(snapshot) {
+    ordersById = new Map(snapshot.orders.map(function (order) { return [order.id, order]; }));
     updateOrders(snapshot.orders);
     updateDrivers(snapshot.drivers);
+    updateRiskList();
+    routes = new Map((snapshot.routes || []).map(function (route) { return [route.driver_id, route.stops]; }));
+    offers = new Map((snapshot.offers || []).map(function (offer) { return [offer.id, offer]; }));
+    drawRoutes();
+    drawOffers();
     updateOrderCounts(snapshot.order_counts || {});
     updated.textContent = new Date(snapshot.at).toLocaleTimeString();
     updated.setAttribute("datetime", snapshot.at);
@@ -262,6 +376,16 @@
     socket.addEventListener("message", function (event) {
       var message = JSON.parse(event.data);
       if (message.type === "snapshot") onSnapshot(message);
+      else if (message.type === "route") {
+        routes.set(message.driver_id, message.stops);
+        drawRoutes();
+      } else if (message.type === "offer") {
+        offers.set(message.offer.id, message.offer);
+        drawOffers();
+      } else if (message.type === "offer_closed") {
+        offers.delete(message.id);
+        drawOffers();
+      } else if (message.type === "order_risk") setRisk(message.order_id, message.at_risk);
     });
     socket.addEventListener("close", function (event) {
       if (event.code === 4401 || event.code === 4403) {

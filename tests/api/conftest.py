@@ -1,18 +1,22 @@
 """Fixtures for the REST API tests: a populated organisation A and a snapshot of its rows."""
 
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from django.utils import timezone
+from PIL import Image
 from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
-from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion
+from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, Stop, TrafficRecord
 from dispatch.services.offers import accept_offer, make_offer
-from dispatch.services.orders import create_order, transition_order
+from dispatch.services.orders import create_order, deliver_order, transition_order
+from dispatch.services.traffic import ingest_traffic
 from fleet.models import Driver, Hub, Zone
 from fleet.services import PingInput, record_ping, set_driver_online
 from identity.models import ApiKey, Client, DeviceToken, Organisation, Role, User
@@ -25,6 +29,8 @@ from identity.services import (
 )
 from integrations.models import WebhookDelivery, WebhookSubscription
 from integrations.services import create_webhook_subscription
+from payouts.models import CashOutQuote, Dispute, Earning, LedgerEntry, Payout
+from payouts.services.payouts import quote_cash_out
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
 from tests.dispatch.factories import order_input, suggest_to
 
@@ -81,6 +87,7 @@ class OrgData:
     order: Order
     subscription: WebhookSubscription
     delivery: WebhookDelivery
+    traffic: TrafficRecord
 
     def ids(self) -> dict[str, str]:
         return {
@@ -91,6 +98,8 @@ class OrgData:
             "webhook-subscription": str(self.subscription.id),
             "webhook-delivery": str(self.delivery.id),
             "client": str(self.client.id),
+            "traffic-record": str(self.traffic.id),
+            "invoice": str(self.client.id),  # an invoice is a client's, by the client's id
         }
 
     def secrets(self) -> list[str]:
@@ -106,6 +115,7 @@ class OrgData:
             self.subscription.url,
             self.subscription.secret[:10],
             self.client.name,
+            self.traffic.source,
         ]
 
 
@@ -139,7 +149,24 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
     order.refresh_from_db()
     delivery = WebhookDelivery.objects.filter(subscription=subscription).order_by("created_at").first()
     assert delivery is not None, "the order's events should have made webhook deliveries"
-    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery)
+    start = timezone.now()
+    ingest_traffic(
+        organisation=organisation,
+        source=f"{tag.lower()}-city-feed",
+        records=[
+            {
+                "id": f"{tag}-roadworks",
+                "type": "incident",
+                "way_id": 4242,
+                "factor": 0.3,
+                "valid_from": start.isoformat(),
+                "valid_until": (start + timedelta(hours=2)).isoformat(),
+            }
+        ],
+        actor=Actor.system("test"),
+    )
+    traffic = TrafficRecord.objects.get(organisation=organisation)
+    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery, traffic)
 
 
 @pytest.fixture
@@ -194,6 +221,11 @@ def snapshot(organisation: Organisation) -> dict:
             ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")
         ),
         "idempotency_records": IdempotencyRecord.objects.filter(organisation=org).count(),
+        "traffic": list(
+            TrafficRecord.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "factor", "valid_until")
+        ),
     }
 
 
@@ -222,8 +254,9 @@ def offer_to(driver: Driver, *orders: Order, minutes: int = 10, incentive_minor:
 
 @dataclass
 class DriverApp:
-    """A driver with an account, a signed-in phone, an order they accepted, a pending offer and
-    a pending reposition suggestion."""
+    """A driver with an account, a signed-in phone, an order they accepted, a pending offer, a
+    pending reposition suggestion, and a delivered order whose earning (its tip) is on their
+    balance, with a cash-out quote."""
 
     user: User
     driver: Driver
@@ -231,6 +264,8 @@ class DriverApp:
     order: Order
     offer: Offer
     suggestion: RepositionSuggestion
+    earning: Earning
+    quote: CashOutQuote
 
     def ids(self) -> dict[str, str]:
         return {
@@ -241,7 +276,15 @@ class DriverApp:
         }
 
     def secrets(self) -> list[str]:
-        return [*self.ids().values(), str(self.driver.id), self.driver.name, self.order.external_ref]
+        return [
+            *self.ids().values(),
+            str(self.driver.id),
+            self.driver.name,
+            self.order.external_ref,
+            str(self.earning.id),
+            str(self.quote.id),
+            self.earning.order.external_ref,
+        ]
 
 
 def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
@@ -262,7 +305,46 @@ def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
     pending = offer_to(driver, offered, incentive_minor=250)
     taken.refresh_from_db()
     device = issue_device_token(user=user, name=f"{tag} phone")
-    return DriverApp(user, driver, device, taken, pending, suggest_to(driver))
+    done = deliver_one(driver, user, f"{tag}-DONE")
+    quote = quote_cash_out(driver=driver, amount_minor=100)
+    return DriverApp(
+        user, driver, device, taken, pending, suggest_to(driver), Earning.objects.get(order=done), quote
+    )
+
+
+def png_file(name: str = "door.png") -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (30, 120, 30)).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name=name)
+
+
+def deliver_one(driver: Driver, user: User, ref: str, **payload) -> Order:
+    """An order offered to, accepted, carried and delivered (with a photo) by the driver."""
+    organisation = driver.organisation
+    order = create_order(
+        organisation=organisation, actor=Actor.system("test"), data=order_input(order_payload(ref, **payload))
+    )
+    accept_offer(
+        offer_id=offer_to(driver, order, incentive_minor=0).id, driver=driver, actor=Actor.for_user(user)
+    )
+    for step in ("start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff"):
+        transition_order(
+            order_id=order.id,
+            organisation=organisation,
+            action=step,
+            actor=Actor.for_user(user),
+            held_by=driver,
+        )
+    deliver_order(
+        order_id=order.id,
+        organisation=organisation,
+        driver=driver,
+        actor=Actor.for_user(user),
+        location=order.dropoff_location,
+        captured_at=timezone.now(),
+        photo=png_file(),
+    )
+    return order
 
 
 def driver_snapshot(app: DriverApp) -> dict:
@@ -278,6 +360,20 @@ def driver_snapshot(app: DriverApp) -> dict:
             DeviceToken.objects.filter(user=app.user).order_by("id").values_list("id", "revoked_at")
         ),
         "driver": Driver.objects.filter(id=app.driver.id).values_list("status", "is_online").get(),
+        "stops": list(
+            Stop.objects.filter(route__driver=app.driver)
+            .order_by("id")
+            .values_list("id", "sequence", "planned_arrival_at", "completed_at")
+        ),
+        "earnings": list(
+            Earning.objects.filter(driver=app.driver)
+            .order_by("id")
+            .values_list("id", "total_minor", "reversed_at")
+        ),
+        "payouts": Payout.objects.filter(driver=app.driver).count(),
+        "disputes": Dispute.objects.filter(driver=app.driver).count(),
+        "quotes": list(CashOutQuote.objects.filter(driver=app.driver).values_list("id", "payout_id")),
+        "ledger_entries": LedgerEntry.objects.filter(account__driver=app.driver).count(),
         "suggestions": list(
             RepositionSuggestion.objects.filter(driver=app.driver)
             .order_by("id")

@@ -32,6 +32,8 @@ CLIENT_REACH = {
     "zone": "shared",
     "driver": "none",
     "client": "none",
+    "traffic-record": "none",
+    "invoice": "own",
 }
 
 
@@ -91,6 +93,8 @@ def foreign_ids(world) -> dict[str, str]:
         "zone": str(org.zone.id),
         "driver": str(org.driver.id),
         "client": str(world["client_y"].id),
+        "traffic-record": str(org.traffic.id),
+        "invoice": str(world["client_y"].id),  # client Y's invoice
     }
 
 

@@ -63,6 +63,19 @@ BODIES = {
     ("zone", "partial_update"): lambda: {"name": "Taken over", "area": SMALL_SQUARE},
     ("client", "create"): lambda: {"slug": f"new-{uuid.uuid4().hex[:6]}", "name": "New Retail"},
     ("client", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
+    ("traffic-record", "create"): lambda: {
+        "source": "b-probe",
+        "records": [
+            {
+                "id": f"probe-{uuid.uuid4().hex[:6]}",
+                "type": "speed",
+                "h3_cell": "891126d338fffff",
+                "factor": 0.8,
+                "valid_from": "2030-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T01:00:00Z",
+            }
+        ],
+    },
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
@@ -71,6 +84,9 @@ LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
 # /api/ routes outside the router: the schema and its viewer hold no organisation data; the
 # onboarding routes are walked by tests/onboarding/test_api_tenancy.py.
 NON_ROUTER_API_ROUTES = {"schema", "swagger-ui", *ONBOARDING_ROUTES}
+# /api/v1/ routes outside the router about the caller's organisation as a whole (no id in the
+# URL): walked by test_organisation_routes_show_and_change_only_the_callers_own.
+ORGANISATION_ROUTES = {"dispatch-settings": ["GET", "PUT", "PATCH"]}
 
 
 @dataclass(frozen=True)
@@ -159,7 +175,8 @@ def test_the_walk_knows_every_route():
     unknown = sorted(
         f"{route} ({name})"
         for route, name in api_routes
-        if name not in names | walked_by_the_driver_walk and name not in NON_ROUTER_API_ROUTES
+        if name not in names | walked_by_the_driver_walk | set(ORGANISATION_ROUTES)
+        and name not in NON_ROUTER_API_ROUTES
     )
     assert not unknown, f"API routes the tenancy walk does not call: {unknown}"
     # Every router route is served under /api/v1/ and has a body for each writing method.
@@ -181,6 +198,8 @@ def test_the_walk_knows_every_route():
         "webhook-subscription",
         "webhook-delivery",
         "client",
+        "traffic-record",
+        "invoice",
     }
     assert {"order-cancel", "webhook-delivery-replay"} <= names
 
@@ -229,6 +248,57 @@ def test_every_endpoint_refuses_another_organisations_data(org_a, org_b, b_clien
     b_after = snapshot(org_b.organisation)
     assert len(b_after["orders"]) == len(b_before["orders"]) + 1
     assert len(b_after["subscriptions"]) == len(b_before["subscriptions"]) + 1
+
+
+def test_organisation_routes_show_and_change_only_the_callers_own(org_a, org_b, b_client):
+    """B's caller reads and writes B's dispatch settings; A's stay as they were, unseen."""
+    from dispatch.models import DispatchSettings
+    from dispatch.services.dispatch_settings import update_dispatch_settings
+
+    a_rules = {"max_pickup_distance_m": 1234, "k_nearest": 7}
+    update_dispatch_settings(organisation=org_a.organisation, rules=a_rules, actor=Actor.system("t"))
+    bodies = {
+        "PUT": {"rules": {"k_nearest": 5}, "offer_ttl_seconds": 60},
+        "PATCH": {"rules": {"mode": "broadcast"}},
+    }
+    for name, methods in ORGANISATION_ROUTES.items():
+        url = reverse(name)
+        allowed = {m.strip() for m in b_client.options(url)["Allow"].split(",")}
+        assert allowed == {*methods, "HEAD", "OPTIONS"}
+        for method in methods:
+            response = b_client.generic(
+                method, url, data=json.dumps(bodies.get(method, {})), content_type="application/json"
+            )
+            assert response.status_code == 200, (method, response.content)
+            assert "1234" not in response.content.decode()
+    a_row = DispatchSettings.objects.get(organisation=org_a.organisation)
+    assert (a_row.rules, a_row.offer_ttl_seconds) == (a_rules, 45)
+    b_row = DispatchSettings.objects.get(organisation=org_b.organisation)
+    assert (b_row.rules, b_row.offer_ttl_seconds) == ({"k_nearest": 5, "mode": "broadcast"}, 60)
+
+
+def test_organisation_routes_refuse_client_keys_drivers_and_strangers(org, org_a, driver_world):
+    from rest_framework.test import APIClient
+
+    from identity.models import Client
+
+    shop = Client.objects.create(organisation=org, slug="shop", name="Shop")
+    callers = {
+        "client key": client_for(create_api_key(organisation=org, name="shop-oms", client=shop)),
+        "client user": session_client(make_user(org, Role.CLIENT_USER, "shop-user", client=shop)),
+        "driver": session_client(driver_world[0]),
+        "key without dispatch scopes": client_for(
+            create_api_key(organisation=org, name="reader", scopes=["orders:read"])
+        ),
+    }
+    for name in ORGANISATION_ROUTES:
+        url = reverse(name)
+        for who, client in callers.items():
+            for method in ORGANISATION_ROUTES[name]:
+                response = client.generic(method, url, data="{}", content_type="application/json")
+                assert response.status_code == 403, (who, method, response.status_code)
+                error_of(response)
+        assert APIClient().get(url).status_code == 401
 
 
 def test_filters_do_not_tell_whether_another_organisations_ids_exist(org_a, org_b):
@@ -458,17 +528,27 @@ def test_session_writes_need_the_csrf_token(dispatcher):
 # Routes of /api/v1/driver/ outside its router: the driver themself.
 DRIVER_SELF_ROUTES = {
     "driver-me": {"GET": "get"},
+    "driver-route": {"GET": "get"},
     # Before going offline: pings are taken from an online driver only.
     "driver-pings": {"POST": "post"},
     "driver-online": {"POST": "post"},
     "driver-offline": {"POST": "post"},
+    "driver-earnings": {"GET": "get"},
+    "driver-balance": {"GET": "get"},
+    "driver-cashout-quote": {"POST": "post"},
+    "driver-cashout-confirm": {"POST": "post"},
+    "driver-disputes": {"GET": "get", "POST": "post"},
+    "driver-statement": {"GET": "get"},
+    "driver-payout-onboarding": {"POST": "post"},
 }
+# Bodies by (route, action); a callable gets the driver whose work is probed (another driver's
+# quote or earning, named in the body, must be refused as not the caller's).
 DRIVER_BODIES = {
-    ("driver-offer", "decline"): lambda: {"reason": "Probe."},
-    ("driver-order", "fail"): lambda: {"reason": "Probe."},
+    ("driver-offer", "decline"): {"reason": "Probe."},
+    ("driver-order", "fail"): {"reason": "Probe."},
     # At the victims' pickup (order_payload's), so a geofence would move their order if a
     # ping reached it; it must move the caller's own only.
-    ("driver-pings", "post"): lambda: {
+    ("driver-pings", "post"): lambda victim: {
         "pings": [
             {
                 "lat": 60.169,
@@ -479,6 +559,20 @@ DRIVER_BODIES = {
             for s in (30, 15, 0)
         ]
     },
+    ("driver-cashout-quote", "post"): {"amount_minor": 60},
+    ("driver-cashout-confirm", "post"): lambda victim: {"quote_id": str(victim.quote.id)},
+    ("driver-disputes", "post"): lambda victim: {"earning_id": str(victim.earning.id), "kind": "missing_tip"},
+    ("driver-payout-onboarding", "post"): {
+        "refresh_url": "https://app.example/refresh",
+        "return_url": "https://app.example/done",
+    },
+}
+# What a self route answers the caller when the body names another driver's row (or, for a
+# quote, the caller's own balance, from which the probe may take a quote).
+DRIVER_SELF_EXPECTED = {
+    ("driver-cashout-quote", "POST"): {201},
+    ("driver-cashout-confirm", "POST"): {400},
+    ("driver-disputes", "POST"): {400},
 }
 
 
@@ -500,14 +594,16 @@ def drivers(org, other_org) -> tuple[DriverApp, DriverApp, DriverApp]:
     )
 
 
-def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: DriverApp):
+def call_as_driver(client, endpoint: Endpoint, method: str, object_id, caller: DriverApp, victim=None):
     url = endpoint.url(object_id)
     if method not in WRITE_METHODS:
         return client.generic(method, url)
     if endpoint.basename == "driver-device" and not endpoint.detail:
         body = {"username": caller.user.username, "password": DRIVER_PASSWORD, "name": "Second phone"}
     else:
-        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), dict)()
+        body = DRIVER_BODIES.get((endpoint.basename, endpoint.actions[method]), {})
+        if callable(body):
+            body = body(victim or caller)
     return client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=f"driver-walk-{uuid.uuid4()}")
 
 
@@ -525,10 +621,12 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
         for victim_app in (victim, elsewhere):
             object_id = victim_app.ids()[endpoint.basename] if endpoint.detail else None
             for method in endpoint.methods:
-                response = call_as_driver(client, endpoint, method, object_id, caller)
+                response = call_as_driver(client, endpoint, method, object_id, caller, victim_app)
                 where = f"{method} {endpoint.url(object_id)}"
                 if endpoint.detail:
                     expected = {200} if method == "OPTIONS" else {404}
+                elif (endpoint.url_name, method) in DRIVER_SELF_EXPECTED:
+                    expected = DRIVER_SELF_EXPECTED[(endpoint.url_name, method)]
                 else:
                     expected = (
                         {201} if endpoint.url_name == "driver-device-list" and method == "POST" else {200}
@@ -549,6 +647,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert {o["id"] for o in offers} == {str(o.id) for o in caller.driver.offers.all()}
     orders = client.get("/api/v1/driver/orders").json()
     assert [o["id"] for o in orders] == [caller.ids()["driver-order"]]
+    stops = client.get("/api/v1/driver/route").json()["stops"]
+    assert {s["order_id"] for s in stops} == {caller.ids()["driver-order"]}
     suggestions = client.get("/api/v1/driver/reposition-suggestions").json()
     assert [s["id"] for s in suggestions] == [caller.ids()["driver-reposition"]]
 

@@ -29,6 +29,8 @@ SAVES_THROUGH_SERVICES = {
     "dispatch.DispatchSettings": "dispatch.services.dispatch_settings.update_dispatch_settings",
     "integrations.WebhookSubscription": "integrations.services.create_ / update_ / delete_webhook_subscription",
     "onboarding.Review": "onboarding.services.resolve_review (its override form; every field read-only)",
+    "payouts.EarningRule": "payouts.services.rules.publish_earning_rule (new versions only)",
+    "payouts.PriceList": "payouts.services.rules.publish_price_list (new versions only)",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.
 PROJECT_APPS = {"core", "identity", "fleet", "dispatch", "onboarding", "payouts", "integrations"}

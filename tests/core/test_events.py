@@ -6,7 +6,16 @@ import pytest
 from django.db import connection, transaction
 
 from core.actors import Actor
-from core.events import event_types, is_known_pattern, pattern_matches, record_event
+from core.events import (
+    NewEvent,
+    event_recorded,
+    event_types,
+    events_recorded,
+    is_known_pattern,
+    pattern_matches,
+    record_event,
+    record_events,
+)
 from core.models import DomainEvent
 from dispatch.services.orders import create_order
 from tests.conftest import order_payload
@@ -44,6 +53,36 @@ def test_each_organisation_numbers_its_events_from_one_without_gaps(org, other_o
     )
     assert ours == [1, 2, 3, 4]
     assert list(DomainEvent.objects.filter(organisation=other_org).values_list("sequence", flat=True)) == [1]
+
+
+def test_a_batch_takes_consecutive_numbers_and_is_heard_once_as_a_batch_and_per_event(org):
+    _event(org)
+    batches, singles = [], []
+
+    def heard_batch(sender, events, **kwargs):
+        batches.append([e.sequence for e in events])
+
+    def heard_one(sender, event, **kwargs):
+        singles.append(event.sequence)
+
+    events_recorded.connect(heard_batch)
+    event_recorded.connect(heard_one)
+    try:
+        with transaction.atomic():
+            rows = record_events(
+                organisation=org,
+                actor=SYSTEM,
+                events=[NewEvent("driver.online", "test", n, {"n": n}) for n in range(3)],
+            )
+    finally:
+        events_recorded.disconnect(heard_batch)
+        event_recorded.disconnect(heard_one)
+    assert [row.sequence for row in rows] == [2, 3, 4]
+    assert batches == [[2, 3, 4]] and singles == [2, 3, 4]
+    stored = DomainEvent.objects.filter(organisation=org, sequence__gt=1).order_by("sequence")
+    assert [(e.subject_id, e.payload, e.actor_label) for e in stored] == [
+        (str(n), {"n": n}, "test") for n in range(3)
+    ]
 
 
 def test_an_order_and_its_events_carry_the_next_numbers(org):

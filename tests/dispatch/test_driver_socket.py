@@ -147,6 +147,44 @@ def test_a_frame_that_is_not_json_closes_with_1003(org, frame):
     run(scenario)
 
 
+def test_a_driver_hears_their_route_change_as_the_api_shows_it(org):
+    from dispatch.services.orders import transition_order
+
+    user, driver = courier(org, 1)
+    _other_user, other = courier(org, 2)
+    token = issue_device_token(user=user, name="Phone").plaintext
+
+    def assign(who, ref):
+        order = new_order(org, ref)
+        transition_order(
+            order_id=order.id, organisation=org, action="assign", actor=Actor.system("t"), driver=who
+        )
+
+    async def scenario():
+        app = socket()
+        assert (await app.connect(timeout=5))[0]
+        await app.send_json_to({"type": "auth", "token": token})
+        assert (await app.receive_json_from(timeout=5))["type"] == "ready"
+        await database_sync_to_async(assign)(other, "THEIRS")
+        await database_sync_to_async(assign)(driver, "MINE")
+        pushed = await app.receive_json_from(timeout=5)
+        assert await app.receive_nothing(timeout=0.2)
+        await app.disconnect()
+        return pushed
+
+    pushed = run(scenario)
+    assert pushed["type"] == "route"
+    assert [(s["external_ref"], s["kind"]) for s in pushed["route"]["stops"]] == [
+        ("MINE", "pickup"),
+        ("MINE", "dropoff"),
+    ]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(user)
+    assert client.get("/api/v1/driver/route").json() == pushed["route"]
+
+
 def test_pings_sent_on_the_socket_are_stored_and_checked_like_the_api(org):
     from datetime import timedelta
 

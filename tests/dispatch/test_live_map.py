@@ -305,3 +305,112 @@ def test_a_failing_push_closes_the_socket_with_1011(org, dispatcher, fast_pushes
     message, pushers = async_to_sync(run)()
     assert message == {"type": "websocket.close", "code": consumers.PUSH_FAILED}
     assert pushers == []
+
+
+# --- offers, routes and orders at risk ------------------------------------------------------
+
+
+def two_drivers(org):
+    """A driver who will carry an order and one who will be offered another, both placed."""
+    carrier = make_active_driver(org, name="Carrier", phone="+358401000011")
+    offered = make_active_driver(org, name="Offered", phone="+358401000012", plate="OFF-1")
+    for driver in (carrier, offered):
+        place(driver)
+    return carrier, offered
+
+
+def route_offer_and_alert(org, carrier, offered, routed, waiting):
+    """Assign `routed` to the carrier (a route), make its drop-off late and run the SLA watch
+    (an alert), offer `waiting` to the other driver (a pending offer)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.models import Stop
+    from dispatch.services import sla
+    from tests.dispatch.test_offers import offer
+
+    transition_order(
+        order_id=routed.id, organisation=org, action="assign", actor=Actor.system("t"), driver=carrier
+    )
+    now = timezone.now()
+    Stop.objects.filter(order=routed, kind="dropoff").update(
+        window_start=now - timedelta(hours=2), window_end=now - timedelta(hours=1)
+    )
+    sla.watch_slas()
+    return offer(org, offered, waiting)
+
+
+def two_orders(org):
+    system = Actor.system("t")
+    return [
+        create_order(organisation=org, actor=system, data=order_input(order_payload(ref)))
+        for ref in ("ROUTED", "WAITING")
+    ]
+
+
+def test_snapshot_shows_pending_offers_routes_with_etas_and_orders_at_risk(org, other_org):
+    carrier, offered = two_drivers(org)
+    offer = route_offer_and_alert(org, carrier, offered, *two_orders(org))
+    snapshot = live_snapshot(org.id)
+    assert snapshot["offers"] == [
+        {
+            "id": str(offer.id),
+            "driver_id": str(offered.id),
+            "refs": ["WAITING"],
+            "pickup": {"lat": 60.169, "lon": 24.941},  # order_payload's pickup
+            "expires_at": offer.expires_at.isoformat(),
+        }
+    ]
+    (route,) = snapshot["routes"]
+    assert route["driver_id"] == str(carrier.id)
+    assert [(s["ref"], s["kind"]) for s in route["stops"]] == [("ROUTED", "pickup"), ("ROUTED", "dropoff")]
+    dropoff = route["stops"][1]
+    assert dropoff["eta"] and dropoff["at_risk"] is True and dropoff["predicted_late_s"] > 3600
+    risky = {o["ref"]: o["at_risk"] for o in snapshot["orders"]}
+    assert risky == {"ROUTED": True, "WAITING": False}
+    # Another organisation sees none of it.
+    theirs = live_snapshot(other_org.id)
+    assert theirs["offers"] == [] and theirs["routes"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changes_are_pushed_on_commit_without_waiting_for_the_next_snapshot(
+    org, other_org, dispatcher, monkeypatch
+):
+    """With the snapshot loop slowed right down, what arrives after the first snapshot is the
+    pushed changes: a route when an order is assigned, an offer when one is made, an at-risk
+    flag when the SLA watch raises one; another organisation's map hears none of it."""
+    monkeypatch.setattr(consumers, "REFRESH_SECONDS", 3600)
+    theirs = make_user(other_org, Role.DISPATCHER, "their-dispatcher")
+    carrier, offered = two_drivers(org)
+    routed, waiting = two_orders(org)
+    ours_cookie, theirs_cookie = session_cookie(dispatcher), session_cookie(theirs)
+
+    def changes():
+        route_offer_and_alert(org, carrier, offered, routed, waiting)
+
+    async def run():
+        ours, others = socket_for(ours_cookie), socket_for(theirs_cookie)
+        for communicator in (ours, others):
+            assert (await communicator.connect(timeout=5))[0]
+            assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        await database_sync_to_async(changes)()
+        seen = []
+        while not await ours.receive_nothing(timeout=2):
+            seen.append(await ours.receive_json_from(timeout=5))
+        others_quiet = await others.receive_nothing(timeout=0.5)
+        for communicator in (ours, others):
+            await communicator.disconnect()
+        return seen, others_quiet
+
+    seen, others_quiet = async_to_sync(run)()
+    kinds = [m["type"] for m in seen]
+    assert "snapshot" not in kinds
+    routes = [m for m in seen if m["type"] == "route"]
+    assert routes and routes[-1]["driver_id"] == str(carrier.id)
+    assert [s["ref"] for s in routes[-1]["stops"]] == ["ROUTED", "ROUTED"]
+    offers = [m for m in seen if m["type"] == "offer"]
+    assert offers and offers[0]["offer"]["refs"] == ["WAITING"]
+    assert {"type": "order_risk", "order_id": str(routed.id), "at_risk": True} in seen
+    assert others_quiet

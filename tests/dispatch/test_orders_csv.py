@@ -32,8 +32,8 @@ def test_optional_columns():
     text += "o1,2024-05-01T11:00:00Z,2024-05-01T11:15:00Z,60.17,24.94,60.18,24.95,2.5,10,4500\n"
     (o,) = read_orders(text)
     assert (o.weight_kg, o.volume_l, o.value) == (2.5, 10.0, 4500)
-    c = "courier_id,start_at,end_at,lat,lon,vehicle_type\nc1,2024-05-01T10:00:00Z,2024-05-01T14:00:00Z,60,24,bike\n"
-    assert read_couriers(c)[0].vehicle_type == "bike"
+    c = "courier_id,start_at,end_at,lat,lon,vehicle_type\nc1,2024-05-01T10:00:00Z,2024-05-01T14:00:00Z,60,24,bicycle\n"
+    assert read_couriers(c)[0].vehicle_type == "bicycle"
 
 
 def bad_order(cell_name, value):

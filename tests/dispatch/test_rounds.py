@@ -16,15 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.actors import Actor
+from core.exceptions import InvalidTransition
 from core.models import DomainEvent
 from core.scheduler import beat_jobs
 from dispatch import tasks
 from dispatch.api.serializers import DriverOfferSerializer
-from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
+from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus, Stop
 from dispatch.selectors import drivers_excluded_for
 from dispatch.services import rounds
 from dispatch.services.dispatch_settings import rules_for, update_dispatch_settings
-from dispatch.services.offers import decline_offer, make_offer
+from dispatch.services.offers import accept_offer, decline_offer, make_offer
 from dispatch.services.orders import create_order, transition_order
 from dispatch.services.round_inputs import load_round_inputs
 from dispatch.services.rounds import run_round
@@ -130,11 +131,19 @@ def test_inputs_carry_vehicle_capacity_load_on_board_and_the_rest_of_the_plan(or
     )
     assert (v.capacity_kg, v.capacity_l) == (1000.0, 6000.0)
     assert (v.load_kg, v.load_l, v.status) == (4.0, 10.0, "busy")
-    assert [(s.order_id, s.kind, s.weight_kg) for s in v.route] == [
-        (str(planned.id), "pickup", 3.0),
-        (str(carried.id), "dropoff", -4.0),
-        (str(planned.id), "dropoff", -3.0),
-    ]
+    # The rest of the plan is the van's route as it stands (dispatch.services.routes keeps it):
+    # its open stops in their sequence, CARRIED's pickup done.
+    stored = Stop.objects.filter(route__driver=van, completed_at=None).order_by("sequence")
+    sign = {"pickup": 1, "dropoff": -1}
+    expected = [(str(s.order_id), s.kind, sign[s.kind] * float(s.order.weight_kg)) for s in stored]
+    assert [(s.order_id, s.kind, s.weight_kg) for s in v.route] == expected
+    assert sorted(expected) == sorted(
+        [
+            (str(carried.id), "dropoff", -4.0),
+            (str(planned.id), "pickup", 3.0),
+            (str(planned.id), "dropoff", -3.0),
+        ]
+    )
     assert v.score == 1.0 and v.owned is False
 
 
@@ -183,6 +192,20 @@ def test_a_round_offers_each_order_to_the_nearest_driver_with_reasons(org):
     assert event.payload["explanation"] == offer.explanation and event.actor_label == "dispatch-round"
     text = "\n".join(report.lines())
     assert "2 open orders, 2 available drivers, 2 offers" in text and "min to the pickup" in text
+    # Written in bulk, with the same trail as one at a time: the order's transition row, its
+    # history row (a copy of the row as it is now) and event, the offer's history row.
+    transition = a.transitions.get(action="offer")
+    assert (transition.from_status, transition.to_status, transition.actor_label) == (
+        OrderStatus.CREATED,
+        OrderStatus.OFFERED,
+        "dispatch-round",
+    )
+    latest = a.history.order_by("-history_date", "-history_id").first()
+    assert (latest.status, latest.history_type, latest.pickup_location) == ("OFFERED", "~", a.pickup_location)
+    assert latest.history_change_reason == "offer; by System rule: dispatch-round"
+    assert offer.history.get().history_change_reason == "offered; by System rule: dispatch-round"
+    assert DomainEvent.objects.filter(event_type="order.offered", subject_id=str(a.id)).count() == 1
+    assert set(report.seconds) == {"load", "solve", "write"}
 
 
 def test_a_driver_with_an_offer_to_answer_gets_no_second_one_and_a_decline_reopens_for_others(org):
@@ -295,6 +318,48 @@ def test_two_rounds_at_once_never_offer_an_order_twice_or_double_book_a_driver(o
     for driver in drivers:
         assert Offer.objects.filter(driver=driver).count() <= 1
     assert Offer.objects.count() == len(drivers)  # four drivers, six orders: each driver one offer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_and_a_manual_assignment_at_once_leave_the_driver_one_plan(org):
+    """A dispatcher assigns work to a courier (one order at a time) while a round may be
+    offering them other work: whichever commits first, the courier ends with one order, as an
+    acceptance of the round's offer re-checks the plan under the driver's row lock."""
+    update_dispatch_settings(organisation=org, rules={"batching": {"max_batch_size": 1}}, actor=SYSTEM)
+    courier = driver_at(org, 1)
+    new_order(org, "POOL")
+    manual = new_order(org, "MANUAL")
+    transition_order(order_id=manual.id, organisation=org, action="offer", actor=SYSTEM)  # out of the pool
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def in_thread(work):
+        try:
+            barrier.wait(timeout=5)
+            work()
+        except Exception as exc:  # pragma: no cover - shown in the assertion
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def assign():
+        transition_order(order_id=manual.id, organisation=org, action="assign", actor=SYSTEM, driver=courier)
+
+    threads = [
+        threading.Thread(target=in_thread, args=(lambda: run_round(organisation=org),)),
+        threading.Thread(target=in_thread, args=(assign,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    for offer in pending(courier):
+        with pytest.raises(InvalidTransition) as refused:
+            accept_offer(offer_id=offer.id, driver=courier, actor=SYSTEM)
+        assert "no longer take this offer" in refused.value.message
+    held = Order.objects.filter(driver=courier).exclude(status=OrderStatus.CREATED)
+    assert list(held.values_list("external_ref", flat=True)) == ["MANUAL"]
 
 
 # --- rounds on events and on a schedule -------------------------------------------------------------

@@ -1,6 +1,7 @@
 """import_mdrplib and simulate on the bundled MDRPLIB day, end to end (no database needed)."""
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -131,6 +132,89 @@ def test_settlement_flags(capsys, csv_dir):
     result = run(capsys, csv_dir, "greedy", "--pay-per-order-minor", "0", "--guaranteed-hourly-minor", "2000")
     pay = result["earnings_per_courier_hour"]
     assert pay["mean"] == pay["p10"] == pay["p90"] == 2000
+
+
+# --- the instance's parameters are the defaults -------------------------------------------------
+
+
+def test_import_takes_the_simulation_settings_from_the_instance(csv_dir):
+    # instance_parameters.txt: 320 m/min, 4 and 4 service minutes, target 40, maximum 90, $10, $15/h
+    assert json.loads((csv_dir / "simulation.json").read_text()) == {
+        "speed_mps": pytest.approx(320 / 60),
+        "pickup_service_s": 240,
+        "dropoff_service_s": 240,
+        "target_minutes": 40,
+        "maximum_click_to_door_minutes": 90,
+        "pay_per_order_minor": 1000,
+        "guaranteed_hourly_minor": 1500,
+    }
+
+
+@pytest.fixture
+def richer_instance(tmp_path):
+    """The fixture day with other parameters: faster couriers, shorter stops, better pay."""
+    instance = tmp_path / "instance"
+    shutil.copytree(FIXTURE, instance)
+    header = (FIXTURE / "instance_parameters.txt").read_text().splitlines()[0]
+    (instance / "instance_parameters.txt").write_text(f"{header}\n600\t2\t3\t30\t60\t12\t25\n")
+    return instance
+
+
+def test_flags_override_the_instance_and_simulate_runs_with_the_result(capsys, tmp_path, richer_instance):
+    out = tmp_path / "out"
+    call_command(
+        "import_mdrplib",
+        str(richer_instance),
+        "--target-minutes",
+        "45",
+        origin="41.88,-87.63",
+        date="2024-05-01",
+        out=str(out),
+    )
+    assert "speed_mps=10" in capsys.readouterr().out
+    settings = json.loads((out / "simulation.json").read_text())
+    assert settings == {
+        "speed_mps": 10.0,
+        "pickup_service_s": 120,
+        "dropoff_service_s": 180,
+        "target_minutes": 45,  # the flag
+        "maximum_click_to_door_minutes": 60,
+        "pay_per_order_minor": 1200,
+        "guaranteed_hourly_minor": 2500,
+    }
+    # simulate reads simulation.json beside the orders: the guarantee is $25/h now.
+    pay = run(capsys, out, "greedy")["earnings_per_courier_hour"]
+    assert pay["p10"] >= 2500
+    # ... and its own flags win over the file.
+    zero = run(capsys, out, "greedy", "--pay-per-order-minor", "0", "--guaranteed-hourly-minor", "0")
+    assert [zero["earnings_per_courier_hour"][k] for k in ("mean", "p10", "p90")] == [0, 0, 0]
+    # Faster couriers and shorter stops than the bundled day's: orders arrive sooner.
+    assert (
+        run(capsys, out, "greedy")["mean_click_to_door_min"]
+        < run(capsys, csv_dir_of(out), "greedy")["mean_click_to_door_min"]
+    )
+
+
+def csv_dir_of(out):
+    """The same orders and couriers under the built-in settings (no simulation.json)."""
+    plain = out.parent / "plain"
+    plain.mkdir(exist_ok=True)
+    for name in ("orders.csv", "couriers.csv"):
+        shutil.copy(out / name, plain / name)
+    return plain
+
+
+def test_a_bad_settings_file_is_named(tmp_path, csv_dir):
+    bad = tmp_path / "simulation.json"
+    bad.write_text('{"speed_mps": "fast"}')
+    with pytest.raises(CommandError, match=r"simulation.json: speed_mps: expected a number"):
+        call_command(
+            "simulate",
+            orders=str(csv_dir / "orders.csv"),
+            couriers=str(csv_dir / "couriers.csv"),
+            policy="greedy",
+            parameters=str(bad),
+        )
 
 
 def test_compare_reposition_prints_both_lines_side_by_side(capsys, csv_dir):

@@ -30,6 +30,39 @@ area = Polygon.from_bbox((24.935, 60.164, 24.953, 60.179)); area.srid = 4326
 zone = services.create_zone(organisation=org, name={json.dumps(XSS)}, area=area)
 services.create_hub(organisation=org, name={json.dumps("Hub " + XSS)}, address={json.dumps(XSS)},
                     location=make_point(lat=60.1715, lon=24.9415))
+
+# A driver with an order on their route (its drop-off at risk of being late) and another with
+# a pending offer, away from the hub, so the map has a route, an offer line and an alert.
+from datetime import timedelta
+from django.utils import timezone
+from core.actors import Actor
+from dispatch.models import Stop
+from dispatch.services import sla
+from dispatch.services.offers import make_offer
+from dispatch.services.orders import OrderInput, create_order, transition_order
+from tests.conftest import make_active_driver
+system = Actor.system("e2e")
+now = timezone.now()
+def order(ref, lat):
+    return create_order(organisation=org, actor=system, data=OrderInput(
+        external_ref=ref, recipient_name="R",
+        pickup_address="P", pickup_location=make_point(lat=lat, lon=24.950),
+        pickup_window_start=now, pickup_window_end=now + timedelta(hours=1),
+        dropoff_address="D", dropoff_location=make_point(lat=lat - 0.004, lon=24.938),
+        dropoff_window_start=now, dropoff_window_end=now + timedelta(hours=2)))
+drivers = []
+for n, lat in ((1, 60.1775), (2, 60.1655)):
+    d = make_active_driver(org, name="Driver " + {json.dumps(XSS)}, phone=f"+35840100090{{n}}", plate=f"E2E-{{n}}")
+    services.set_driver_online(driver_id=d.id, organisation=org, online=True, actor=system)
+    services.record_ping(driver=d, ping=services.PingInput(lat=lat, lon=24.951, recorded_at=now))
+    drivers.append(d)
+late = order({json.dumps(XSS)}, 60.176)
+transition_order(order_id=late.id, organisation=org, action="assign", actor=system, driver=drivers[0])
+Stop.objects.filter(order=late, kind="dropoff").update(
+    window_start=now - timedelta(hours=2), window_end=now - timedelta(hours=1))
+sla.watch_slas()
+make_offer(organisation=org, driver=drivers[1], orders=[order("OFFERED-1", 60.170)],
+           expires_at=now + timedelta(hours=1), actor=system)
 print(zone.id)
 """
 
@@ -121,6 +154,30 @@ def test_the_live_map_shows_names_as_text_and_keeps_to_its_csp(site, browser):
     assert page.evaluate("window.__xss") is None
     assert page.locator(".leaflet-tooltip img").count() == 0
     watched.screenshot("live-map")
+    assert watched.problems == [] and watched.outside == []
+
+
+def test_the_live_map_draws_routes_offers_and_orders_at_risk(site, browser):
+    base, _zone_id = site
+    watched = Watched(browser, base)
+    page = watched.page
+    watched.sign_in("/accounts/login/?next=/live/", "disp")
+    page.wait_for_selector("#connection.connection--live", timeout=10_000)
+    page.wait_for_selector("path.route-line", timeout=10_000)
+    assert page.locator("path.route-line").count() == 1  # one driver with a route
+    assert page.locator("path.route-stop").count() == 2  # its pickup and drop-off
+    assert page.locator("path.offer-line").count() == 1  # the pending offer, dashed
+    assert page.locator("path.offer-line").get_attribute("stroke-dasharray") == "3 6"
+    assert page.locator("path.at-risk-ring").count() == 1
+    # The alert lists the order by its reference, as text.
+    assert page.locator("#at-risk li").all_inner_texts() == [XSS + " · Assigned"]
+    assert page.locator("#at-risk img").count() == 0
+    page.locator("path.route-stop").last.hover(force=True)
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    tip = " ".join(page.locator(".leaflet-tooltip").all_inner_texts())
+    assert "drop-off" in tip and "ETA" in tip and "min late (predicted)" in tip
+    assert page.evaluate("window.__xss") is None
+    watched.screenshot("live-map-routes")
     assert watched.problems == [] and watched.outside == []
 
 

@@ -70,7 +70,7 @@ def test_create_needs_an_idempotency_key_and_a_retry_creates_nothing_new(api, re
         ({"url": "https://example.com/hook"}, "event_types"),
         ({"url": "https://example.com/hook", "event_types": "order.*"}, "event_types"),
         ({"url": "https://example.com/hook", "event_types": ["order.teleported"]}, "event_types"),
-        ({"url": "https://example.com/hook", "event_types": ["payout.*"]}, "event_types"),
+        ({"url": "https://example.com/hook", "event_types": ["ledger.*"]}, "event_types"),
         ({"url": "https://example.com/hook", "event_types": ["order"]}, "event_types"),
         ({"url": "https://example.com/hook", "event_types": ["*"], "secret": "mine"}, "secret"),
         ({"url": "https://example.com/hook", "event_types": ["*"], "is_admin": True}, "is_admin"),

@@ -111,12 +111,13 @@ class EventWatcher:
         self.by_id = {sub.id: name for name, sub in subscriptions.items()}
         self.seen_events: set = set(DomainEvent.objects.values_list("id", flat=True))
 
-    def step(self, expected_type: str, run) -> DomainEvent:
+    def step(self, expected_type: str, run, also: tuple[str, ...] = ()) -> DomainEvent:
+        """`also`: events another domain records in the same step (settlement's earning)."""
         run()
-        new = DomainEvent.objects.exclude(id__in=self.seen_events)
-        assert [e.event_type for e in new] == [expected_type]
-        event = new.get()
-        self.seen_events.add(event.id)
+        new = DomainEvent.objects.exclude(id__in=self.seen_events).order_by("sequence")
+        assert [e.event_type for e in new] == [expected_type, *also]
+        event = new.get(event_type=expected_type)
+        self.seen_events.update(e.id for e in new)
         got = {self.by_id[d.subscription_id] for d in WebhookDelivery.objects.filter(event=event)}
         assert got == expected_subscribers(expected_type), expected_type
         return event
@@ -164,6 +165,7 @@ def test_every_order_transition_emits_its_event_to_matching_subscriptions(api, o
             captured_at=datetime.now(UTC),
             signature=png_file(),
         ),
+        also=("earning.posted",),
     )
     assert delivered.payload["driver_id"] == str(driver.id)
 

@@ -1,9 +1,13 @@
-"""`manage.py import_mdrplib DIR --origin LAT,LON --date YYYY-MM-DD --out DIR`.
+"""`manage.py import_mdrplib DIR --origin LAT,LON --date YYYY-MM-DD --out DIR [--speed-mps ...]`.
 
 Turns a Grubhub MDRPLIB instance (planar metres, minutes) into the simulator's orders.csv and
-couriers.csv, placed around ORIGIN on DATE (UTC). Both files are written whole or not at all.
+couriers.csv, placed around ORIGIN on DATE (UTC), and simulation.json: the instance's
+parameters (instance_parameters.txt: speed, service times, target click-to-door, pay) in the
+simulator's units, each overridden by its flag if given; `simulate` reads it as its defaults.
+The files are written whole or not at all.
 """
 
+import json
 import os
 import tempfile
 from datetime import date
@@ -11,8 +15,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatch.engine.mdrplib import MdrplibError, read_instance
+from dispatch.engine.mdrplib import MdrplibError, read_instance, read_parameters, simulation_settings
 from dispatch.engine.orders_csv import CsvError, read_couriers, read_orders, write_couriers, write_orders
+from dispatch.management.simulation_settings import SETTINGS_FILE, add_flags, resolve
 
 
 def parse_origin(text: str) -> tuple[float, float]:
@@ -33,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--origin", required=True, help="LAT,LON of the instance's (0, 0)")
         parser.add_argument("--date", required=True, help="the day, YYYY-MM-DD (UTC)")
         parser.add_argument("--out", required=True, type=Path)
+        add_flags(parser)
 
     def handle(self, *args, **opts):
         origin = parse_origin(opts["origin"])
@@ -45,9 +51,15 @@ class Command(BaseCommand):
             raise CommandError(f"{directory}: not a directory")
         try:
             orders, couriers = read_instance(directory, origin=origin, day=day)
+            instance = simulation_settings(read_parameters(directory))
         except MdrplibError as exc:
             raise CommandError(str(exc))
-        files = {"orders.csv": write_orders(orders), "couriers.csv": write_couriers(couriers)}
+        settings = {**instance, **resolve(opts, instance)}
+        files = {
+            "orders.csv": write_orders(orders),
+            "couriers.csv": write_couriers(couriers),
+            SETTINGS_FILE: json.dumps(settings, indent=2) + "\n",
+        }
         try:  # what we write must read back
             read_orders(files["orders.csv"])
             read_couriers(files["couriers.csv"])
@@ -69,3 +81,4 @@ class Command(BaseCommand):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         self.stdout.write(f"{len(orders)} orders, {len(couriers)} couriers -> {out}")
+        self.stdout.write("simulation settings: " + ", ".join(f"{k}={v:g}" for k, v in settings.items()))
