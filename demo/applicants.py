@@ -146,10 +146,10 @@ def seed_applicants(organisation) -> list:
     Takes a few seconds each (OCR and face models)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from demo.liveness_frames import sequence
     from identity.models import User
     from onboarding import services
     from onboarding.models import DocumentKind
-    from tests.onboarding.frames import sequence
 
     applications = []
     for demo in DEMO_APPLICANTS:

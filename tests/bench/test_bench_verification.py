@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from demo.liveness_frames import sequence
 from onboarding.verification.faces import compare_faces
 from onboarding.verification.liveness import check_liveness
 from onboarding.verification.ocr import read_mrz
 from onboarding.verification.vehicles import detect_vehicle
 from tests.onboarding.conftest import FACES, MRZ, VEHICLES
-from tests.onboarding.frames import sequence
 
 CHALLENGE = ["blink", "turn_left", "turn_right"]
 

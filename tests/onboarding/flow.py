@@ -9,10 +9,10 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from demo import liveness_frames as frames
 from demo.applicants import Person, passport_page, png
 from onboarding import services
 from onboarding.models import Application
-from tests.onboarding import frames
 from tests.onboarding.conftest import FACES, VEHICLES
 
 OBAMA = Person("Virtanen", "Barack", "UT1234567", date(1961, 8, 4), date(2031, 1, 1), sex="M")

@@ -91,10 +91,10 @@ def test_declared_details_that_differ_from_the_document_go_to_review(org):
 
 @pytest.mark.django_db
 def test_the_liveness_challenge_done_by_someone_else_than_the_selfie_fails(org):
+    from demo import liveness_frames as frames
     from demo.applicants import png
     from onboarding.pipeline import liveness_step
     from onboarding.services import start_liveness
-    from tests.onboarding import frames
     from tests.onboarding.factories import add, signed_up
 
     application = signed_up(org)

@@ -5,9 +5,9 @@ import random
 import numpy as np
 import pytest
 
+from demo.liveness_frames import neutral, sequence
 from onboarding.verification.liveness import ACTIONS, check_liveness, new_challenge
 from tests.onboarding.conftest import FACES
-from tests.onboarding.frames import neutral, sequence
 
 ASTRONAUT = FACES / "astronaut_eileen_collins.png"
 OBAMA = FACES / "obama_a.jpg"

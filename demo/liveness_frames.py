@@ -1,7 +1,7 @@
-"""Synthetic liveness frame sequences made from a still fixture face: a head turn is a smooth
-horizontal warp that moves the middle of the face (the nose) sideways while its edges (the
-jaw) stay; a blink paints over the eyes from the surrounding skin (OpenCV inpainting) and draws
-the closed lid's line."""
+"""Synthetic liveness frame sequences made from a still face photo (the demo's applicants and
+the liveness tests): a head turn is a smooth horizontal warp that moves the middle of the face
+(the nose) sideways while its edges (the jaw) stay; a blink paints over the eyes from the
+surrounding skin (OpenCV inpainting) and draws the closed lid's line."""
 
 import cv2
 import face_recognition
