@@ -23,4 +23,10 @@ mkdir -p "$vendor/ol"
 cp node_modules/ol/dist/ol.js node_modules/ol/dist/ol.js.map node_modules/ol/ol.css "$vendor/ol/"
 cp node_modules/ol/LICENSE.md "$vendor/ol/LICENSE.md"
 
+# Chart.js for the scorecards' charts (UMD build: a plain <script>, no bundler).
+rm -rf "$vendor/chartjs"
+mkdir -p "$vendor/chartjs"
+cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map "$vendor/chartjs/"
+cp node_modules/chart.js/LICENSE.md "$vendor/chartjs/LICENSE.md"
+
 echo "vendored: $(ls "$vendor")"
