@@ -54,15 +54,11 @@ demo: venv frontend
 	DEBUG=true ALLOWED_HOSTS="$(HOST),localhost,127.0.0.1" LIVE_MAP_STREETS_URL=/demo/streets.geojson \
 		$(PY) manage.py run_demo --host $(HOST) --port $(PORT)
 
-# In CI (CI=true) the suite runs twice: on PostGIS + Redis, then on SpatiaLite.
+# In CI (CI=true) the suite runs twice, side by side: on PostGIS + Redis and on SpatiaLite.
 test: venv frontend lint
 ifeq ($(CI),true)
 	@scripts/ci_services.sh
-	@echo "== tests on PostGIS + Redis =="
-	DATABASE_URL=postgis://postgres:postgres@127.0.0.1:5432/fleetroot REDIS_URL=redis://127.0.0.1:6379/0 \
-		$(PY) -m pytest -q -p no:cacheprovider --durations=5
-	@echo "== tests on SpatiaLite (embedded) =="
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider --durations=5
+	scripts/test_both_backends.sh
 else
 	$(PY) -m pytest -q --durations=5
 endif

@@ -1,6 +1,10 @@
 """Test settings: the same stack as production, with fast hashing and jobs run eagerly."""
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("FLEETROOT_ALLOW_DEV_SECRET", "true")
 
@@ -14,7 +18,12 @@ CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
-MEDIA_ROOT = str(VAR_DIR / "test-media")
+# Per test process, so two runs side by side (CI runs PostGIS and SpatiaLite at once) never
+# share files they write; removed when the process ends.
+TEST_RUN_DIR = Path(tempfile.mkdtemp(prefix="fleetroot-test-"))
+atexit.register(shutil.rmtree, TEST_RUN_DIR, ignore_errors=True)
+MEDIA_ROOT = str(TEST_RUN_DIR / "media")
+ONBOARDING_PRIVATE_ROOT = TEST_RUN_DIR / "private"
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 WEBHOOK_TIMEOUT_SECONDS = 2.0
 WHITENOISE_AUTOREFRESH = True

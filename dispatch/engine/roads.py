@@ -14,6 +14,7 @@ area's (H3 cell at resolution TRAFFIC_H3_RES of the segment's midpoint); 0 close
 """
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,7 +151,8 @@ def load_or_build(path: str | Path, cache_dir: str | Path | None) -> RoadNetwork
         return RoadNetwork.load(cached)
     network = build_network(path)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".tmp.npz")
+    # Its own partial file per process: two processes building at once each rename a whole file.
+    partial = cached.with_suffix(f".{os.getpid()}.tmp.npz")
     network.save(partial)
     partial.replace(cached)
     return network
