@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.deploy.server import manage, production_env, running_server
+from tests.deploy.server import manage
 from tests.e2e.test_browser import CHROMIUM
 
 pytestmark = pytest.mark.skipif(
@@ -81,14 +81,9 @@ def write_y4m(path: Path, challenge: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("e2e-liveness")
-    env = production_env(tmp_path, ONBOARDING_PRIVATE_ROOT=str(tmp_path / "private"))
-    manage(env, "collectstatic", "--noinput", "-v0")
-    manage(env, "migrate", "--noinput", "-v0")
-    token = manage(env, "shell", "-c", SEED).stdout.strip().splitlines()[-1]
-    with running_server(env) as base:
-        yield base, token, env, tmp_path
+def site(production):
+    token = manage(production.env, "shell", "-c", SEED).stdout.strip().splitlines()[-1]
+    return production.base, token, production.env, production.tmp_path
 
 
 def test_the_liveness_step_films_the_challenge_and_the_server_judges_its_frames(site):
