@@ -40,7 +40,7 @@ REASON_TEXT = {
     "LICENCE_UNREADABLE": "We could not read the barcode on the back of your driving licence.",
     "LICENCE_MISMATCH": "Your driving licence names another person (name or date of birth) than your "
     "details and identity document.",
-    "PIPELINE_ERROR": "Our automatic checks could not run on your application; our team will check it.",
+    "PIPELINE_ERROR": "Our automatic checks could not run on your application.",
 }
 # Never a denial, whatever the policy: the checks could not be sure, or did not run.
 REVIEW_ONLY_CODES = frozenset({"MRZ_NAME_UNCERTAIN", "PIPELINE_ERROR"})

@@ -333,7 +333,9 @@ def licence_step(
         result.details["reasons"] = [str(exc)]
         return result
     mrz = identity.details.get("mrz")
-    mrz_fields = mrz["fields"] if mrz and "MRZ_CHECK_DIGIT" not in identity.codes else None
+    # an MRZ whose check digits fail, or whose name OCR may have misread, vouches for nothing
+    trusted = mrz and not {"MRZ_CHECK_DIGIT", "MRZ_NAME_UNCERTAIN"} & set(identity.codes)
+    mrz_fields = mrz["fields"] if trusted else None
     codes, reasons = judge_licence(licence, declared=application.declared, mrz_fields=mrz_fields, today=today)
     result.codes += codes
     result.details = {"fields": licence.fields, "issuer_id": licence.issuer_id, "reasons": reasons}

@@ -181,6 +181,15 @@ def test_another_persons_expired_licence_is_a_mismatch_and_expired(org, rendered
     assert "birth date 1970-01-02 on the licence, 1961-08-04 elsewhere (the applicant's details)" in reasons
 
 
+def test_an_mrz_that_vouches_for_nothing_is_not_compared(org, rendered):
+    application = signed_up(org)
+    add(application, DocumentKind.DRIVING_LICENCE_BACK, rendered["licence"])
+    misread = {"mrz": {"fields": {"surname": "VIRTANENK", "given_names": "BARACKK KCK"}}}
+    for code in ("MRZ_NAME_UNCERTAIN", "MRZ_CHECK_DIGIT"):
+        assert licence_step(application, StepResult("identity", [code], details=misread)).codes == []
+    assert licence_step(application, StepResult("identity", details=misread)).codes == ["LICENCE_MISMATCH"]
+
+
 def test_a_licence_back_without_a_barcode_goes_to_a_person(org):
     application = signed_up(org)
     add(application, DocumentKind.DRIVING_LICENCE_BACK, (FACES / "obama_a.jpg").read_bytes())
