@@ -34,11 +34,19 @@ def _one(docs: list[Document], kind: str) -> Document | None:
     return next((doc for doc in docs if doc.kind == kind), None)
 
 
-def documents_step(application: Application, docs: list[Document], *, today: date) -> StepResult:
-    """Expired papers (declared expiry of licence, insurance) and re-used files: the same
+def documents_step(
+    application: Application,
+    docs: list[Document],
+    *,
+    today: date,
+    read_expiries: dict[str, str] | None = None,
+) -> StepResult:
+    """Expired papers by their declared expiry (where no check read one from the document
+    itself: ``read_expiries`` win, their own steps judge them) and re-used files: the same
     bytes in another application, or one photo uploaded as two things."""
     result = StepResult("documents", inputs={"documents": sorted(f"{d.kind}:{d.sha256[:12]}" for d in docs)})
-    expired = sorted(d.kind for d in docs if d.expires_on and d.expires_on < today)
+    read = read_expiries or {}
+    expired = sorted(d.kind for d in docs if d.kind not in read and d.expires_on and d.expires_on < today)
     if expired:
         result.codes.append("DOC_EXPIRED")
         result.details["expired"] = expired
@@ -348,12 +356,17 @@ def run_checks(application: Application, *, today: date) -> list[StepResult]:
     """Every automatic step but screening (services.run_pipeline handles the provider)."""
     docs = list(application.documents.filter(purged_at__isnull=True).order_by("kind", "sequence"))
     identity = identity_step(application, docs, today=today)
+    papers = vehicle_papers_step(application, docs, today=today)
+    licence = licence_step(application, docs, today=today, identity=identity)
+    read_expiries = {
+        kind: expiry for step in (identity, papers, licence) for kind, expiry in step.expiries.items()
+    }
     return [
-        documents_step(application, docs, today=today),
+        documents_step(application, docs, today=today, read_expiries=read_expiries),
         identity,
         face_step(application, docs),
         liveness_step(application, docs),
         vehicle_step(application, docs),
-        vehicle_papers_step(application, docs, today=today),
-        licence_step(application, docs, today=today, identity=identity),
+        papers,
+        licence,
     ]

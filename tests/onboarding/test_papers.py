@@ -99,6 +99,15 @@ def test_a_paper_that_cannot_be_read_goes_to_a_person_with_the_reason(org):
     assert services.decisions.decide(result.codes).outcome == "MANUAL_REVIEW"
 
 
+def test_an_expiry_read_from_the_paper_wins_over_the_declared_one(org):
+    application = signed_up(org)
+    add(application, DocumentKind.INSURANCE, expires_on=date(2026, 1, 1))  # a typo by the applicant
+    docs = list(application.documents.all())
+    assert pipeline.documents_step(application, docs, today=TODAY).codes == ["DOC_EXPIRED"]
+    read = {DocumentKind.INSURANCE: "2027-04-14"}
+    assert pipeline.documents_step(application, docs, today=TODAY, read_expiries=read).codes == []
+
+
 def test_no_papers_uploaded_is_no_code_and_a_bicycle_needs_none(org):
     assert papers_step(signed_up(org)).codes == []
 
