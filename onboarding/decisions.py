@@ -42,8 +42,10 @@ REASON_TEXT = {
     "details and identity document.",
     "PIPELINE_ERROR": "Our automatic checks could not run on your application.",
 }
-# Never a denial, whatever the policy: the checks could not be sure, or did not run.
-REVIEW_ONLY_CODES = frozenset({"MRZ_NAME_UNCERTAIN", "PIPELINE_ERROR"})
+# Never a denial, whatever the policy: the checks could not read or be sure, or did not run.
+REVIEW_ONLY_CODES = frozenset(
+    {"MRZ_NAME_UNCERTAIN", "VEHICLE_PAPER_UNREADABLE", "LICENCE_UNREADABLE", "PIPELINE_ERROR"}
+)
 DEFAULT_DENY_CODES = frozenset({"DOC_EXPIRED", "FACE_MISMATCH", "SCREENING_SUSPENDED", "TAMPERING_SUSPECTED"})
 
 
