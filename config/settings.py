@@ -355,6 +355,9 @@ ONBOARDING_PRIVATE_ROOT = env.path("ONBOARDING_PRIVATE_ROOT", default=str(VAR_DI
 ONBOARDING_BIOMETRIC_RETENTION_DAYS = env.int("ONBOARDING_BIOMETRIC_RETENTION_DAYS", default=30)
 # A driver is told this many days before a watched document (licence, insurance, ID) lapses.
 ONBOARDING_EXPIRY_NOTICE_DAYS = env.int("ONBOARDING_EXPIRY_NOTICE_DAYS", default=14)
+# A pipeline that fails to run (an exception, a worker killed) is tried this many times in
+# all (onboarding.resume_pipelines re-queues it), then the application goes to a person.
+ONBOARDING_PIPELINE_MAX_ATTEMPTS = env.int("ONBOARDING_PIPELINE_MAX_ATTEMPTS", default=3)
 # Four-eyes: a reviewer's decision against the checks' outcome needs a second reviewer.
 ONBOARDING_FOUR_EYES = env.bool("ONBOARDING_FOUR_EYES", default=False)
 # Background screening: "local" (rules below) or "checkr" (the HTTP API, its webhooks).

@@ -72,6 +72,8 @@ class Application(models.Model):
     liveness_challenge = models.JSONField(default=list, blank=True)
     decision_codes = models.JSONField(default=list, blank=True)
     decision_reason = models.TextField(blank=True)
+    # Runs of the pipeline started: bounded (ONBOARDING_PIPELINE_MAX_ATTEMPTS), then a person.
+    pipeline_attempts = models.PositiveSmallIntegerField(default=0)
     screening_provider = models.CharField(max_length=16, blank=True)
     screening_reference = models.CharField(max_length=64, blank=True, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -120,16 +122,30 @@ class DocumentKind(models.TextChoices):
     VEHICLE_PHOTO = "VEHICLE_PHOTO", "Vehicle photo"
     VEHICLE_REGISTRATION = "VEHICLE_REGISTRATION", "Vehicle registration"
     DRIVING_LICENCE = "DRIVING_LICENCE", "Driving licence"
+    DRIVING_LICENCE_BACK = "DRIVING_LICENCE_BACK", "Driving licence, back (US/Canada: the barcode)"
     INSURANCE = "INSURANCE", "Insurance"
 
 
 BIOMETRIC_KINDS = frozenset({DocumentKind.SELFIE, DocumentKind.LIVENESS_FRAME})
 # Kinds whose untouched original a check reads (OCR suffers from re-encoding): kept privately.
 ORIGINAL_KEPT_KINDS = frozenset(
-    {DocumentKind.ID_FRONT, DocumentKind.ID_BACK, DocumentKind.VEHICLE_REGISTRATION}
+    {
+        DocumentKind.ID_FRONT,
+        DocumentKind.ID_BACK,
+        DocumentKind.VEHICLE_REGISTRATION,
+        DocumentKind.INSURANCE,
+        DocumentKind.DRIVING_LICENCE_BACK,
+    }
 )
 # Kinds with an expiry date that is watched after approval.
-EXPIRING_KINDS = frozenset({DocumentKind.ID_FRONT, DocumentKind.DRIVING_LICENCE, DocumentKind.INSURANCE})
+EXPIRING_KINDS = frozenset(
+    {
+        DocumentKind.ID_FRONT,
+        DocumentKind.DRIVING_LICENCE,
+        DocumentKind.DRIVING_LICENCE_BACK,
+        DocumentKind.INSURANCE,
+    }
+)
 
 
 class Document(models.Model):

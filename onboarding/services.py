@@ -4,9 +4,9 @@ retention and audited access to identity documents."""
 
 import hashlib
 import json
+import logging
 import secrets
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -20,7 +20,7 @@ from core.db import lock
 from core.events import record_event
 from core.uploads import clean_image
 from fleet import services as fleet_services
-from fleet.models import Driver, DriverStatus, Vehicle
+from fleet.models import VEHICLE_DEFAULT_CAPACITY, Driver, DriverStatus, Vehicle
 from identity.models import Organisation, Role, User
 from identity.services import save_user
 from onboarding import decisions, screening
@@ -40,9 +40,11 @@ from onboarding.models import (
     Review,
     ScreeningWebhookEvent,
 )
-from onboarding.pipeline import StepResult, run_checks
+from onboarding.pipeline import StepResult, run_checks, seen_as_declared
 from onboarding.verification.liveness import new_challenge
+from onboarding.verification.vin import check_vin
 
+logger = logging.getLogger(__name__)
 PIPELINE = Actor.system("onboarding-pipeline")
 # The consent texts the applicant agrees to; the version is stored with each consent.
 CONSENT_TEXTS = {
@@ -79,6 +81,11 @@ def set_deny_codes(*, organisation: Organisation, deny_codes: list[str]) -> Onbo
     unknown = sorted(set(deny_codes) - set(decisions.REASON_TEXT))
     if unknown:
         raise ValidationError({"deny_codes": f"Unknown reason codes: {', '.join(unknown)}."})
+    review_only = sorted(set(deny_codes) & decisions.REVIEW_ONLY_CODES)
+    if review_only:
+        raise ValidationError(
+            {"deny_codes": f"Always reviewed by a person, never denied: {', '.join(review_only)}."}
+        )
     policy = policy_for(organisation)
     policy.deny_codes = sorted(set(deny_codes))
     policy.save(update_fields=["deny_codes"])
@@ -113,9 +120,11 @@ def sign_up(
     email: str,
     vehicle_type: str,
     plate: str = "",
+    vin: str = "",
 ) -> Application:
     """A new applicant account of the organisation whose sign-up link this is: a driver user,
-    an APPLICANT driver with the declared vehicle, and a draft application."""
+    an APPLICANT driver with the declared vehicle (plate, VIN: the registration is compared
+    with them), and a draft application."""
     policy = OnboardingPolicy.objects.select_related("organisation").filter(signup_token=signup_token).first()
     if policy is None or not policy.is_open:
         raise ValidationError({"signup_token": "This sign-up link is not valid (any more)."})
@@ -128,6 +137,11 @@ def sign_up(
         raise ValidationError({"plate": "A vehicle of this organisation already has this plate."})
     if vehicle_type not in Vehicle.Type.values:
         raise ValidationError({"vehicle_type": f"One of {', '.join(Vehicle.Type.values)}."})
+    if vin:
+        checked = check_vin(vin)
+        if not checked.valid:
+            raise ValidationError({"vin": " ".join(checked.reasons)})
+        vin = checked.vin
     user = User(username=username, email=email, organisation=organisation, role=Role.DRIVER)
     try:
         validate_password(password, user)
@@ -144,6 +158,7 @@ def sign_up(
         fleet_type=Driver.FleetType.GIG,
         vehicle_type=vehicle_type,
         plate=plate,
+        vin=vin,
         user=user,
         actor=actor,
     )
@@ -347,14 +362,67 @@ def _store(application: Application, result: StepResult, *, pending: bool = Fals
     )
 
 
+PIPELINE_STEP = "pipeline"  # the CheckResult of a run that failed, until one succeeds
+
+
 def run_pipeline(*, application_id, today: date | None = None) -> Application:
     """Run the checks (outside any transaction: OCR and face models take seconds), start the
     background check once, then store every result and decide in one transaction. Running it
-    again for an application already past SUBMITTED does nothing."""
+    again for an application already past SUBMITTED does nothing.
+
+    A run that raises is recorded (the exception's class for staff, a plain reason for the
+    applicant) and left SUBMITTED for onboarding.resume_pipelines to try again; after
+    ONBOARDING_PIPELINE_MAX_ATTEMPTS runs (a run killed midway counts too) a person reviews it."""
     today = today or timezone.now().date()
-    application = Application.objects.select_related("driver").get(id=application_id)
-    if application.status != ApplicationStatus.SUBMITTED:
-        return application
+    with transaction.atomic():
+        application = lock(Application.objects).select_related("driver").get(id=application_id)
+        if application.status != ApplicationStatus.SUBMITTED:
+            return application
+        if application.pipeline_attempts >= settings.ONBOARDING_PIPELINE_MAX_ATTEMPTS:
+            return _pipeline_failed(application, "the earlier runs did not finish (stopped or killed)")
+        application.pipeline_attempts += 1
+        application.save(update_fields=["pipeline_attempts", "updated_at"])
+    try:
+        return _check_and_decide(application, today)
+    except Exception as exc:
+        logger.exception(
+            "The onboarding pipeline of %s failed (run %s)", application_id, application.pipeline_attempts
+        )
+        with transaction.atomic():
+            application = lock(Application.objects).select_related("driver").get(id=application_id)
+            if application.status != ApplicationStatus.SUBMITTED:
+                return application
+            return _pipeline_failed(application, type(exc).__name__)
+
+
+def _pipeline_failed(application: Application, error: str) -> Application:
+    """Record a run that failed (inside the caller's transaction); the last allowed run's
+    failure sends the application to a person."""
+    attempts, limit = application.pipeline_attempts, settings.ONBOARDING_PIPELINE_MAX_ATTEMPTS
+    _store(
+        application,
+        StepResult(
+            PIPELINE_STEP,
+            codes=["PIPELINE_ERROR"],
+            inputs={"run": attempts, "max_runs": limit},
+            details={"reason": "verification failed to run", "error": error},
+        ),
+    )
+    _event(
+        application,
+        "application.pipeline_failed",
+        PIPELINE,
+        "verification failed to run",
+        error=error,
+        run=attempts,
+    )
+    if attempts >= limit:
+        return _decide(application)
+    return application
+
+
+def _check_and_decide(application: Application, today: date) -> Application:
+    application_id = application.id
     results = run_checks(application, today=today)
     provider = screening_provider()
     existing = application.checks.filter(step="screening").first()
@@ -365,12 +433,11 @@ def run_pipeline(*, application_id, today: date | None = None) -> Application:
         application = lock(Application.objects).select_related("driver").get(id=application_id)
         if application.status != ApplicationStatus.SUBMITTED:
             return application
+        application.checks.filter(step=PIPELINE_STEP).delete()
         for result in results:
             _store(application, result)
-        identity = next(r for r in results if r.step == "identity")
-        expiry = identity.details.get("expires_on")
-        if expiry:
-            application.documents.filter(kind=DocumentKind.ID_FRONT).update(expires_on=expiry)
+            for kind, expiry in result.expiries.items():
+                application.documents.filter(kind=kind).update(expires_on=expiry)
         if report is not None:
             application.screening_provider = provider.name
             application.screening_reference = report.reference
@@ -416,20 +483,18 @@ def _decide(application: Application) -> Application:
 
 
 def _approve(application: Application, actor: Actor, reason: str, inputs: dict, *, override=False) -> None:
-    """ACTIVE driver, with the vehicle type and capacity the photo showed."""
+    """ACTIVE driver; a vehicle the photo showed as another type than declared (a reviewer
+    approved it) takes that type and its default capacity."""
     application.status = ApplicationStatus.APPROVED
     vehicle_check = application.checks.filter(step="vehicle").first()
-    detected = (vehicle_check.details if vehicle_check else {}) or {}
+    detected = ((vehicle_check.details if vehicle_check else {}) or {}).get("vehicle_type")
     vehicle = Vehicle.objects.filter(driver_id=application.driver_id, is_active=True).first()
-    if vehicle is not None and detected.get("vehicle_type") and detected.get("capacity"):
+    if vehicle is not None and detected and not seen_as_declared(detected, vehicle.type):
+        kilograms, litres = VEHICLE_DEFAULT_CAPACITY[detected]
         fleet_services.update_vehicle(
             vehicle_id=vehicle.id,
             organisation=application.organisation,
-            changes={
-                "type": detected["vehicle_type"],
-                "capacity_kg": Decimal(detected["capacity"]["kg"]),
-                "capacity_litres": detected["capacity"]["litres"],
-            },
+            changes={"type": detected, "capacity_kg": kilograms, "capacity_litres": litres},
             actor=actor,
         )
     driver = Driver.objects.get(id=application.driver_id)

@@ -12,22 +12,18 @@ STUCK_AFTER = timedelta(minutes=10)
 SCREENING_POLL_AFTER = timedelta(hours=6)
 
 
-@shared_task(
-    name="onboarding.run_application_pipeline",
-    ignore_result=True,
-    autoretry_for=(screening.ScreeningError,),
-    retry_backoff=30,
-    max_retries=5,
-)
+@shared_task(name="onboarding.run_application_pipeline", ignore_result=True)
 def run_application_pipeline(application_id: str) -> str:
-    """The checks and decision of a submitted application; a no-op once it has moved on."""
+    """The checks and decision of a submitted application; a no-op once it has moved on. A
+    failing run (a provider down too) is recorded by the service and tried again by
+    resume_pipelines, a bounded number of times."""
     return services.run_pipeline(application_id=application_id).status
 
 
 @shared_task(name="onboarding.resume_pipelines", ignore_result=True)
 def resume_pipelines() -> int:
     """Queue again the pipelines of applications left SUBMITTED (a worker died, a check
-    crashed), and ask the provider about reports pending for long (a lost webhook): each run is
+    crashed: services.run_pipeline bounds the runs, then a person reviews), and ask the provider about reports pending for long (a lost webhook): each run is
     a no-op once the application has moved on."""
     stuck = selectors.stuck_application_ids(older_than=STUCK_AFTER)
     for application_id in stuck:

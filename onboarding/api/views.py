@@ -97,6 +97,7 @@ class SignUpSerializer(serializers.Serializer):
     email = serializers.EmailField()
     vehicle_type = serializers.CharField(max_length=16)
     plate = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    vin = serializers.CharField(max_length=17, required=False, allow_blank=True, default="")
 
 
 class DetailsSerializer(serializers.Serializer):

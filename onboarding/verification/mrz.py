@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -149,6 +150,20 @@ class MrzResult:
     corrections: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def name_field(self) -> str:
+        """The name as the MRZ holds it (``SURNAME<<GIVEN<NAMES<<<``), fillers and all."""
+        if self.doc_type is None or len(self.lines) != LAYOUTS[self.doc_type].line_count:
+            return ""
+        return _text(self.lines, LAYOUTS[self.doc_type].fields["name"])
+
+    @property
+    def name_repaired(self) -> bool:
+        """Did ``repair`` turn letters of the name line back into fillers (a filler read as K)?"""
+        return any(
+            c.startswith(f"line {3 if self.doc_type == 'TD1' else 1}: K read") for c in self.corrections
+        )
+
     def as_dict(self) -> dict:
         """The JSON contract of ``check_mrz`` / ``read_mrz``."""
         return {
@@ -173,6 +188,34 @@ EMPTY_FIELDS = dict.fromkeys(
         "sex",
     )
 )
+
+
+# What OCR makes of a filler "<" in OCR-B (and the letters it mistakes for one).
+FILLER_LOOK_ALIKES = frozenset("KCXL")
+
+
+def name_as_mrz(surname: str, given_names: str) -> str:
+    """A name as an MRZ writes it: ``SURNAME<<GIVEN<NAMES``, A-Z only (accents dropped,
+    spaces and hyphens as fillers)."""
+
+    def part(text: str) -> str:
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
+        return "<".join(re.sub(r"[^A-Z]+", " ", plain).split())
+
+    return f"{part(surname)}<<{part(given_names)}"
+
+
+def fillers_misread(name_field: str, surname: str, given_names: str) -> bool:
+    """Could ``name_field`` (an MRZ's) be this name with fillers read as letters that look
+    like one, some doubled or dropped ("VIRTANENK<<BARACKK<KCK<<<" for Virtanen, Barack)?
+    True only if the two differ, and the name's words all stand in order with nothing but
+    fillers and such letters around and between them: an OCR misreading, not another name."""
+    words = name_as_mrz(surname, given_names).replace(FILLER, " ").split()
+    if not words or name_field.rstrip(FILLER) == name_as_mrz(surname, given_names):
+        return False
+    noise = "[" + "".join(sorted(FILLER_LOOK_ALIKES)) + FILLER + "]"
+    pattern = f"{noise}*" + f"{noise}+".join(words) + f"{noise}*"
+    return re.fullmatch(pattern, name_field) is not None
 
 
 def detect_doc_type(lines: Sequence[str]) -> str | None:
@@ -204,7 +247,13 @@ def parse_mrz(lines: Sequence[str], *, repair: bool = False, today: date | None 
     lines = [line.strip() for line in lines if line.strip()]
     corrections: list[str] = []
     if repair:
-        lines = [_normalise(line) for line in lines]
+        normalised = [_normalise(line) for line in lines]
+        corrections += [
+            f"line {number}: K read between fillers -> <"
+            for number, (before, after) in enumerate(zip(lines, normalised, strict=True), start=1)
+            if before.upper().count("K") != after.count("K")
+        ]
+        lines = normalised
     doc_type = detect_doc_type(lines)
     if doc_type is None:
         return MrzResult(

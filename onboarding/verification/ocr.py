@@ -279,3 +279,22 @@ def cross_check(
                     )
                 )
     return mismatches
+
+
+def compare_holder(licence: Mapping[str, str | None], other: Mapping[str, str | None]) -> list[str]:
+    """Is a licence's holder the person ``other`` (declared details or an MRZ) names? The
+    surname's words and the birth date must agree; the given names may leave out middle
+    names on either side (one's words within the other's). Fields missing on a side are
+    not compared. Returns a reason per disagreement."""
+    reasons = []
+    for name, middle_names_optional in (("surname", False), ("given_names", True)):
+        on_licence, elsewhere = licence.get(name) or "", other.get(name) or ""
+        if not (on_licence and elsewhere):
+            continue
+        a, b = _tokens(on_licence), _tokens(elsewhere)
+        if a != b and not (middle_names_optional and (a <= b or b <= a)):
+            reasons.append(f"{name.replace('_', ' ')} {on_licence!r} on the licence, {elsewhere!r} elsewhere")
+    born = licence.get("birth_date") or "", str(other.get("birth_date") or "")
+    if all(born) and born[0] != born[1]:
+        reasons.append(f"birth date {born[0]} on the licence, {born[1]} elsewhere")
+    return reasons

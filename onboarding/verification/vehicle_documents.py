@@ -4,7 +4,9 @@
 Labelled values win: a plate after "Registration number", "Reg. no", "Plate", "Licence
 plate", "Kennzeichen", "Rekisteritunnus"...; an expiry after "Expiry", "Expires", "Valid
 until", "Valid to", "Expiration", "Period of insurance ... to", "Gültig bis"... Without an
-expiry label the latest date in the text is taken (a policy prints its start before its end).
+expiry label the latest date in the text is taken (a policy prints its start before its end),
+unless ``unlabelled_expiry=False`` (a registration certificate: its dates are first
+registration and issue, and many never expire).
 Dates: ISO, ``dd.mm.yyyy``, ``dd/mm/yyyy`` (``mm/dd/yyyy`` with ``day_first=False``; a
 part above 12 decides either way), and ``15 Apr 2027`` / ``April 15, 2027``.
 """
@@ -39,15 +41,26 @@ _DATE = re.compile(
     r"|(?P<dmy>\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4})"
     r"|(?P<mdy>[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4})"
 )
-_VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
+_VIN = re.compile(r"\b[A-Z0-9]{17}\b")
+# A VIN never holds I, O or Q (for this very confusion): OCR's I, O, Q in one are 1, 0, 0.
+_VIN_OCR = str.maketrans("IOQ", "100")
 
 
 @dataclass(frozen=True)
 class VehicleDocument:
+    """``vin`` is the first VIN whose check digit holds, else the first VIN-shaped text with
+    ``vin_reasons`` saying why it fails; ``reasons`` lists what could not be found."""
+
     plate: str | None
     expiry_date: str | None
     vin: str | None
     reasons: list[str] = field(default_factory=list)
+    vin_reasons: list[str] = field(default_factory=list)
+
+
+def plate_key(plate: str) -> str:
+    """A plate as compared: upper case, letters and digits only ("ab-12 c" = "AB12C")."""
+    return re.sub(r"[^A-Z0-9]", "", plate.upper())
 
 
 def parse_date(text: str, *, day_first: bool = True) -> date | None:
@@ -78,7 +91,9 @@ def _all_dates(text: str, *, day_first: bool) -> list[date]:
     return [d for d in found if d]
 
 
-def parse_vehicle_document(text: str, *, day_first: bool = True) -> VehicleDocument:
+def parse_vehicle_document(
+    text: str, *, day_first: bool = True, unlabelled_expiry: bool = True
+) -> VehicleDocument:
     """Plate, expiry (ISO) and a VIN whose check digit holds where required, from OCR text."""
     reasons = []
     plate_match = _PLATE_LABEL.search(text)
@@ -91,11 +106,21 @@ def parse_vehicle_document(text: str, *, day_first: bool = True) -> VehicleDocum
         if dates:
             expiry = dates[0]
             break
-    if expiry is None:
+    if expiry is None and unlabelled_expiry:
         dates = _all_dates(text, day_first=day_first)
         expiry = max(dates) if dates else None
     if expiry is None:
         reasons.append("no expiry date found")
-    vins = [check_vin(m.group()) for m in _VIN.finditer(text.upper())]
-    vin = next((v.vin for v in vins if v.valid), None)
-    return VehicleDocument(plate, expiry.isoformat() if expiry else None, vin, reasons)
+    vins = [
+        check_vin(m.group().translate(_VIN_OCR))
+        for m in _VIN.finditer(text.upper())
+        if re.search(r"\d", m.group())  # a long word is no VIN: every VIN has digits
+    ]
+    vin = next((v for v in vins if v.valid), vins[0] if vins else None)
+    return VehicleDocument(
+        plate,
+        expiry.isoformat() if expiry else None,
+        vin.vin if vin else None,
+        reasons,
+        vin.reasons if vin else [],
+    )

@@ -14,11 +14,14 @@ largest box among vehicle detections scoring at least ``MIN_VEHICLE_SCORE``:
   ``van`` (pickups and panel vans, which COCO also labels truck, are long and low).
 * COCO bus -> ``truck`` (a large vehicle; nobody delivers by bus, so it goes to review).
 Geometry cannot see depth, so this is a first guess for the form; the driver confirms it and
-a reviewer sees the photo. Default capacities per type are in ``CAPACITY``.
+a reviewer sees the photo. Default capacities per type are the fleet's
+(``fleet.models.VEHICLE_DEFAULT_CAPACITY``), handed in by the caller: this module keeps no
+copy of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,17 +54,6 @@ COCO_CLASSES = (
 )  # fmt: skip
 VEHICLE_CLASSES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 
-# Default load per vehicle type: what a delivery driver's vehicle of that type usually carries
-# (a bicycle's bag or box; a motorcycle's top box; a car's boot and back seat; a small panel
-# van; a 7.5 t box truck). The driver's declared values replace them.
-CAPACITY = {
-    "bicycle": {"kg": 15, "litres": 60},
-    "motorcycle": {"kg": 30, "litres": 120},
-    "car": {"kg": 250, "litres": 800},
-    "van": {"kg": 1000, "litres": 8000},
-    "truck": {"kg": 3500, "litres": 25000},
-}
-
 
 @dataclass(frozen=True)
 class Detection:
@@ -77,7 +69,7 @@ class VehicleResult:
     vehicle_type: str | None
     confidence: float
     detections: list[Detection]
-    capacity: dict[str, int] | None
+    capacity: dict | None  # {"kg", "litres"} of the type, when the caller gave capacities
     reason: str
 
     def as_dict(self) -> dict:
@@ -172,8 +164,9 @@ def vehicle_type_of(detection: Detection) -> str:
     return "truck"  # bus
 
 
-def detect_vehicle(source: ImageSource) -> VehicleResult:
-    """Detections, the main vehicle's type and its default capacity. Raises ``UnreadableImage``."""
+def detect_vehicle(source: ImageSource, *, capacities: Mapping[str, dict] | None = None) -> VehicleResult:
+    """Detections, the main vehicle's type and its default capacity (from ``capacities``,
+    type -> {"kg", "litres"}). Raises ``UnreadableImage``."""
     detections = detect_objects(source)
     vehicles = [d for d in detections if d.label in VEHICLE_CLASSES and d.score >= MIN_VEHICLE_SCORE]
     if not vehicles:
@@ -184,6 +177,6 @@ def detect_vehicle(source: ImageSource) -> VehicleResult:
         kind,
         main.score,
         detections,
-        dict(CAPACITY[kind]),
+        dict(capacities[kind]) if capacities and kind in capacities else None,
         f"{main.label} ({main.score:.2f}) taken as a {kind}",
     )

@@ -23,6 +23,7 @@ UPLOAD_KINDS = [
     (DocumentKind.VEHICLE_PHOTO, "Your vehicle, from the side"),
     (DocumentKind.VEHICLE_REGISTRATION, "Vehicle registration document"),
     (DocumentKind.DRIVING_LICENCE, "Driving licence"),
+    (DocumentKind.DRIVING_LICENCE_BACK, "Driving licence, back (US or Canadian: the barcode side)"),
     (DocumentKind.INSURANCE, "Insurance certificate"),
 ]
 
@@ -35,6 +36,12 @@ class SignUpForm(forms.Form):
     email = forms.EmailField()
     vehicle_type = forms.ChoiceField(choices=Vehicle.Type.choices)
     plate = forms.CharField(max_length=16, required=False, help_text="For a motorised vehicle")
+    vin = forms.CharField(
+        max_length=17,
+        required=False,
+        label="VIN",
+        help_text="Vehicle identification number, as on the registration",
+    )
 
 
 class DetailsForm(forms.Form):

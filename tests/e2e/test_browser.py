@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.server import manage, production_env, running_server
+from tests.deploy.server import manage
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 XSS = '<img src=x onerror="window.__xss=1">'
@@ -68,14 +68,9 @@ print(zone.id)
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    env = production_env(tmp_path)
-    manage(env, "collectstatic", "--noinput", "-v0")
-    manage(env, "migrate", "--noinput", "-v0")
-    zone_id = manage(env, "shell", "-c", SEED).stdout.strip().splitlines()[-1]
-    with running_server(env) as base:
-        yield base, zone_id
+def site(production):
+    zone_id = manage(production.env, "shell", "-c", SEED).stdout.strip().splitlines()[-1]
+    return production.base, zone_id
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ def image_bytes(colour=(200, 30, 30), size=(64, 48), image_format="JPEG") -> byt
     return buffer.getvalue()
 
 
-def signed_up(organisation, username: str | None = None) -> Application:
+def signed_up(organisation, username: str | None = None, **vehicle) -> Application:
+    """A draft application with details; ``vehicle``: vehicle_type, plate, vin (a bicycle)."""
     n = next(_numbers)
     username = username or f"applicant{n}"
     application = services.sign_up(
@@ -33,7 +34,7 @@ def signed_up(organisation, username: str | None = None) -> Application:
         name=f"Applicant {n}",
         phone=f"+3584055{n:05d}",
         email=f"{username}@example.com",
-        vehicle_type="bicycle",
+        **{"vehicle_type": "bicycle", **vehicle},
     )
     services.set_details(
         application_id=application.id,

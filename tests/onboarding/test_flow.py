@@ -5,10 +5,17 @@ from datetime import date
 
 import pytest
 
-from fleet.models import Driver, DriverStatus, DriverStatusChange
+from demo.applicants import (
+    VehiclePapers,
+    aamva_payload,
+    insurance_certificate,
+    licence_back,
+    registration_certificate,
+)
+from fleet.models import Driver, DriverStatus, DriverStatusChange, Vehicle
 from onboarding.models import Application, CheckResult, Review
 from tests.onboarding.conftest import FACES
-from tests.onboarding.flow import OBAMA, fill_in, sign_up, submit
+from tests.onboarding.flow import OBAMA, fill_in, sign_up, submit, upload
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +29,23 @@ def test_a_clean_applicant_becomes_an_active_driver_with_no_human(org):
     client = sign_up(org, "clean")
     shown = fill_in(client)
     assert shown["status"] == "DRAFT" and shown["progress"]["missing"] == {}
+    # The vehicle's papers and a US licence's back, as their owner declared them.
+    plate = Vehicle.objects.get(driver_id=shown["driver_id"]).plate
+    papers = VehiclePapers(plate, "JHMCM56557C404453", insurance_to=date(2031, 3, 31))
+    for kind, data in (
+        ("VEHICLE_REGISTRATION", registration_certificate(OBAMA, papers)),
+        ("INSURANCE", insurance_certificate(OBAMA, papers)),
+        ("DRIVING_LICENCE_BACK", licence_back(aamva_payload(OBAMA, expiry=date(2030, 8, 4)))),
+    ):
+        assert upload(client, kind, data, "paper.png").status_code == 201
     answer = submit(client)
     assert answer["status"] == "APPROVED", [
         (c["step"], c["reason_codes"], c["details"]) for c in answer["checks"] if c["reason_codes"]
     ]
     assert answer["decision_codes"] == []
     assert {c["step"]: c["outcome"] for c in answer["checks"]} == dict.fromkeys(
-        ("documents", "identity", "face", "liveness", "vehicle", "screening"), "PASSED"
+        ("documents", "identity", "face", "liveness", "vehicle", "vehicle_papers", "licence", "screening"),
+        "PASSED",
     )
     driver = Driver.objects.get(id=answer["driver_id"])
     assert driver.status == DriverStatus.ACTIVE and driver.organisation == org
@@ -36,11 +53,16 @@ def test_a_clean_applicant_becomes_an_active_driver_with_no_human(org):
     assert vehicle.type == "car" and vehicle.capacity_kg > 0
     change = DriverStatusChange.objects.filter(driver=driver).latest("occurred_at")
     assert change.to_status == DriverStatus.ACTIVE and "All checks passed" in change.reason
-    # The ID page's expiry read from its MRZ is watched from now on.
-    assert (
-        str(Application.objects.get(id=answer["id"]).documents.get(kind="ID_FRONT").expires_on)
-        == "2031-01-01"
-    )
+    # The expiries read from the ID's MRZ, the insurance and the licence are watched from now on.
+    documents = Application.objects.get(id=answer["id"]).documents
+    assert {
+        kind: str(documents.get(kind=kind).expires_on)
+        for kind in ("ID_FRONT", "INSURANCE", "DRIVING_LICENCE_BACK")
+    } == {
+        "ID_FRONT": "2031-01-01",
+        "INSURANCE": "2031-03-31",
+        "DRIVING_LICENCE_BACK": "2030-08-04",
+    }
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,8 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from fleet.models import VEHICLE_DEFAULT_CAPACITY
+from onboarding.pipeline import VEHICLE_CAPACITIES
 from onboarding.verification.vehicles import (
-    CAPACITY,
     Detection,
     detect_objects,
     detect_vehicle,
@@ -52,9 +53,10 @@ def test_detections_match_the_expected_csv(image):
     ],
 )
 def test_the_vehicle_type_and_its_default_capacity(image, vehicle_type):
-    result = detect_vehicle(VEHICLES / image)
+    result = detect_vehicle(VEHICLES / image, capacities=VEHICLE_CAPACITIES)
     assert result.vehicle_type == vehicle_type
-    assert result.capacity == CAPACITY[vehicle_type]
+    kilograms, litres = VEHICLE_DEFAULT_CAPACITY[vehicle_type]  # the fleet's table, the one copy
+    assert result.capacity == {"kg": kilograms, "litres": litres}
     assert result.confidence >= 0.5
 
 
@@ -80,7 +82,7 @@ def test_detect_vehicle_prints_the_json_contract():
     call_command("detect_vehicle", str(VEHICLES / "coco_000000001584_bus.jpg"), "--json", stdout=out)
     printed = json.loads(out.getvalue())
     assert list(printed) == ["vehicle_type", "confidence", "detections", "capacity"]
-    assert printed["vehicle_type"] == "truck" and printed["capacity"] == {"kg": 3500, "litres": 25000}
+    assert printed["vehicle_type"] == "truck" and printed["capacity"] == {"kg": 3500, "litres": 20000}
     assert printed["detections"][0] == {"class": "bus", "score": 0.95, "box": [131.7, 84.5, 526.6, 536.2]}
 
 

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from onboarding.management.commands._output import emit
+from onboarding.pipeline import VEHICLE_CAPACITIES
 from onboarding.verification.images import UnreadableImage
 from onboarding.verification.vehicles import detect_vehicle
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, image, json, **options):
         try:
-            result = detect_vehicle(image)
+            result = detect_vehicle(image, capacities=VEHICLE_CAPACITIES)
         except UnreadableImage as error:
             raise CommandError(str(error))
         emit(self, result.as_dict(), as_json=json)
