@@ -153,8 +153,9 @@ class HaversineTravelTimes(Provider):
         return Matrix(seconds, metres)
 
     def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
-        metres = haversine_pairs_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-        seconds = metres * (self.detour_factor / self.speed(vehicle_type))
+        """Seconds a[i] -> b[i]: the same arithmetic as `matrix`, pair by pair."""
+        metres = haversine_pairs_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1]) * self.detour_factor
+        seconds = metres / self.speed(vehicle_type)
         traffic = self.snapshot(depart_at)
         if traffic and traffic.cell_factors:
             seconds = seconds / ((_area_factors(a, traffic) + _area_factors(b, traffic)) / 2)
@@ -194,6 +195,40 @@ class RoadProvider(Provider):
         """Road answers; pairs it cannot route are flagged (subclasses)."""
         raise NotImplementedError
 
+    def route_pairs(self, a: np.ndarray, b: np.ndarray, profile: str, traffic: TrafficSnapshot | None):
+        """Road seconds a[i] -> b[i], inf where the roads cannot say: by default `route` between
+        the distinct places, read pair by pair (a router with its own pairwise answer overrides it)."""
+        ua, ia = np.unique(a, axis=0, return_inverse=True)
+        ub, ib = np.unique(b, axis=0, return_inverse=True)
+        return self.route(ua, ub, profile, traffic).seconds[ia.reshape(-1), ib.reshape(-1)]
+
+    def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
+        """Seconds a[i] -> b[i] (arrays of (lat, lon)): what `matrix` answers for those pairs, without
+        costing every origin against every destination; the fallback answers only the pairs the
+        roads cannot (and only those count as estimates)."""
+        a = np.asarray(a, dtype=float).reshape(-1, 2)
+        b = np.asarray(b, dtype=float).reshape(-1, 2)
+        if len(a) == 0:
+            return np.zeros(0)
+        seconds = np.array(
+            self.route_pairs(a, b, profile_for(vehicle_type), self.snapshot(depart_at)), dtype=float
+        )
+        fallback = ~np.isfinite(seconds)
+        estimated = int(fallback.sum())
+        self.estimated += estimated
+        self.routed += len(seconds) - estimated
+        if estimated:
+            seconds[fallback] = pairs_s(
+                self.fallback,
+                a[fallback, 0],
+                a[fallback, 1],
+                b[fallback, 0],
+                b[fallback, 1],
+                depart_at=depart_at,
+                vehicle_types=vehicle_type,
+            )
+        return seconds
+
     def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
         if len(origins) == 0 or len(destinations) == 0:
             empty = np.zeros((len(origins), len(destinations)))
@@ -224,3 +259,6 @@ class RoadTravelTimes(RoadProvider):
 
     def route(self, origins, destinations, profile, traffic) -> Matrix:
         return self.router.matrix(origins, destinations, profile, traffic)
+
+    def route_pairs(self, a, b, profile, traffic):
+        return self.router.pairs(a, b, profile, traffic)
