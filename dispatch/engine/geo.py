@@ -50,3 +50,12 @@ def unit_sphere(lats, lons) -> np.ndarray:
     """Points as 3-D unit vectors: a KD-tree over them finds the nearest by great circle."""
     phi, lmb = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
     return np.column_stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)])
+
+
+def distinct_places(points) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (lat, lon) rows of `points` and, per point, the row of its place: a round
+    names each place many times, and asks the costly things (snapping, H3 cells) once per place.
+    Each (lat, lon) is viewed as one complex number: a 1-D unique, far quicker than unique(axis=0)."""
+    pts = np.ascontiguousarray(np.asarray(points, dtype=float).reshape(-1, 2))
+    uniq, inverse = np.unique(pts.view(np.complex128).reshape(-1), return_inverse=True)
+    return np.column_stack([uniq.real, uniq.imag]), inverse.reshape(-1)

@@ -26,7 +26,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from dispatch.engine.geo import haversine_pairs_m, unit_sphere
+from dispatch.engine.geo import distinct_places, haversine_pairs_m, unit_sphere
 from dispatch.engine.road_rules import PROFILES, way_access
 
 TRAFFIC_H3_RES = 9  # area traffic is kept per H3 cell of this resolution (edge about 170 m)
@@ -351,9 +351,8 @@ class RoadRouter:
 
     def snap_distinct(self, points: np.ndarray, profile: str) -> Snapped:
         """`snap`, asking the tree once per distinct place (a round names each place many times)."""
-        uniq, inverse = np.unique(np.asarray(points, dtype=float).reshape(-1, 2), axis=0, return_inverse=True)
-        snapped = self.snap(uniq, profile)
-        inverse = inverse.reshape(-1)
+        places, inverse = distinct_places(points)
+        snapped = self.snap(places, profile)
         return Snapped(snapped.nodes[inverse], snapped.metres[inverse])
 
 

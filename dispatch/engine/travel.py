@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import h3
 import numpy as np
 
-from dispatch.engine.geo import haversine_matrix_m, haversine_pairs_m
+from dispatch.engine.geo import distinct_places, haversine_matrix_m, haversine_pairs_m
 from dispatch.engine.road_rules import VEHICLE_PROFILE, profile_for
 from dispatch.engine.roads import TRAFFIC_H3_RES, Matrix, RoadRouter, TrafficSnapshot
 
@@ -166,13 +166,16 @@ MIN_AREA_FACTOR = 0.1
 
 
 def _area_factors(points: np.ndarray, traffic: TrafficSnapshot) -> np.ndarray:
-    """Each point's area speed factor (its H3 cell's; 1 without one), at least MIN_AREA_FACTOR."""
-    return np.array(
+    """Each point's area speed factor (its H3 cell's; 1 without one), at least MIN_AREA_FACTOR;
+    each distinct place's cell found once."""
+    places, inverse = distinct_places(points)
+    factors = np.array(
         [
             max(MIN_AREA_FACTOR, traffic.cell_factors.get(h3.latlng_to_cell(lat, lon, TRAFFIC_H3_RES), 1.0))
-            for lat, lon in points.tolist()
+            for lat, lon in places.tolist()
         ]
     )
+    return factors[inverse]
 
 
 class RoadProvider(Provider):
