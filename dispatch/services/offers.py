@@ -195,7 +195,9 @@ def make_offers(
     if not offers:
         return results
     to_offer = {o.id: o for offer in offers for o in offer.offered if o.status == OrderStatus.CREATED}
-    offer_orders(orders=sorted(to_offer.values(), key=lambda o: o.id), organisation=organisation, actor=actor)
+    order_events = offer_orders(
+        orders=sorted(to_offer.values(), key=lambda o: o.id), organisation=organisation, actor=actor
+    )
     Offer.objects.bulk_create(offers)
     copy_to_history(Offer, [offer.id for offer in offers], actor=actor, reason="offered", history_type="+")
     Offer.orders.through.objects.bulk_create(
@@ -206,7 +208,8 @@ def make_offers(
     record_events(
         organisation=organisation,
         actor=actor,
-        events=[
+        events=order_events
+        + [
             NewEvent(
                 event_type="offer.created",
                 subject_type="offer",
