@@ -629,33 +629,51 @@ def eligible_pairs(
     costed = _bulk_costed(bulk, usable, nearest, pick, travel)
     by_order: dict = {}
     unassigned: dict = {}
-    matched: list[tuple[int, int, int]] = []  # (order, place in its list, driver) costed in bulk
     for i, order in enumerate(orders):
         found, why = _nearest_eligible(
             usable, units[i], nearest[i], costed[i], k, rules, travel, now_s, fastest[i]
         )
-        matched.extend((i, place, d) for place, d in enumerate(found) if isinstance(d, int))
         if found:
             by_order[order.id] = found
         else:
             unassigned[order.id] = why or "no feasible driver"
-    if matched:
-        u_rows = np.array([i for i, _, _ in matched])
-        d_rows = np.array([d for _, _, d in matched])
-        metres = haversine_pairs_m(dlat[d_rows], dlon[d_rows], pick[u_rows, 0], pick[u_rows, 1])
-        for (i, place, _), pair in zip(
-            matched, bulk.assignments(d_rows, u_rows, travel, metres), strict=True
-        ):
-            by_order[orders[i].id][place] = pair
     kept = _within_room(by_order, usable, rules)
+    # The pairs costed in bulk and kept become explained assignments together.
+    position = {o.id: n for n, o in enumerate(orders)}
+    in_bulk = [(order_id, n, o.pair) for order_id, opts in kept.items() for n, o in enumerate(opts)]
+    in_bulk = [(order_id, n, d) for order_id, n, d in in_bulk if isinstance(d, int)]
+    if in_bulk:
+        u_rows = np.array([position[order_id] for order_id, _, _ in in_bulk])
+        d_rows = np.array([d for _, _, d in in_bulk])
+        metres = haversine_pairs_m(dlat[d_rows], dlon[d_rows], pick[u_rows, 0], pick[u_rows, 1])
+        made = bulk.assignments(d_rows, u_rows, travel, metres)
+        for (order_id, n, _), pair in zip(in_bulk, made, strict=True):
+            kept[order_id][n] = kept[order_id][n]._replace(pair=pair)
+    kept = {order_id: [o.pair for o in opts] for order_id, opts in kept.items()}
     for order in orders:
         if order.id not in unassigned and order.id not in kept:
             unassigned[order.id] = "its nearest drivers were offered as much work as they can take"
-    position = {o.id: n for n, o in enumerate(orders)}
     assignments = sorted(
         (a for found in kept.values() for a in found), key=lambda a: position[a.order_ids[0]]
     )
     return RoundResult(assignments, unassigned)
+
+
+class _Option(NamedTuple):
+    """A pair send-to-all may offer: its cost, its driver and what it adds to their load;
+    `pair` is its assignment, or the driver's row while it is to be made in bulk."""
+
+    total: float
+    driver_id: Hashable
+    kg: float
+    litres: float
+    pair: object
+
+
+def _load_added(route, order_ids) -> tuple[float, float]:
+    """The kg and litres the route's pickups of these orders add."""
+    picked = [s for s in route if s.kind == "pickup" and s.order_id in order_ids]
+    return sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
 
 
 def _bulk_costed(bulk: "_Bulk | None", usable, nearest: np.ndarray, pick: np.ndarray, travel) -> np.ndarray:
@@ -681,9 +699,10 @@ def _bulk_costed(bulk: "_Bulk | None", usable, nearest: np.ndarray, pick: np.nda
 def _nearest_eligible(usable, unit, nearest, costed, k, rules, travel, now_s, fastest):
     """The order's k nearest eligible drivers, nearest first, and the first reason a nearer
     driver was not eligible. The 3k nearest are tried first; all drivers, by distance, only when
-    fewer than k of those qualify. A pair costed in bulk (`costed`, see _bulk_costed) is given as
-    its driver's row, to be made an assignment in bulk; the others as their assignments."""
+    fewer than k of those qualify. Each as an _Option; one costed in bulk (`costed`, see
+    _bulk_costed) holds its driver's row, to be made an assignment in bulk if it is kept."""
     order = unit.head
+    bulk_load = _load_added(order.stops(), {order.id})
     found, why = [], None
     pending_why = None  # a pair costed in bulk as infeasible: asked why only if the reason is needed
 
@@ -705,9 +724,13 @@ def _nearest_eligible(usable, unit, nearest, costed, k, rules, travel, now_s, fa
                 return True  # nearest first: every further driver is too far as well
             if np.isnan(cost):
                 result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
-                cost = math.inf if result is None else result.terms.total
+                if result is not None:
+                    cost = result.terms.total
+                    result = _Option(cost, driver.id, *_load_added(result.route, result.order_ids), result)
+                else:
+                    cost = math.inf
             else:
-                result, reason = d, (d, metres)
+                result, reason = _Option(cost, driver.id, *bulk_load, d), (d, metres)
             if not math.isfinite(cost):
                 note(reason)
             elif cost >= rules.unassigned_penalty_s:
@@ -742,12 +765,12 @@ def offer_room(driver: Driver, rules: Rules) -> tuple[int, float, float]:
 
 
 def _within_room(by_order: dict, usable, rules) -> dict:
-    """Each order's pairs (its nearest eligible drivers) cut to what their drivers could take
+    """Each order's options (_Option: its nearest eligible drivers) cut to what their drivers could take
     together (offer_room). Orders take turns, in the orders' order: each takes its cheapest
     pair whose driver still has room, then each its next one, and so on; so no order is left
-    without a driver while others take a second. Returns order id -> the pairs kept."""
+    without a driver while others take a second. Returns order id -> the options kept."""
     room = {d.id: list(offer_room(d, rules)) for d in usable}
-    queues = {order_id: sorted(pairs, key=lambda a: a.terms.total) for order_id, pairs in by_order.items()}
+    queues = {order_id: sorted(options, key=lambda o: o.total) for order_id, options in by_order.items()}
     kept: dict = {}
     while queues:
         for order_id in list(queues):
@@ -761,14 +784,12 @@ def _within_room(by_order: dict, usable, rules) -> dict:
     return kept
 
 
-def _take_room(room: dict, pair: model.Assignment) -> bool:
-    """Whether the pair's driver has room for it; if so, that room is taken."""
-    picked = [s for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids]
-    kg, litres = sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
-    places, room_kg, room_l = room[pair.driver_id]
-    if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
+def _take_room(room: dict, option: _Option) -> bool:
+    """Whether the option's driver has room for it; if so, that room is taken."""
+    places, room_kg, room_l = room[option.driver_id]
+    if places < 1 or option.kg > room_kg + 1e-9 or option.litres > room_l + 1e-9:
         return False
-    room[pair.driver_id] = [places - 1, room_kg - kg, room_l - litres]
+    room[option.driver_id] = [places - 1, room_kg - option.kg, room_l - option.litres]
     return True
 
 
