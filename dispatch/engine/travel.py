@@ -201,9 +201,9 @@ class RoadProvider(Provider):
     def route_pairs(self, a: np.ndarray, b: np.ndarray, profile: str, traffic: TrafficSnapshot | None):
         """Road seconds a[i] -> b[i], inf where the roads cannot say: by default `route` between
         the distinct places, read pair by pair (a router with its own pairwise answer overrides it)."""
-        ua, ia = np.unique(a, axis=0, return_inverse=True)
-        ub, ib = np.unique(b, axis=0, return_inverse=True)
-        return self.route(ua, ub, profile, traffic).seconds[ia.reshape(-1), ib.reshape(-1)]
+        ua, ia = distinct_places(a)
+        ub, ib = distinct_places(b)
+        return self.route(ua, ub, profile, traffic).seconds[ia, ib]
 
     def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
         """Seconds a[i] -> b[i] (arrays of (lat, lon)): what `matrix` answers for those pairs, without
