@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from core.actors import Actor
+from core.db import insert_rows
 from core.geo import point_as_dict
 from core.models import DomainEvent, EventCounter
 
@@ -142,20 +143,23 @@ def record_events(*, organisation: Any, actor: Actor, events: list[NewEvent]) ->
     first = _take_sequences(organisation_id, len(events))
     now = timezone.now()
     fields = actor.as_fields()
-    rows = DomainEvent.objects.bulk_create(
-        DomainEvent(
-            organisation_id=organisation_id,
-            sequence=first + n,
-            client_id=new.client_id,
-            event_type=new.event_type,
-            subject_type=new.subject_type,
-            subject_id=str(new.subject_id),
-            reason=new.reason,
-            payload=new.payload,
-            occurred_at=now,
-            **fields,
-        )
-        for n, new in enumerate(events)
+    rows = insert_rows(
+        DomainEvent,
+        [
+            DomainEvent(
+                organisation_id=organisation_id,
+                sequence=first + n,
+                client_id=new.client_id,
+                event_type=new.event_type,
+                subject_type=new.subject_type,
+                subject_id=str(new.subject_id),
+                reason=new.reason,
+                payload=new.payload,
+                occurred_at=now,
+                **fields,
+            )
+            for n, new in enumerate(events)
+        ],
     )
     events_recorded.send(sender=DomainEvent, events=rows)
     if event_recorded.has_listeners(DomainEvent):

@@ -68,9 +68,9 @@ def route_changed(organisation_id, driver_id) -> None:
     )
 
 
-def to_live_map(organisation_id, event: dict) -> None:
-    """Tell the organisation's open live maps of a change."""
-    _send_all([(live_group(organisation_id), _live_event(event))])
+def to_live_map(organisation_id, events: list[dict]) -> None:
+    """Tell the organisation's open live maps of changes (a round's hundreds: one send)."""
+    _send_all([(live_group(organisation_id), _live_event(event)) for event in events])
 
 
 def _live_event(event: dict) -> dict:

@@ -93,19 +93,24 @@ LIVE_MAP_EVENTS = frozenset(
 
 @receiver(events_recorded)
 def tell_the_live_map(sender, events, **kwargs) -> None:
-    """Once the change commits, the organisation's open live maps hear of it."""
+    """Once the change commits, the organisation's open live maps hear of it: the changes of
+    one batch of events (a round's offers) in one push."""
+    changes = []
     for event in events:
         if event.event_type not in LIVE_MAP_EVENTS:
             continue
         if event.subject_type == "offer":
-            change = {"kind": "offer", "offer_id": event.subject_id}
+            changes.append({"kind": "offer", "offer_id": event.subject_id})
         else:
-            change = {
-                "kind": "at_risk",
-                "order_id": event.subject_id,
-                "at_risk": event.event_type == "order.at_risk",
-            }
-        transaction.on_commit(partial(push.to_live_map, event.organisation_id, change))
+            changes.append(
+                {
+                    "kind": "at_risk",
+                    "order_id": event.subject_id,
+                    "at_risk": event.event_type == "order.at_risk",
+                }
+            )
+    if changes:
+        transaction.on_commit(partial(push.to_live_map, events[0].organisation_id, changes))
 
 
 @receiver(events_recorded)

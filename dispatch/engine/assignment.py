@@ -406,6 +406,33 @@ class _Bulk:
         return out
 
 
+def _legs_and_fastest(units, pick: np.ndarray, travel: TravelTimes, now_s: float, vehicle_types):
+    """Each unit's pickup -> drop-off seconds per vehicle type of the round (one call per type),
+    and the earliest its orders could be dropped off (by the quickest type; fastest_dropoff_s)."""
+    legs_by_type = {
+        vehicle_type: pairs_s(
+            travel,
+            pick[:, 0],
+            pick[:, 1],
+            [u.head.dropoff_lat for u in units],
+            [u.head.dropoff_lon for u in units],
+            depart_at=now_s,
+            vehicle_types=vehicle_type,
+        )
+        for vehicle_type in vehicle_types
+    }
+    legs = np.min(np.array(list(legs_by_type.values())), axis=0).tolist()
+    fastest = []
+    for u, unit in enumerate(units):
+        if len(unit.orders) == 1:
+            o = unit.head
+            earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
+        else:
+            earliest = sum(fastest_dropoff_s(o, travel, now_s, vehicle_types) for o in unit.orders)
+        fastest.append(earliest)
+    return legs_by_type, fastest
+
+
 def solve_round(
     drivers: Sequence[Driver],
     orders: Sequence[Order],
@@ -439,28 +466,7 @@ def solve_round(
     n_d, n_u = len(usable), len(units)
     pick = np.array([[u.head.pickup_lat, u.head.pickup_lon] for u in units])
     dpos = np.array([[d.lat, d.lon] for d in usable])
-    # The pickup -> drop-off leg by each vehicle type in the round; "fastest" uses the quickest.
-    legs_by_type = {
-        vehicle_type: pairs_s(
-            travel,
-            pick[:, 0],
-            pick[:, 1],
-            [u.head.dropoff_lat for u in units],
-            [u.head.dropoff_lon for u in units],
-            depart_at=now_s,
-            vehicle_types=vehicle_type,
-        )
-        for vehicle_type in vehicle_types
-    }
-    legs = np.min(np.array(list(legs_by_type.values())), axis=0).tolist()
-    fastest = []
-    for u, unit in enumerate(units):
-        if len(unit.orders) == 1:
-            o = unit.head
-            earliest = max(max(now_s, o.pickup_open_s) + o.pickup_service_s + legs[u], o.dropoff_open_s)
-        else:
-            earliest = sum(fastest_dropoff_s(o, travel, now_s, vehicle_types) for o in unit.orders)
-        fastest.append(earliest)
+    legs_by_type, fastest = _legs_and_fastest(units, pick, travel, now_s, vehicle_types)
     if k <= 0 or k >= n_d:
         geo = np.broadcast_to(np.arange(n_d), (n_u, n_d))
     else:
@@ -613,61 +619,137 @@ def eligible_pairs(
     k = rules.broadcast.max_drivers_per_order
     vehicle_types = sorted({d.vehicle_type for d in usable})
     dlat, dlon = np.array([d.lat for d in usable]), np.array([d.lon for d in usable])
-    plat, plon = np.array([o.pickup_lat for o in orders]), np.array([o.pickup_lon for o in orders])
+    pick = np.array([[o.pickup_lat, o.pickup_lon] for o in orders])
     near = min(len(usable), 3 * k)
-    _, nearest = cKDTree(unit_sphere(dlat, dlon)).query(unit_sphere(plat, plon), k=near)
+    _, nearest = cKDTree(unit_sphere(dlat, dlon)).query(unit_sphere(pick[:, 0], pick[:, 1]), k=near)
     nearest = np.asarray(nearest).reshape(len(orders), -1)
+    units = [_Unit((o,)) for o in orders]
+    legs_by_type, fastest = _legs_and_fastest(units, pick, travel, now_s, vehicle_types)
+    bulk = _Bulk(usable, units, rules, fastest, legs_by_type, now_s) if _simple(rules) else None
+    costed = _bulk_costed(bulk, usable, nearest, pick, travel)
     by_order: dict = {}
     unassigned: dict = {}
     for i, order in enumerate(orders):
-        found, why = _nearest_eligible(usable, order, nearest[i], k, rules, travel, now_s, vehicle_types)
+        found, why = _nearest_eligible(
+            usable, units[i], nearest[i], costed[i], k, rules, travel, now_s, fastest[i]
+        )
         if found:
             by_order[order.id] = found
         else:
             unassigned[order.id] = why or "no feasible driver"
     kept = _within_room(by_order, usable, rules)
+    # The pairs costed in bulk and kept become explained assignments together.
+    position = {o.id: n for n, o in enumerate(orders)}
+    in_bulk = [(order_id, n, o.pair) for order_id, opts in kept.items() for n, o in enumerate(opts)]
+    in_bulk = [(order_id, n, d) for order_id, n, d in in_bulk if isinstance(d, int)]
+    if in_bulk:
+        u_rows = np.array([position[order_id] for order_id, _, _ in in_bulk])
+        d_rows = np.array([d for _, _, d in in_bulk])
+        metres = haversine_pairs_m(dlat[d_rows], dlon[d_rows], pick[u_rows, 0], pick[u_rows, 1])
+        made = bulk.assignments(d_rows, u_rows, travel, metres)
+        for (order_id, n, _), pair in zip(in_bulk, made, strict=True):
+            kept[order_id][n] = kept[order_id][n]._replace(pair=pair)
+    kept = {order_id: [o.pair for o in opts] for order_id, opts in kept.items()}
     for order in orders:
         if order.id not in unassigned and order.id not in kept:
             unassigned[order.id] = "its nearest drivers were offered as much work as they can take"
-    position = {o.id: n for n, o in enumerate(orders)}
     assignments = sorted(
         (a for found in kept.values() for a in found), key=lambda a: position[a.order_ids[0]]
     )
     return RoundResult(assignments, unassigned)
 
 
-def _nearest_eligible(usable, order, nearest, k, rules, travel, now_s, vehicle_types):
-    """The order's k nearest eligible drivers' pairs, nearest first, and the first reason a
-    nearer driver was not eligible. The 3k nearest are tried first; all drivers, by distance,
-    only when fewer than k of those qualify."""
-    unit, fastest = _Unit((order,)), fastest_dropoff_s(order, travel, now_s, vehicle_types)
-    found, why = [], None
+class _Option(NamedTuple):
+    """A pair send-to-all may offer: its cost, its driver and what it adds to their load;
+    `pair` is its assignment, or the driver's row while it is to be made in bulk."""
 
-    def walk(rows):
-        nonlocal why
-        for d in rows:
+    total: float
+    driver_id: Hashable
+    kg: float
+    litres: float
+    pair: object
+
+
+def _load_added(route, order_ids) -> tuple[float, float]:
+    """The kg and litres the route's pickups of these orders add."""
+    picked = [s for s in route if s.kind == "pickup" and s.order_id in order_ids]
+    return sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
+
+
+def _bulk_costed(bulk: "_Bulk | None", usable, nearest: np.ndarray, pick: np.ndarray, travel) -> np.ndarray:
+    """Per order and nearest driver, what the bulk costing says of an idle driver (the pair's
+    total, inf when infeasible); nan where the pair needs the per-pair path (a driver with a
+    plan, or rules bulk costing cannot apply)."""
+    out = np.full(nearest.shape, np.nan)
+    if bulk is None:
+        return out
+    idle = np.array([not d.route for d in usable], dtype=bool)
+    u_rows = np.repeat(np.arange(nearest.shape[0]), nearest.shape[1])
+    d_rows = nearest.reshape(-1)
+    fast = idle[d_rows]
+    if fast.any():
+        u, d = u_rows[fast], d_rows[fast]
+        metres = haversine_pairs_m(bulk.d_lat[d], bulk.d_lon[d], pick[u, 0], pick[u, 1])
+        total, ok, _ = bulk.costs(d, u, travel, metres)
+        flat = out.reshape(-1)
+        flat[fast] = np.where(ok, total, np.inf)
+    return out
+
+
+def _nearest_eligible(usable, unit, nearest, costed, k, rules, travel, now_s, fastest):
+    """The order's k nearest eligible drivers, nearest first, and the first reason a nearer
+    driver was not eligible. The 3k nearest are tried first; all drivers, by distance, only when
+    fewer than k of those qualify. Each as an _Option; one costed in bulk (`costed`, see
+    _bulk_costed) holds its driver's row, to be made an assignment in bulk if it is kept."""
+    order = unit.head
+    bulk_load = _load_added(order.stops(), {order.id})
+    found, why = [], None
+    pending_why = None  # a pair costed in bulk as infeasible: asked why only if the reason is needed
+
+    def note(reason):
+        """Keep the first reason met (a bulk-costed pair's as the pair, asked later if needed)."""
+        nonlocal why, pending_why
+        if why is None and pending_why is None:
+            if isinstance(reason, str):
+                why = reason
+            else:
+                pending_why = reason
+
+    def walk(rows, totals):
+        for d, cost in zip(rows, totals, strict=True):
             driver = usable[d]
             metres = haversine_m(driver.lat, driver.lon, order.pickup_lat, order.pickup_lon)
             if rules.max_pickup_distance_m is not None and metres > rules.max_pickup_distance_m:
-                why = why or "pickup too far"
+                note("pickup too far")
                 return True  # nearest first: every further driver is too far as well
-            result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
-            if result is None:
-                why = why or reason
-            elif result.terms.total >= rules.unassigned_penalty_s:
-                why = why or "every option costs more than leaving it open"
+            if np.isnan(cost):
+                result, reason = _pair(driver, unit, rules, travel, now_s, fastest, metres)
+                if result is not None:
+                    cost = result.terms.total
+                    result = _Option(cost, driver.id, *_load_added(result.route, result.order_ids), result)
+                else:
+                    cost = math.inf
+            else:
+                result, reason = _Option(cost, driver.id, *bulk_load, d), (d, metres)
+            if not math.isfinite(cost):
+                note(reason)
+            elif cost >= rules.unassigned_penalty_s:
+                note("every option costs more than leaving it open")
             else:
                 found.append(result)
                 if len(found) == k:
                     return True
         return False
 
-    done = walk(nearest.tolist())
+    done = walk(nearest.tolist(), costed.tolist())
     if not done and len(nearest) < len(usable):
         tried = set(nearest.tolist())
         rest = [d for d in range(len(usable)) if d not in tried]
         metres = [haversine_m(usable[d].lat, usable[d].lon, order.pickup_lat, order.pickup_lon) for d in rest]
-        walk([d for _, d in sorted(zip(metres, rest, strict=True))])
+        walk([d for _, d in sorted(zip(metres, rest, strict=True))], [math.nan] * len(rest))
+    if not found and pending_why is not None:
+        d, metres = pending_why
+        why = _pair(usable[d], unit, rules, travel, now_s, fastest, metres)[1]
     return found, why
 
 
@@ -683,12 +765,12 @@ def offer_room(driver: Driver, rules: Rules) -> tuple[int, float, float]:
 
 
 def _within_room(by_order: dict, usable, rules) -> dict:
-    """Each order's pairs (its nearest eligible drivers) cut to what their drivers could take
+    """Each order's options (_Option: its nearest eligible drivers) cut to what their drivers could take
     together (offer_room). Orders take turns, in the orders' order: each takes its cheapest
     pair whose driver still has room, then each its next one, and so on; so no order is left
-    without a driver while others take a second. Returns order id -> the pairs kept."""
+    without a driver while others take a second. Returns order id -> the options kept."""
     room = {d.id: list(offer_room(d, rules)) for d in usable}
-    queues = {order_id: sorted(pairs, key=lambda a: a.terms.total) for order_id, pairs in by_order.items()}
+    queues = {order_id: sorted(options, key=lambda o: o.total) for order_id, options in by_order.items()}
     kept: dict = {}
     while queues:
         for order_id in list(queues):
@@ -702,14 +784,12 @@ def _within_room(by_order: dict, usable, rules) -> dict:
     return kept
 
 
-def _take_room(room: dict, pair: model.Assignment) -> bool:
-    """Whether the pair's driver has room for it; if so, that room is taken."""
-    picked = [s for s in pair.route if s.kind == "pickup" and s.order_id in pair.order_ids]
-    kg, litres = sum(s.weight_kg for s in picked), sum(s.volume_l for s in picked)
-    places, room_kg, room_l = room[pair.driver_id]
-    if places < 1 or kg > room_kg + 1e-9 or litres > room_l + 1e-9:
+def _take_room(room: dict, option: _Option) -> bool:
+    """Whether the option's driver has room for it; if so, that room is taken."""
+    places, room_kg, room_l = room[option.driver_id]
+    if places < 1 or option.kg > room_kg + 1e-9 or option.litres > room_l + 1e-9:
         return False
-    room[pair.driver_id] = [places - 1, room_kg - kg, room_l - litres]
+    room[option.driver_id] = [places - 1, room_kg - option.kg, room_l - option.litres]
     return True
 
 

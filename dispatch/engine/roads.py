@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from dispatch.engine.geo import haversine_pairs_m, unit_sphere
+from dispatch.engine.geo import distinct_places, haversine_pairs_m, unit_sphere
 from dispatch.engine.road_rules import PROFILES, way_access
 
 TRAFFIC_H3_RES = 9  # area traffic is kept per H3 cell of this resolution (edge about 170 m)
@@ -285,10 +285,34 @@ class RoadRouter:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Seconds and metres of the fastest path between graph nodes (inf where none within limit_s).
         Each source's whole tree is kept (ROW_CACHE rows): a round asks from the same places often."""
+        uniq, inverse = np.unique(sources, return_inverse=True)
+        seconds = np.empty((len(uniq), len(targets)))
+        metres_out = np.empty((len(uniq), len(targets)))
+        for k, row in enumerate(self._source_rows(uniq, profile, traffic)):
+            seconds[k], metres_out[k] = row[0][targets], row[1][targets]
+        return seconds[inverse.reshape(-1)], metres_out[inverse.reshape(-1)]
+
+    def node_pairs(
+        self, sources: np.ndarray, targets: np.ndarray, profile: str, traffic: TrafficSnapshot | None = None
+    ) -> np.ndarray:
+        """Seconds of the fastest path sources[i] -> targets[i] (inf where none within limit_s):
+        node_matrix's answers for those pairs only."""
+        uniq, inverse = np.unique(sources, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        by_source = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[by_source], np.arange(len(uniq) + 1))
+        seconds = np.empty(len(sources))
+        for k, row in enumerate(self._source_rows(uniq, profile, traffic)):
+            at = by_source[bounds[k] : bounds[k + 1]]
+            seconds[at] = row[0][targets[at]]
+        return seconds
+
+    def _source_rows(self, sources: np.ndarray, profile: str, traffic: TrafficSnapshot | None) -> list:
+        """(seconds, metres) to every node from each of the distinct `sources`: one Dijkstra for
+        those not in the cache, all at once."""
         graph = self.graph(profile, traffic)
         tkey = traffic.key if traffic else None
-        uniq, inverse = np.unique(sources, return_inverse=True)
-        missing = [int(s) for s in uniq if (profile, tkey, int(s)) not in self._rows]
+        missing = [int(s) for s in sources.tolist() if (profile, tkey, int(s)) not in self._rows]
         if missing:
             dist, pred = dijkstra(
                 graph.time, directed=True, indices=missing, return_predecessors=True, limit=self.limit_s
@@ -296,15 +320,14 @@ class RoadRouter:
             metres = _tree_metres(pred, graph, len(self.network))
             for k, source in enumerate(missing):
                 self._rows[(profile, tkey, source)] = (dist[k], metres[k])
-        seconds = np.empty((len(uniq), len(targets)))
-        metres_out = np.empty((len(uniq), len(targets)))
-        for k, source in enumerate(uniq.tolist()):
-            row = self._rows[(profile, tkey, source)]
-            self._rows.move_to_end((profile, tkey, source))
-            seconds[k], metres_out[k] = row[0][targets], row[1][targets]
+        rows = []
+        for source in sources.tolist():
+            key = (profile, tkey, int(source))
+            self._rows.move_to_end(key)
+            rows.append(self._rows[key])
         while len(self._rows) > self.ROW_CACHE:
             self._rows.popitem(last=False)
-        return seconds[inverse.reshape(-1)], metres_out[inverse.reshape(-1)]
+        return rows
 
     def matrix(
         self,
@@ -316,6 +339,23 @@ class RoadRouter:
         """Seconds and metres point to point; pairs off the graph or without a path are inf and flagged."""
         o, d = self.snap(origins, profile), self.snap(destinations, profile)
         return combine(o, d, lambda sources, targets: self.node_matrix(sources, targets, profile, traffic))
+
+    def pairs(self, origins: np.ndarray, destinations: np.ndarray, profile: str, traffic=None) -> np.ndarray:
+        """Seconds origins[i] -> destinations[i] ((lat, lon) arrays), inf off the graph or without a
+        path: `matrix`'s answer for those pairs, each distinct place snapped once."""
+        o, d = self.snap_distinct(origins, profile), self.snap_distinct(destinations, profile)
+        seconds = np.full(len(o.nodes), np.inf)
+        on = (o.nodes >= 0) & (d.nodes >= 0)
+        if on.any():
+            seconds[on] = self.node_pairs(o.nodes[on], d.nodes[on], profile, traffic)
+        seconds = seconds + o.metres / SNAP_MPS + d.metres / SNAP_MPS
+        return np.where(np.isfinite(seconds), seconds, np.inf)
+
+    def snap_distinct(self, points: np.ndarray, profile: str) -> Snapped:
+        """`snap`, asking the tree once per distinct place (a round names each place many times)."""
+        places, inverse = distinct_places(points)
+        snapped = self.snap(places, profile)
+        return Snapped(snapped.nodes[inverse], snapped.metres[inverse])
 
 
 SNAP_MPS = 2.0  # the leg between a point and its snapped node: straight, walking pace

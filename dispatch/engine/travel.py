@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import h3
 import numpy as np
 
-from dispatch.engine.geo import haversine_matrix_m, haversine_pairs_m
+from dispatch.engine.geo import distinct_places, haversine_matrix_m, haversine_pairs_m
 from dispatch.engine.road_rules import VEHICLE_PROFILE, profile_for
 from dispatch.engine.roads import TRAFFIC_H3_RES, Matrix, RoadRouter, TrafficSnapshot
 
@@ -153,8 +153,9 @@ class HaversineTravelTimes(Provider):
         return Matrix(seconds, metres)
 
     def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
-        metres = haversine_pairs_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-        seconds = metres * (self.detour_factor / self.speed(vehicle_type))
+        """Seconds a[i] -> b[i]: the same arithmetic as `matrix`, pair by pair."""
+        metres = haversine_pairs_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1]) * self.detour_factor
+        seconds = metres / self.speed(vehicle_type)
         traffic = self.snapshot(depart_at)
         if traffic and traffic.cell_factors:
             seconds = seconds / ((_area_factors(a, traffic) + _area_factors(b, traffic)) / 2)
@@ -165,13 +166,16 @@ MIN_AREA_FACTOR = 0.1
 
 
 def _area_factors(points: np.ndarray, traffic: TrafficSnapshot) -> np.ndarray:
-    """Each point's area speed factor (its H3 cell's; 1 without one), at least MIN_AREA_FACTOR."""
-    return np.array(
+    """Each point's area speed factor (its H3 cell's; 1 without one), at least MIN_AREA_FACTOR;
+    each distinct place's cell found once."""
+    places, inverse = distinct_places(points)
+    factors = np.array(
         [
             max(MIN_AREA_FACTOR, traffic.cell_factors.get(h3.latlng_to_cell(lat, lon, TRAFFIC_H3_RES), 1.0))
-            for lat, lon in points.tolist()
+            for lat, lon in places.tolist()
         ]
     )
+    return factors[inverse]
 
 
 class RoadProvider(Provider):
@@ -193,6 +197,40 @@ class RoadProvider(Provider):
     def route(self, origins, destinations, profile: str, traffic: TrafficSnapshot | None) -> Matrix:
         """Road answers; pairs it cannot route are flagged (subclasses)."""
         raise NotImplementedError
+
+    def route_pairs(self, a: np.ndarray, b: np.ndarray, profile: str, traffic: TrafficSnapshot | None):
+        """Road seconds a[i] -> b[i], inf where the roads cannot say: by default `route` between
+        the distinct places, read pair by pair (a router with its own pairwise answer overrides it)."""
+        ua, ia = distinct_places(a)
+        ub, ib = distinct_places(b)
+        return self.route(ua, ub, profile, traffic).seconds[ia, ib]
+
+    def pairs_s(self, a: np.ndarray, b: np.ndarray, *, depart_at=None, vehicle_type=DEFAULT_VEHICLE):
+        """Seconds a[i] -> b[i] (arrays of (lat, lon)): what `matrix` answers for those pairs, without
+        costing every origin against every destination; the fallback answers only the pairs the
+        roads cannot (and only those count as estimates)."""
+        a = np.asarray(a, dtype=float).reshape(-1, 2)
+        b = np.asarray(b, dtype=float).reshape(-1, 2)
+        if len(a) == 0:
+            return np.zeros(0)
+        seconds = np.array(
+            self.route_pairs(a, b, profile_for(vehicle_type), self.snapshot(depart_at)), dtype=float
+        )
+        fallback = ~np.isfinite(seconds)
+        estimated = int(fallback.sum())
+        self.estimated += estimated
+        self.routed += len(seconds) - estimated
+        if estimated:
+            seconds[fallback] = pairs_s(
+                self.fallback,
+                a[fallback, 0],
+                a[fallback, 1],
+                b[fallback, 0],
+                b[fallback, 1],
+                depart_at=depart_at,
+                vehicle_types=vehicle_type,
+            )
+        return seconds
 
     def matrix(self, origins, destinations, depart_at=None, vehicle_type=DEFAULT_VEHICLE) -> Matrix:
         if len(origins) == 0 or len(destinations) == 0:
@@ -224,3 +262,6 @@ class RoadTravelTimes(RoadProvider):
 
     def route(self, origins, destinations, profile, traffic) -> Matrix:
         return self.router.matrix(origins, destinations, profile, traffic)
+
+    def route_pairs(self, a, b, profile, traffic):
+        return self.router.pairs(a, b, profile, traffic)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from core.actors import Actor
-from core.db import lock, save_transition
+from core.db import insert_rows, lock, save_transition
 from core.events import NewEvent, record_event, record_events
 from core.exceptions import InvalidTransition
 from core.history import attribute_change, copy_to_history
@@ -195,8 +195,10 @@ def make_offers(
     if not offers:
         return results
     to_offer = {o.id: o for offer in offers for o in offer.offered if o.status == OrderStatus.CREATED}
-    offer_orders(orders=sorted(to_offer.values(), key=lambda o: o.id), organisation=organisation, actor=actor)
-    Offer.objects.bulk_create(offers)
+    order_events = offer_orders(
+        orders=sorted(to_offer.values(), key=lambda o: o.id), organisation=organisation, actor=actor
+    )
+    insert_rows(Offer, offers)
     copy_to_history(Offer, [offer.id for offer in offers], actor=actor, reason="offered", history_type="+")
     Offer.orders.through.objects.bulk_create(
         Offer.orders.through(offer_id=offer.id, order_id=order.id)
@@ -206,7 +208,8 @@ def make_offers(
     record_events(
         organisation=organisation,
         actor=actor,
-        events=[
+        events=order_events
+        + [
             NewEvent(
                 event_type="offer.created",
                 subject_type="offer",

@@ -425,12 +425,14 @@ def _transition_records(
     return row, event
 
 
-def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Actor) -> None:
-    """Move locked CREATED orders to OFFERED together (a round's offers): the transition,
-    history rows and events of transition_order's "offer", in a few statements, not a few per
-    order. The update is conditional on the status, as a single transition's save is."""
+def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Actor) -> list[NewEvent]:
+    """Move locked CREATED orders to OFFERED together (a round's offers): the transition and
+    history rows of transition_order's "offer", in a few statements, not a few per order. The
+    update is conditional on the status, as a single transition's save is. Returns the orders'
+    `order.offered` events, for the caller to record in the same transaction together with its
+    own (make_offers: one numbering and one insert for the whole round)."""
     if not orders:
-        return
+        return []
     for order in orders:
         try:
             order.offer()
@@ -457,7 +459,7 @@ def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Acto
         for order in orders
     ]
     OrderTransition.objects.bulk_create([row for row, _ in records])
-    record_events(organisation=organisation, actor=actor, events=[event for _, event in records])
+    return [event for _, event in records]
 
 
 @transaction.atomic

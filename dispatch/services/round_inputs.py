@@ -143,11 +143,35 @@ def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[st
     return usable, left_out
 
 
+# What a round reads of an open order: the engine's inputs (to_engine_order), the offer's
+# incentive and the report. Addresses, recipient and notes stay in the database.
+ROUND_ORDER_FIELDS = (
+    "id",
+    "organisation_id",
+    "client__slug",
+    "external_ref",
+    "status",
+    "hub_id",
+    "pickup_location",
+    "pickup_window_start",
+    "pickup_window_end",
+    "dropoff_location",
+    "dropoff_window_start",
+    "dropoff_window_end",
+    "weight_kg",
+    "volume_litres",
+    "currency",
+    "declared_value_minor",
+    "priority",
+)
+
+
 def open_orders(organisation: Organisation, now: datetime) -> list[Order]:
     """Orders in the pool (CREATED, so offered to nobody) whose pickup window has not closed."""
     return list(
         Order.objects.filter(organisation=organisation, status=OrderStatus.CREATED, pickup_window_end__gt=now)
         .select_related("client")
+        .only(*ROUND_ORDER_FIELDS)
         .order_by("-priority", "pickup_window_start", "id")
     )
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.actors import Actor
@@ -92,13 +93,21 @@ def timed_rounds(org, runs: int):
     return totals, phases, report
 
 
-def print_figures(label, n, totals, phases, report):
+def counted_round(org) -> int:
+    """The statements one round sends (rolled back): they should not grow with the pool."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        run_round(organisation=org)
+        transaction.set_rollback(True)
+    return len(queries.captured_queries)
+
+
+def print_figures(label, n, totals, phases, report, queries):
     median = {phase: statistics.median(p[phase] for p in phases) * 1000 for phase in phases[0]}
     split = ", ".join(f"{phase} {ms:.0f} ms" for phase, ms in median.items())
     print(
         f"\nround {label} {n} x {n} on {connection.vendor}: median {statistics.median(totals) * 1000:.0f} ms "
         f"(min {min(totals) * 1000:.0f} ms; {split}), {len(report.offers)} offers, "
-        f"{len(report.left_open)} left open"
+        f"{len(report.left_open)} left open, {queries} queries; travel times: {report.travel_note or 'all on the roads'}"
     )
 
 
@@ -109,7 +118,7 @@ def test_bench_round_optimal(city, django_db_blocker):
         totals, phases, report = timed_rounds(
             org, runs=int(os.environ.get("BENCH_ROUND_RUNS", 5 if n >= 1000 else 1))
         )
-        print_figures("optimal", n, totals, phases, report)
+        print_figures("optimal", n, totals, phases, report, counted_round(org))
         assert len(report.offers) > 0.8 * n
         assert not Offer.objects.filter(organisation=org).exists()  # rolled back
 
@@ -122,6 +131,6 @@ def test_bench_round_broadcast(city, django_db_blocker):
         totals, phases, report = timed_rounds(
             org, runs=int(os.environ.get("BENCH_ROUND_RUNS", 3 if n >= 1000 else 1))
         )
-        print_figures("broadcast", n, totals, phases, report)
+        print_figures("broadcast", n, totals, phases, report, counted_round(org))
         assert len(report.offers) > n
         transaction.set_rollback(True)

@@ -129,3 +129,73 @@ def test_domains_register_their_event_types_and_patterns_match_them():
     assert pattern_matches("order.*", "order.released") and not pattern_matches("order.*", "driver.online")
     assert pattern_matches("*", "driver.online") and pattern_matches("driver.online", "driver.online")
     assert is_known_pattern("order.*") and not is_known_pattern("parcel.*")
+
+
+def test_insert_rows_writes_what_bulk_create_writes(org):
+    """A round's events and offers go in through insert_rows (one JSON document on PostgreSQL):
+    every column reads back as bulk_create's would, awkward text and nested payloads too."""
+    from datetime import timedelta
+
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from core.db import insert_rows
+    from dispatch.models import Offer
+    from tests.conftest import make_active_driver
+
+    now = timezone.now()
+    payload = {
+        "text": "quotes \" ' backslash \\ {braces} [1] %s, ümlaut, emoji 🚲, new\nline",
+        "nested": {"list": [1, 2.5, None, True, "x"], "empty": {}},
+        "number": 12345678901234,
+    }
+
+    def events(start):
+        return [
+            DomainEvent(
+                organisation_id=org.id,
+                sequence=start + i,
+                event_type="order.offered",
+                subject_type="order",
+                subject_id=f"s{i}",
+                reason='why, "quoted"' if i else "",
+                payload={**payload, "i": i},
+                occurred_at=now,
+                **Actor.system("insert-test").as_fields(),
+            )
+            for i in range(3)
+        ]
+
+    def columns(row, *skip):
+        return {k: v for k, v in type(row).objects.filter(pk=row.pk).values().get().items() if k not in skip}
+
+    with CaptureQueriesContext(connection) as queries:
+        inserted = insert_rows(DomainEvent, events(10_000))
+    # One statement; on PostgreSQL the JSON document (elsewhere bulk_create).
+    (query,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert ("jsonb_to_recordset" in query) == (connection.vendor == "postgresql")
+    created = DomainEvent.objects.bulk_create(events(20_000))
+    for a, b in zip(inserted, created, strict=True):
+        assert not a._state.adding
+        assert columns(a, "id", "sequence") == columns(b, "id", "sequence")
+        assert columns(a)["payload"]["text"] == payload["text"]
+    driver = make_active_driver(org)
+
+    def offers():
+        return [
+            Offer(
+                organisation=org,
+                driver=driver,
+                incentive_minor=150,
+                currency="EUR",
+                attempt=2,
+                expires_at=now + timedelta(minutes=1),
+                explanation=["3 min to the pickup", 'a "quoted" line'],
+            )
+            for _ in range(2)
+        ]
+
+    for a, b in zip(insert_rows(Offer, offers()), Offer.objects.bulk_create(offers()), strict=True):
+        a_cols, b_cols = columns(a, "id", "created_at"), columns(b, "id", "created_at")
+        assert a_cols == b_cols and a_cols["status"] == "PENDING"
+        assert abs(columns(a)["created_at"] - columns(b)["created_at"]) < timedelta(seconds=5)

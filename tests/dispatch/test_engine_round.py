@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from dispatch.engine.assignment import _pair, _Unit, solve_round
+from dispatch.engine.assignment import _pair, _Unit, eligible_pairs, solve_round
 from dispatch.engine.geo import haversine_m
 from dispatch.engine.model import Driver, Order
 from dispatch.engine.rules import parse_rules
@@ -289,6 +289,38 @@ def test_bulk_costing_agrees_with_the_per_pair_path():
             [d], [o for o in orders if o.id == x.order_ids[0]], now_s=0, travel=TRAVEL, rules=forced
         ).assignments
         assert y.cost == pytest.approx(x.cost)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_broadcast_in_bulk_offers_what_the_per_pair_path_offers(seed):
+    """Send-to-all costs idle drivers' pairs in bulk: the same pairs, costs and reasons as pair
+    by pair (a rule bulk costing cannot apply forces that path), with busy drivers mixed in."""
+    drivers, orders = random_round(random.Random(seed), 60, 40)
+    orders += [
+        Order("far", LAT + 0.05, LON, LAT, LON),  # 5.5 km: every driver is too far
+        Order("heavy", LAT, LON, LAT, east(300), weight_kg=500),  # nobody can carry it
+        Order("late", LAT, LON, LAT + 0.05, LON, dropoff_close_s=60),  # far too late for anyone
+    ]
+    base = {
+        "mode": "broadcast",
+        "broadcast": {"max_drivers_per_order": 4},
+        "batching": {"max_batch_size": 2},
+        "max_pickup_distance_m": 1500,
+        "unassigned_penalty_s": 2400,
+    }
+    plain = parse_rules(base)
+    forced = parse_rules({**base, "excluded_drivers": [{"client": "x", "driver": "y"}]})
+    a = eligible_pairs(drivers, orders, now_s=0, travel=TRAVEL, rules=plain)
+    b = eligible_pairs(drivers, orders, now_s=0, travel=TRAVEL, rules=forced)
+    assert [(x.order_ids, x.driver_id) for x in a.assignments] == [
+        (x.order_ids, x.driver_id) for x in b.assignments
+    ]
+    assert [x.cost for x in a.assignments] == pytest.approx([x.cost for x in b.assignments])
+    assert [x.route for x in a.assignments] == [x.route for x in b.assignments]
+    assert a.unassigned == b.unassigned and len(a.unassigned) < len(orders)
+    assert a.unassigned["far"] == "pickup too far" and a.unassigned["heavy"].startswith("no feasible place")
+    assert a.unassigned["late"] == "every option costs more than leaving it open"
+    assert len({x.driver_id for x in a.assignments}) > 10
 
 
 def test_drivers_offline_or_on_break_get_nothing():

@@ -71,6 +71,19 @@ def test_pgrouting_and_the_embedded_graph_agree(loaded, vehicle_type):
     np.testing.assert_allclose(again.seconds, b.seconds[:5, :5])
 
 
+def test_pgrouting_pairs_are_its_matrix_answers_for_those_pairs(loaded):
+    """A round asks pgRouting for candidate pairs (pairs_s) too: the matrix's seconds, the
+    fallback only for the pairs off the network."""
+    pts = [*points(30, seed=3), (60.30, 24.94)]  # the last one is off the extract
+    rng = np.random.default_rng(4)
+    i, j = rng.integers(0, len(pts), 200), rng.integers(0, len(pts), 200)
+    a, b = np.array(pts)[i], np.array(pts)[j]
+    matrix = PgRoutingTravelTimes().matrix(pts, pts, None, "car")
+    pg = PgRoutingTravelTimes()
+    np.testing.assert_allclose(pg.pairs_s(a, b, vehicle_type="car"), matrix.seconds[i, j], rtol=1e-12)
+    assert pg.estimated == int(matrix.fallback[i, j].sum()) > 0 and pg.routed + pg.estimated == 200
+
+
 def test_traffic_applies_the_same_way_in_both(loaded):
     network = build_network(HELSINKI)
     cells = network.segment_cells()

@@ -316,3 +316,32 @@ def test_straight_lines_slow_with_their_ends_areas():
     assert travel.matrix([a], [b], 2.0, "car").seconds[0, 0] == pytest.approx(free / 0.55)  # closed: 0.1
     pairs = travel.pairs_s(np.array([a, b]), np.array([b, a]), depart_at=1.0, vehicle_type="car")
     assert pairs == pytest.approx([free / 0.75, free / 0.75])
+
+
+@pytest.mark.parametrize("vehicle_type", ["car", "cargo_bike"])
+def test_pairs_are_the_matrix_answers_for_those_pairs_only(vehicle_type):
+    """A round asks for candidate pairs (pairs_s), not every driver x every pickup: each pair's
+    seconds are exactly the matrix's, on the roads, off them (the fallback) and under traffic;
+    and only the pairs asked are counted."""
+    rng = np.random.default_rng(7)
+    # Half on the extract, half off it (a wider square): both the roads and the fallback answer.
+    a = np.column_stack([60.155 + rng.random(400) * 0.027, 24.90 + rng.random(400) * 0.054])
+    b = np.column_stack([60.166 + rng.random(60) * 0.010, 24.937 + rng.random(60) * 0.015])
+    i, j = rng.integers(0, len(a), 3000), rng.integers(0, len(b), 3000)
+    network = load_or_build(HELSINKI, None)
+    cells = network.segment_cells().tolist()
+    traffic = TrafficSnapshot(key="mixed", cell_factors=dict.fromkeys(cells[::3], 0.5), way_factors={})
+    for snapshot in (None, traffic):
+        providers = [
+            RoadTravelTimes(
+                RoadRouter(network),
+                fallback=HaversineTravelTimes(detour_factor=1.3, traffic=lambda _t, s=snapshot: s),
+                traffic=lambda _t, s=snapshot: s,
+            )
+            for _ in range(2)
+        ]
+        matrix = providers[0].matrix([tuple(p) for p in a], [tuple(p) for p in b], 1.0, vehicle_type)
+        pairs = providers[1].pairs_s(a[i], b[j], depart_at=1.0, vehicle_type=vehicle_type)
+        assert np.array_equal(pairs, matrix.seconds[i, j])
+        assert 0 < providers[1].estimated < len(i) and providers[1].routed + providers[1].estimated == len(i)
+        assert providers[1].estimated == int(matrix.fallback[i, j].sum())

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -206,6 +207,33 @@ def test_a_round_offers_each_order_to_the_nearest_driver_with_reasons(org):
     assert offer.history.get().history_change_reason == "offered; by System rule: dispatch-round"
     assert DomainEvent.objects.filter(event_type="order.offered", subject_id=str(a.id)).count() == 1
     assert set(report.seconds) == {"load", "solve", "write"}
+
+
+def test_a_rounds_queries_and_pushes_do_not_grow_with_its_size(
+    org, other_org, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The same statements for 2 offers as for 6 (reads set-based, writes in bulk: one insert
+    per table, the events numbered together), and one push to the drivers and one to the live
+    map after the commit, whatever the number of offers."""
+    from dispatch import push
+
+    sent = []
+    monkeypatch.setattr(push, "_send_all", lambda messages: sent.append([m["type"] for _, m in messages]))
+    counts = {}
+    for organisation, n in ((org, 2), (other_org, 6)):
+        for i in range(n):
+            driver_at(organisation, 10 * n + i, lat=LAT + 0.01 * i)
+            new_order(organisation, f"R{i}", lat=LAT + 0.01 * i)
+        sent.clear()
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            report = run_round(organisation=organisation)
+        assert len(report.offers) == n
+        counts[n] = len(queries.captured_queries)
+        assert sorted(sent) == [["live.event"] * n, ["offer.created"] * n]
+        events = DomainEvent.objects.filter(organisation=organisation).order_by("sequence")
+        round_events = [e.event_type for e in events if e.event_type in ("order.offered", "offer.created")]
+        assert round_events == ["order.offered"] * n + ["offer.created"] * n
+    assert counts[2] == counts[6]
 
 
 def test_a_driver_with_an_offer_to_answer_gets_no_second_one_and_a_decline_reopens_for_others(org):
