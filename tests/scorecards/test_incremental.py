@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from core.actors import Actor
 from dispatch.models import GeofenceVisit, Offer, Order
-from scorecards import services
+from scorecards import selectors, services
 from scorecards.models import Outcome, Rating, Scorecard
 from scorecards.selectors import window_sums_from_facts
 from tests.scorecards.conftest import new_order
@@ -77,7 +77,7 @@ def _apply_fact(org, driver, kind, at, now, stars, n):
             )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=12))
 def test_incremental_sums_equal_a_recomputation_from_the_facts(org, driver, steps):
     with transaction.atomic():
@@ -87,8 +87,8 @@ def test_incremental_sums_equal_a_recomputation_from_the_facts(org, driver, step
             _apply_fact(org, driver, kind, now - timedelta(days=lag_days), now, stars, n)
         now += timedelta(days=steps[0][2])
         card = services.refresh_scorecard(driver_id=driver.id, now=now)
-        for window in services.WINDOWS:
-            since = services.window_start(window, services.utc_day(now))
+        for window in selectors.WINDOWS:
+            since = selectors.window_start(window, selectors.utc_day(now))
             assert card.sums[window] == window_sums_from_facts(driver, since=since), window
         transaction.set_rollback(True)
 
