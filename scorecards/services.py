@@ -26,7 +26,7 @@ from dispatch.models import (
     TrafficKind,
     TrafficRecord,
 )
-from fleet.models import Driver, LocationPing
+from fleet.models import Driver, LocationPing, Vehicle
 from fleet.services import set_performance_score
 from identity.models import Organisation
 from scorecards import excuses, scoring
@@ -249,8 +249,12 @@ def _travel_s(order: Order, *, depart_at: datetime) -> float | None:
     """Pickup to drop-off at the organisation's travel times (traffic applied), for the driver's vehicle."""
     from dispatch.travel import travel_times
 
-    vehicle = getattr(order.driver, "vehicle", None) if order.driver_id else None
-    kwargs = {"vehicle_type": vehicle.vehicle_type} if getattr(vehicle, "vehicle_type", None) else {}
+    vehicle_type = (
+        Vehicle.objects.filter(driver_id=order.driver_id, is_active=True)
+        .values_list("type", flat=True)
+        .first()
+    )
+    kwargs = {"vehicle_type": vehicle_type} if vehicle_type else {}
     try:
         seconds = (
             travel_times(organisation_id=order.organisation_id)
