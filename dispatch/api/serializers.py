@@ -266,16 +266,25 @@ class OrderSerializer(serializers.ModelSerializer):
 class OrderDetailSerializer(OrderSerializer):
     history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
     proof_of_delivery = serializers.SerializerMethodField()
-    rating_link = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery", "rating_link"]
+        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery"]
 
     @extend_schema_field({"type": "object", "nullable": True})
     def get_proof_of_delivery(self, order) -> dict | None:
         """Where, when and who signed, with signed links to the images that expire."""
         proof = ProofOfDelivery.objects.filter(order=order).first()
         return proof_payload(proof) if proof else None
+
+
+class SenderOrderDetailSerializer(OrderDetailSerializer):
+    """The order as its sender (the OMS, the organisation) reads it: with the recipient's rating
+    link, which the driver's app never shows (a driver must not rate themself)."""
+
+    rating_link = serializers.SerializerMethodField()
+
+    class Meta(OrderDetailSerializer.Meta):
+        fields = [*OrderDetailSerializer.Meta.fields, "rating_link"]
 
     @extend_schema_field({"type": "object", "nullable": True})
     def get_rating_link(self, order) -> dict | None:

@@ -120,3 +120,17 @@ def test_the_table_allows_one_rating_per_order(delivered, driver):
         Rating.objects.create(
             organisation=delivered.organisation, driver=driver, order=delivered, stars=2, rated_at=DAY
         )
+
+
+def test_the_driver_never_sees_the_link_to_rate_themself(org, driver, delivered):
+    from identity.models import Role
+    from tests.api.conftest import session_client
+    from tests.conftest import make_user
+
+    user = make_user(org, Role.DRIVER, "driver-one")
+    driver.user = user
+    driver.save(update_fields=["user"])
+    with time_machine.travel(SOON_AFTER, tick=False):
+        response = session_client(user).get(f"/api/v1/driver/orders/{delivered.id}")
+    assert response.status_code == 200
+    assert "rating_link" not in response.json() and "/rate/" not in response.content.decode()
