@@ -29,6 +29,7 @@ from dispatch.models import (
     SuggestionStatus,
 )
 from dispatch.proof_links import proof_payload
+from dispatch.rating_links import rating_link_payload
 from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
@@ -274,6 +275,21 @@ class OrderDetailSerializer(OrderSerializer):
         """Where, when and who signed, with signed links to the images that expire."""
         proof = ProofOfDelivery.objects.filter(order=order).first()
         return proof_payload(proof) if proof else None
+
+
+class SenderOrderDetailSerializer(OrderDetailSerializer):
+    """The order as its sender (the OMS, the organisation) reads it: with the recipient's rating
+    link, which the driver's app never shows (a driver must not rate themself)."""
+
+    rating_link = serializers.SerializerMethodField()
+
+    class Meta(OrderDetailSerializer.Meta):
+        fields = [*OrderDetailSerializer.Meta.fields, "rating_link"]
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_rating_link(self, order) -> dict | None:
+        """For the recipient: a signed link to rate the delivery (no login), and until when it opens."""
+        return rating_link_payload(order)
 
 
 # --- the driver app -------------------------------------------------------------------------

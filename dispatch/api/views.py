@@ -15,8 +15,8 @@ from dispatch.api.serializers import (
     DispatchSettingsInSerializer,
     DispatchSettingsSerializer,
     OrderCreateSerializer,
-    OrderDetailSerializer,
     OrderSerializer,
+    SenderOrderDetailSerializer,
     with_api_paths,
 )
 from dispatch.models import Order
@@ -30,13 +30,13 @@ from dispatch.services.orders import create_order, transition_order
     create=extend_schema(
         tags=["orders"],
         request=OrderCreateSerializer,
-        responses={201: OrderDetailSerializer},
+        responses={201: SenderOrderDetailSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     ),
     cancel=extend_schema(
         tags=["orders"],
         request=CancelSerializer,
-        responses={200: OrderDetailSerializer},
+        responses={200: SenderOrderDetailSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     ),
 )
@@ -52,11 +52,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organisatio
         return selectors.orders_visible_to(self.request.user, with_history=self.action != "list")
 
     def get_serializer_class(self):
-        return OrderSerializer if self.action == "list" else OrderDetailSerializer
+        return OrderSerializer if self.action == "list" else SenderOrderDetailSerializer
 
     def _detail(self, order_id, http_status=status.HTTP_200_OK) -> Response:
         order = self.get_queryset().get(id=order_id)
-        return Response(OrderDetailSerializer(order).data, status=http_status)
+        return Response(SenderOrderDetailSerializer(order).data, status=http_status)
 
     def create(self, request):
         serializer = OrderCreateSerializer(data=request.data)

@@ -33,7 +33,16 @@ SAVES_THROUGH_SERVICES = {
     "payouts.PriceList": "payouts.services.rules.publish_price_list (new versions only)",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.
-PROJECT_APPS = {"core", "identity", "fleet", "dispatch", "onboarding", "payouts", "integrations"}
+PROJECT_APPS = {
+    "core",
+    "identity",
+    "fleet",
+    "dispatch",
+    "scorecards",
+    "onboarding",
+    "payouts",
+    "integrations",
+}
 
 
 @pytest.fixture
