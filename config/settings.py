@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "dispatch",
     "onboarding",
     "payouts",
+    "discipline",
     "integrations",
     "demo",
 ]
@@ -369,6 +370,15 @@ CELERY_BEAT_SCHEDULE |= {
     "onboarding-watch-document-expiry": {"task": "onboarding.watch_document_expiry", "schedule": 3600.0},
     "onboarding-purge-biometrics": {"task": "onboarding.purge_biometrics", "schedule": 3600.0},
     "onboarding-resume-pipelines": {"task": "onboarding.resume_pipelines", "schedule": 600.0},
+}
+# --- Discipline -------------------------------------------------------------------------------
+# How often suspensions that ran their length are lifted (discipline.end_due_suspensions).
+DISCIPLINE_SUSPENSION_SWEEP_SECONDS = env.float("DISCIPLINE_SUSPENSION_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE |= {
+    "discipline-end-due-suspensions": {
+        "task": "discipline.end_due_suspensions",
+        "schedule": DISCIPLINE_SUSPENSION_SWEEP_SECONDS,
+    },
 }
 
 REST_FRAMEWORK = {

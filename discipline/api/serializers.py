@@ -1,0 +1,132 @@
+"""The discipline API's shapes: the rules (with each rule in words), a decision as its driver
+and as a reviewer see it, and the review queue."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from core.api.fields import StrictSerializer
+from discipline import engine
+from discipline.models import DecisionStatus, DisciplineDecision, DisciplineReview, RuleSet
+from discipline.services import APPEAL_MAX_CHARS, REASON_MAX_CHARS
+from fleet.api.serializers import DriverDecisionSerializer
+
+
+class RuleSetSerializer(serializers.ModelSerializer):
+    """The rules in force: their version, each rule with its defaults written out, and what
+    each does in plain language."""
+
+    descriptions = serializers.SerializerMethodField(help_text="What each rule does, in plain language.")
+    updated_by = serializers.CharField(source="actor_display", read_only=True)
+    updated_at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = RuleSet
+        fields = ["version", "rules", "descriptions", "updated_at", "updated_by"]
+
+    def get_descriptions(self, row) -> dict[str, str]:
+        return {name: engine.describe(rule) for name, rule in engine.parse_rules(row.rules).items()}
+
+
+class RulesInSerializer(StrictSerializer):
+    """PUT: `rules` replaces the rules. PATCH: `rules` is a JSON merge patch (RFC 7396) onto
+    the rules in force, so `{"rules": {"late_streak": {"threshold": 4}}}` changes one value and
+    `{"rules": {"low_rating": null}}` removes a rule."""
+
+    rules = serializers.DictField(
+        help_text="The rules by name (PUT), or a JSON merge patch onto them (PATCH)."
+    )
+
+
+class ReviewBriefSerializer(serializers.ModelSerializer):
+    """A review as the driver sees it: what was asked, what a person decided and why."""
+
+    class Meta:
+        model = DisciplineReview
+        fields = ["id", "kind", "status", "appeal_text", "outcome", "reason", "created_at", "resolved_at"]
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    rule = serializers.CharField(source="rule_name")
+    rule_version = serializers.IntegerField(source="rule_set.version")
+    can_appeal = serializers.SerializerMethodField()
+    reviews = ReviewBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DisciplineDecision
+        fields = [
+            "id",
+            "rule",
+            "rule_version",
+            "action",
+            "status",
+            "explanation",
+            "inputs",
+            "suspended_until",
+            "ended_at",
+            "created_at",
+            "can_appeal",
+            "reviews",
+        ]
+
+    def get_can_appeal(self, decision) -> bool:
+        return decision.status in (DecisionStatus.IN_FORCE, DecisionStatus.ENDED)
+
+
+class DriverRecordSerializer(DriverDecisionSerializer):
+    """A row of the driver's decision record (fleet's decision, as /api/v1/drivers/{id} shows
+    it), with the discipline rule's decision behind it when a rule made it: the rule and its
+    version, what it counted and left out, the explanation, and its reviews."""
+
+    discipline = serializers.SerializerMethodField()
+
+    class Meta(DriverDecisionSerializer.Meta):
+        fields = ["id", *DriverDecisionSerializer.Meta.fields, "inputs", "discipline"]
+
+    @extend_schema_field(DecisionSerializer(allow_null=True))
+    def get_discipline(self, change) -> dict | None:
+        decision = getattr(change, "discipline_decision", None)
+        return None if decision is None else DecisionSerializer(decision).data
+
+
+class AppealSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=APPEAL_MAX_CHARS, help_text="Why the decision is wrong.")
+
+
+class ResolveSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=REASON_MAX_CHARS, help_text="Shown to the driver.")
+
+
+class ReviewDecisionSerializer(DecisionSerializer):
+    driver = serializers.SerializerMethodField()
+
+    class Meta(DecisionSerializer.Meta):
+        fields = [f for f in DecisionSerializer.Meta.fields if f not in ("reviews", "can_appeal")] + [
+            "driver"
+        ]
+
+    def get_driver(self, decision) -> dict:
+        driver = decision.driver
+        return {"id": str(driver.id), "name": driver.name, "status": driver.status}
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    """A review in the queue: the appeal (or the rule that asked), the decision and its driver,
+    and, once resolved, the outcome, the reason and who decided."""
+
+    decision = ReviewDecisionSerializer(read_only=True)
+    resolved_by = serializers.CharField(source="resolved_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = DisciplineReview
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "appeal_text",
+            "outcome",
+            "reason",
+            "resolved_by",
+            "created_at",
+            "resolved_at",
+            "decision",
+        ]

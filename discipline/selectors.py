@@ -1,0 +1,86 @@
+"""Reads of discipline: what a rule counts for a driver (from scorecards), the review queue,
+and a driver's decision record with the discipline behind each decision."""
+
+from datetime import datetime
+
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+
+from discipline import engine
+from discipline.models import DisciplineDecision, DisciplineReview
+from fleet.models import Driver, DriverStatusChange
+
+# Excused outcomes a rule looks past at most, beyond the items it counts (they are left out,
+# so a long run of them must not make a rule read a driver's whole history).
+EXCUSED_LOOKBACK = 50
+
+
+def items_for(driver: Driver, rule: engine.Rule, *, since: datetime | None) -> list[engine.Item]:
+    """The driver's newest items that the rule reads (newest first), only those after `since`
+    (what an earlier decision of the rule counted, or the driver's fresh start)."""
+    from scorecards import selectors as scorecards
+
+    need = (rule.over_last or rule.threshold) + (
+        EXCUSED_LOOKBACK if rule.metric in engine.OUTCOME_METRICS else 0
+    )
+    need = int(need)
+    if rule.metric in engine.OUTCOME_METRICS:
+        rows = [
+            engine.Outcome(
+                id=str(row.id),
+                label=row.order.external_ref,
+                outcome=row.outcome,
+                at=row.finished_at,
+                late_seconds=row.late_seconds or 0,
+                excused_cause=row.excused_cause or "",
+            )
+            for row in scorecards.recent_outcomes(driver, need)
+        ]
+    elif rule.metric == "acceptance_rate":
+        rows = [_offer_answer(row) for row in scorecards.recent_offer_answers(driver, need)]
+    else:
+        rows = [_rating(row) for row in scorecards.recent_ratings(driver, need)]
+    return [item for item in rows if since is None or item.at > since]
+
+
+def _offer_answer(row) -> engine.OfferAnswer:
+    raise NotImplementedError
+
+
+def _rating(row) -> engine.Rating:
+    raise NotImplementedError
+
+
+def review_queue(organisation) -> QuerySet[DisciplineReview]:
+    """The organisation's reviews, each with its decision and driver."""
+    return DisciplineReview.objects.filter(organisation=organisation).select_related(
+        "decision", "decision__driver", "decision__rule_set", "resolved_by"
+    )
+
+
+def open_first(reviews: QuerySet[DisciplineReview]) -> QuerySet[DisciplineReview]:
+    return reviews.order_by(
+        Case(
+            When(status=DisciplineReview.Status.OPEN, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        "created_at",
+    )
+
+
+def decision_record(driver: Driver) -> QuerySet[DriverStatusChange]:
+    """Every decision about the driver, newest first, with the rule's decision behind it (if a
+    discipline rule made it) and its reviews."""
+    return (
+        DriverStatusChange.objects.filter(driver=driver)
+        .select_related("discipline_decision", "discipline_decision__rule_set")
+        .prefetch_related(
+            Prefetch("discipline_decision__reviews", queryset=DisciplineReview.objects.order_by("created_at"))
+        )
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def decision_of_record(driver: Driver, record_id) -> DisciplineDecision:
+    """The discipline decision behind one row of the driver's own record (DoesNotExist else)."""
+    return DisciplineDecision.objects.get(status_change_id=record_id, driver=driver)
