@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "identity",
     "fleet",
     "dispatch",
+    "scorecards",
     "onboarding",
     "payouts",
     "discipline",

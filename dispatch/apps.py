@@ -61,6 +61,8 @@ class DispatchConfig(AppConfig):
             {
                 "dispatch.settings_updated": "An organisation's dispatch rules or offer time limit changed.",
                 "traffic.updated": "A traffic feed or caller sent speed factors or incidents (counts by source).",
+                "route.resequenced": "The system re-sequenced a driver's route and moved stops (`moved`: each "
+                "stop's order, kind, position and ETA before and after).",
             }
         )
 

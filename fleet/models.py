@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -98,9 +98,14 @@ class Driver(ConcurrentTransitionMixin, models.Model):
     is_online = models.BooleanField(default=False)
     last_location = models.PointField(geography=True, srid=4326, null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The scorecards' composite (0..1, higher is better; 1.0 until there is history), which
+    # matching reads; written only by set_performance_score.
+    performance_score = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = History(excluded_fields=["last_location", "last_seen_at", "updated_at"])
+    history = History(excluded_fields=["last_location", "last_seen_at", "performance_score", "updated_at"])
 
     class Meta:
         ordering = ["name"]
@@ -109,6 +114,10 @@ class Driver(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(
                 name="driver_online_only_when_active",
                 condition=Q(is_online=False) | Q(status="ACTIVE"),
+            ),
+            models.CheckConstraint(
+                name="driver_performance_score_range",
+                condition=Q(performance_score__gte=0) & Q(performance_score__lte=1),
             ),
         ]
         indexes = [models.Index(fields=["organisation", "status", "is_online"])]

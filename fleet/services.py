@@ -572,3 +572,12 @@ def update_vehicle(*, vehicle_id, organisation: Organisation, changes: dict, act
         payload={**driver_event_payload(vehicle.driver), "changes": {"vehicle": diff}},
     )
     return vehicle
+
+
+def set_performance_score(*, driver_id, score: float) -> None:
+    """Store the scorecards' performance score on the driver, which matching reads. A derived
+    figure, updated with every scorecard change: no event or history row of its own (the
+    scorecard keeps what it was computed from)."""
+    if not 0.0 <= score <= 1.0:
+        raise ValidationError({"performance_score": "Must be between 0 and 1."})
+    Driver.objects.filter(id=driver_id).update(performance_score=score)

@@ -286,18 +286,53 @@ def _after_change(
     movable = [s for s in stops if s.arrived_at is None]
     travel = travel_times(organisation_id=route.organisation_id)
     plan = _timed(vehicle, movable, travel)
+    before = None
     if resequence or (resequence_if_late and plan.late_s > 0):
         better = sequencing.sequence_route(vehicle, [_task(s) for s in movable], travel)
         if _gain(plan, better) >= RESEQUENCE_MIN_GAIN_S:
+            before = {
+                s.id: (position, s.planned_arrival_at) for position, s in enumerate(movable, len(fixed) + 1)
+            }
             by_id = {s.id: s for s in movable}
             movable = [by_id[key] for key in better.keys]
             _renumber(route, [*fixed, *movable])
             route.sequenced_by = better.method
             plan = better
     _store_etas(route, fixed, movable, plan, actor=actor, reason=reason)
+    if before is not None:
+        _record_resequencing(route, movable, before, first=len(fixed) + 1, actor=actor, reason=reason)
     route.etas_at = now
     route.save(update_fields=["etas_at", "sequenced_by", "updated_at"])
     transaction.on_commit(partial(push.route_changed, route.organisation_id, route.driver_id))
+
+
+def _record_resequencing(
+    route: Route, movable: list[Stop], before: dict, *, first: int, actor, reason
+) -> None:
+    """`route.resequenced` with each stop the new order moved (position and ETA before and
+    after): evidence, for the driver's scorecard, of lateness the system caused."""
+    moved = [
+        {
+            "order_id": str(stop.order_id),
+            "stop": stop.kind,
+            "from_position": before[stop.id][0],
+            "to_position": position,
+            "eta_before": before[stop.id][1].isoformat() if before[stop.id][1] else None,
+            "eta_after": stop.planned_arrival_at.isoformat() if stop.planned_arrival_at else None,
+        }
+        for position, stop in enumerate(movable, first)
+        if before[stop.id][0] != position
+    ]
+    if moved:
+        record_event(
+            organisation=route.organisation_id,
+            event_type="route.resequenced",
+            subject_type="driver",
+            subject_id=route.driver_id,
+            actor=actor,
+            reason=reason,
+            payload={"driver_id": str(route.driver_id), "route_id": str(route.id), "moved": moved},
+        )
 
 
 def _gain(current: sequencing.Plan, candidate: sequencing.Plan) -> float:

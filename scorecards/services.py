@@ -1,0 +1,563 @@
+"""Writes for scorecards: each fact (a delivery's outcome, an answered offer, a stop's service
+time, a driver's cancellation, a rating, a dispatcher's excuse) is stored once and added to the
+driver's daily bucket and to their scorecard's running window sums, in one transaction under
+the scorecard's row lock. Work per fact is bounded (one bucket, the buckets that left a window
+since the last update, the last N outcomes), never a scan of the driver's history.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+import h3
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Sum
+from django.utils import timezone
+
+from core.actors import Actor
+from core.db import lock
+from core.events import record_event
+from core.history import attribute_change
+from dispatch.engine.roads import TRAFFIC_H3_RES
+from dispatch.models import (
+    GeofenceVisit,
+    Offer,
+    Order,
+    OrderTransition,
+    TrafficKind,
+    TrafficRecord,
+)
+from fleet.models import Driver, LocationPing
+from fleet.services import set_performance_score
+from identity.models import Organisation
+from scorecards import excuses, scoring
+from scorecards.models import (
+    COUNTERS,
+    DailyStats,
+    DeliveryOutcome,
+    DriverCancellation,
+    ExcuseCause,
+    OfferAnswer,
+    Outcome,
+    Rating,
+    Scorecard,
+    ScorecardSettings,
+    ScorecardSnapshot,
+    StopResequence,
+    StopService,
+)
+from scorecards.signals import delivery_outcome_excused, delivery_outcome_recorded
+
+# The rolling windows, in UTC days (today included), by the key the scorecard shows them under.
+WINDOWS = {"7d": 7, "30d": 30}
+# The window the performance score is computed over.
+SCORE_WINDOW = "30d"
+EXCUSE_REASON_MAX = 500
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def window_start(window: str, today: date) -> date:
+    return today - timedelta(days=WINDOWS[window] - 1)
+
+
+def settings_for(organisation_id) -> ScorecardSettings:
+    """The organisation's score settings (the defaults when it never set any)."""
+    found = ScorecardSettings.objects.filter(organisation_id=organisation_id).first()
+    return found or ScorecardSettings(organisation_id=organisation_id)
+
+
+# --- the scorecard itself ---------------------------------------------------------------------
+
+
+def _bucket_sums(driver_id, *, since: date, before: date | None = None) -> dict:
+    buckets = DailyStats.objects.filter(driver_id=driver_id, day__gte=since)
+    if before is not None:
+        buckets = buckets.filter(day__lt=before)
+    totals = buckets.aggregate(**{name: Sum(name) for name in COUNTERS})
+    return {name: totals[name] or 0 for name in COUNTERS}
+
+
+def _locked_scorecard(driver_id, organisation_id, now: datetime) -> Scorecard:
+    """The driver's scorecard under its row lock, its windows moved on to today: the buckets
+    that left each window since its last update are taken out of its sums."""
+    Scorecard.objects.bulk_create(
+        [Scorecard(driver_id=driver_id, organisation_id=organisation_id, updated_at=now)],
+        ignore_conflicts=True,
+    )
+    card = lock(Scorecard.objects).get(driver_id=driver_id)
+    today = utc_day(now)
+    for window in WINDOWS:
+        start = window_start(window, today)
+        known = card.window_starts.get(window)
+        if known is None:  # a new scorecard: its windows start from what the buckets hold
+            card.sums[window] = _bucket_sums(driver_id, since=start)
+        elif date.fromisoformat(known) < start:
+            gone = _bucket_sums(driver_id, since=date.fromisoformat(known), before=start)
+            card.sums[window] = {name: card.sums[window].get(name, 0) - gone[name] for name in COUNTERS}
+        card.window_starts[window] = start.isoformat()
+    return card
+
+
+def _add(card: Scorecard, *, day: date, deltas: dict) -> None:
+    """Add a fact's counts to its day's bucket and to each window it falls in. Every bucket
+    write of a driver holds their scorecard's lock, so update-or-create does not race."""
+    bumped = DailyStats.objects.filter(driver_id=card.driver_id, day=day).update(
+        **{name: F(name) + value for name, value in deltas.items()}
+    )
+    if not bumped:
+        DailyStats.objects.create(
+            driver_id=card.driver_id, organisation_id=card.organisation_id, day=day, **deltas
+        )
+    for window in WINDOWS:
+        if day >= date.fromisoformat(card.window_starts[window]):
+            sums = card.sums[window]
+            for name, value in deltas.items():
+                sums[name] = sums.get(name, 0) + value
+
+
+def last_n_figures(driver_id, n: int) -> dict:
+    """The last n delivery outcomes' figures, with the ratings of those orders."""
+    outcomes = list(
+        DeliveryOutcome.objects.filter(driver_id=driver_id)
+        .order_by("-finished_at", "-id")
+        .values_list("order_id", "outcome", "excused_cause")[:n]
+    )
+    sums = dict.fromkeys(COUNTERS, 0)
+    for _, outcome, cause in outcomes:
+        for name, value in _outcome_deltas(outcome, cause).items():
+            sums[name] += value
+    ratings = Rating.objects.filter(order_id__in=[order_id for order_id, _, _ in outcomes]).aggregate(
+        total=Sum("stars"), count=Count("id")
+    )
+    shown = scoring.figures({**sums, "rating_sum": ratings["total"] or 0, "rating_count": ratings["count"]})
+    return {"n": n, "orders": len(outcomes), **{name: shown[name] for name in LAST_N_FIGURES}}
+
+
+LAST_N_FIGURES = (
+    "deliveries",
+    "on_time",
+    "late",
+    "late_excused",
+    "on_time_rate",
+    "failed",
+    "rating_mean",
+    "rating_count",
+)
+
+
+def _finish(card: Scorecard, *, now: datetime, refresh_last_n: bool) -> Scorecard:
+    """Recompute what follows from the sums (last N, the score), save, and put the score on
+    the driver for matching."""
+    options = settings_for(card.organisation_id)
+    if refresh_last_n or not card.last_n:
+        card.last_n = last_n_figures(card.driver_id, options.last_n_orders)
+    score = scoring.performance_score(
+        card.sums[SCORE_WINDOW], weights=options.weights, prior_strength=options.prior_strength
+    )
+    changed = score.value != card.performance_score
+    card.performance_score = score.value
+    card.score_inputs = {"window": SCORE_WINDOW, "prior_strength": options.prior_strength, **score.as_dict()}
+    card.updated_at = now
+    card.save()
+    if changed:
+        set_performance_score(driver_id=card.driver_id, score=score.value)
+    return card
+
+
+def _apply(driver_id, organisation_id, *, at: datetime, deltas: dict, now: datetime | None, last_n: bool):
+    now = now or timezone.now()
+    card = _locked_scorecard(driver_id, organisation_id, now)
+    _add(card, day=utc_day(at), deltas=deltas)
+    return _finish(card, now=now, refresh_last_n=last_n)
+
+
+@transaction.atomic
+def refresh_scorecard(*, driver_id, now: datetime | None = None) -> Scorecard:
+    """Move a driver's windows on to today (buckets that left them taken out) and recompute
+    the score: the daily roll, or after the organisation's settings changed."""
+    now = now or timezone.now()
+    organisation_id = Driver.objects.values_list("organisation_id", flat=True).get(id=driver_id)
+    card = _locked_scorecard(driver_id, organisation_id, now)
+    return _finish(card, now=now, refresh_last_n=True)
+
+
+# --- delivery outcomes --------------------------------------------------------------------------
+
+
+def _outcome_deltas(outcome: str, excused_cause: str) -> dict:
+    if outcome == Outcome.ON_TIME:
+        return {"deliveries_on_time": 1}
+    if outcome == Outcome.FAILED:
+        return {"deliveries_failed": 1}
+    return {"deliveries_late": 1, "deliveries_late_excused": 1 if excused_cause else 0}
+
+
+@transaction.atomic
+def record_delivery_outcome(
+    *, order: Order, finished_at: datetime, failed: bool = False, now: datetime | None = None
+) -> DeliveryOutcome:
+    """Store how the order's delivery went for its driver (on time, late, failed) and update
+    their scorecard; a late one is checked for a cause the driver did not make
+    (scorecards.excuses). Once per order: a second call returns the first outcome. Sends
+    `delivery_outcome_recorded` in this transaction."""
+    if order.driver_id is None:
+        raise ValidationError({"order": "The order has no driver to score."})
+    existing = DeliveryOutcome.objects.filter(order=order).first()
+    if existing is not None:
+        return existing
+    late_s = max(0, int((finished_at - order.dropoff_window_end).total_seconds()))
+    kind = Outcome.FAILED if failed else (Outcome.LATE if late_s > 0 else Outcome.ON_TIME)
+    cause, inputs = "", {}
+    if kind == Outcome.LATE:
+        cause, inputs = excuses.find_excuse(late_facts(order, finished_at=finished_at))
+    outcome = DeliveryOutcome(
+        organisation_id=order.organisation_id,
+        driver_id=order.driver_id,
+        order=order,
+        client_id=order.client_id,
+        outcome=kind,
+        finished_at=finished_at,
+        promised_by=order.dropoff_window_end,
+        late_seconds=late_s if kind == Outcome.LATE else 0,
+        excused_cause=cause,
+        excuse_inputs=inputs,
+        excused_at=(now or timezone.now()) if cause else None,
+    )
+    try:
+        with transaction.atomic():
+            outcome.save()
+    except IntegrityError:  # recorded meanwhile by another transaction
+        return DeliveryOutcome.objects.get(order=order)
+    _apply(
+        order.driver_id,
+        order.organisation_id,
+        at=finished_at,
+        deltas=_outcome_deltas(kind, cause),
+        now=now,
+        last_n=True,
+    )
+    delivery_outcome_recorded.send(sender=DeliveryOutcome, outcome=outcome)
+    return outcome
+
+
+def late_facts(order: Order, *, finished_at: datetime) -> excuses.LateFacts:
+    """What the system recorded about a late order, for scorecards.excuses."""
+    transitions = OrderTransition.objects.filter(order=order, driver_id=order.driver_id)
+    assigned_at = (
+        transitions.filter(action="assign")
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    picked_up_at = (
+        transitions.filter(action="pick_up")
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    visit = (
+        GeofenceVisit.objects.filter(
+            order=order, driver_id=order.driver_id, kind=GeofenceVisit.Kind.PICKUP, entered_at__isnull=False
+        )
+        .order_by("-entered_at")
+        .first()
+    )
+    on_board_from = picked_up_at or assigned_at or order.pickup_window_start
+    return excuses.LateFacts(
+        promised_by=order.dropoff_window_end,
+        finished_at=finished_at,
+        pickup_window_start=order.pickup_window_start,
+        pickup_window_end=order.pickup_window_end,
+        assigned_at=assigned_at,
+        travel_s=_travel_s(order, depart_at=max(filter(None, [assigned_at, order.pickup_window_start]))),
+        pickup_arrived_at=visit.entered_at if visit else None,
+        pickup_departed_at=(visit.exited_at if visit and visit.exited_at else picked_up_at)
+        if visit
+        else None,
+        incidents=_incidents_on_the_way(order, since=on_board_from, until=finished_at),
+        resequences=_resequences_after(order, since=assigned_at),
+    )
+
+
+def _travel_s(order: Order, *, depart_at: datetime) -> float | None:
+    """Pickup to drop-off at the organisation's travel times (traffic applied), for the driver's vehicle."""
+    from dispatch.travel import travel_times
+
+    vehicle = getattr(order.driver, "vehicle", None) if order.driver_id else None
+    kwargs = {"vehicle_type": vehicle.vehicle_type} if getattr(vehicle, "vehicle_type", None) else {}
+    try:
+        seconds = (
+            travel_times(organisation_id=order.organisation_id)
+            .matrix(
+                [(order.pickup_location.y, order.pickup_location.x)],
+                [(order.dropoff_location.y, order.dropoff_location.x)],
+                depart_at.timestamp(),
+                **kwargs,
+            )
+            .seconds
+        )
+    except (ValueError, LookupError):
+        return None
+    return float(seconds[0][0])
+
+
+def route_cells(order: Order, *, since: datetime, until: datetime) -> set[str]:
+    """The traffic cells the order went through: the driver's pings while it was on board, and
+    the cells on the straight line from the pickup to the drop-off."""
+    start = h3.latlng_to_cell(order.pickup_location.y, order.pickup_location.x, TRAFFIC_H3_RES)
+    end = h3.latlng_to_cell(order.dropoff_location.y, order.dropoff_location.x, TRAFFIC_H3_RES)
+    try:
+        cells = set(h3.grid_path_cells(start, end))
+    except h3.H3BaseException:  # too far apart or across a pentagon: the two ends only
+        cells = {start, end}
+    pings = LocationPing.objects.filter(
+        driver_id=order.driver_id, recorded_at__gte=since, recorded_at__lte=until
+    ).values_list("location", flat=True)
+    cells.update(h3.latlng_to_cell(point.y, point.x, TRAFFIC_H3_RES) for point in pings[:2000])
+    return cells
+
+
+def _incidents_on_the_way(order: Order, *, since: datetime, until: datetime) -> list[dict]:
+    cells = route_cells(order, since=since, until=until)
+    incidents = TrafficRecord.objects.filter(
+        organisation_id=order.organisation_id,
+        kind=TrafficKind.INCIDENT,
+        way_id__isnull=True,
+        h3_cell__in=cells,
+        valid_from__lt=until,
+        valid_until__gt=since,
+    ).order_by("valid_from")[:20]
+    return [
+        {
+            "source": record.source,
+            "external_id": record.external_id,
+            "h3_cell": record.h3_cell,
+            "factor": record.factor,
+            "valid_from": record.valid_from.isoformat(),
+            "valid_until": record.valid_until.isoformat(),
+            "description": record.description,
+        }
+        for record in incidents
+    ]
+
+
+def _resequences_after(order: Order, *, since: datetime | None) -> list[dict]:
+    if since is None:
+        return []
+    moved = StopResequence.objects.filter(order=order, driver_id=order.driver_id, resequenced_at__gte=since)
+    return [
+        {
+            "stop": row.kind,
+            "at": row.resequenced_at.isoformat(),
+            "from_position": row.from_position,
+            "to_position": row.to_position,
+            "eta_before": row.eta_before.isoformat() if row.eta_before else None,
+            "eta_after": row.eta_after.isoformat() if row.eta_after else None,
+            "reason": row.reason,
+        }
+        for row in moved.order_by("resequenced_at")[:20]
+        if row.eta_before is None or row.eta_after is None or row.eta_after > row.eta_before
+    ]
+
+
+@transaction.atomic
+def excuse_late_delivery(
+    *, outcome_id, organisation: Organisation, actor: Actor, reason: str, now: datetime | None = None
+) -> DeliveryOutcome:
+    """A dispatcher excuses a late delivery the checks did not: it stops counting against the
+    driver's on-time rate (scorecard updated at once), with who and why kept and audited
+    (`delivery.excused`). Sends `delivery_outcome_excused`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the lateness is excused."})
+    if len(reason) > EXCUSE_REASON_MAX:
+        raise ValidationError({"reason": f"At most {EXCUSE_REASON_MAX} characters."})
+    now = now or timezone.now()
+    found = DeliveryOutcome.objects.filter(id=outcome_id, organisation=organisation).first()
+    if found is None:
+        raise DeliveryOutcome.DoesNotExist("No such delivery outcome in your organisation.")
+    card = _locked_scorecard(found.driver_id, found.organisation_id, now)
+    outcome = lock(DeliveryOutcome.objects).get(id=found.id)
+    if outcome.outcome != Outcome.LATE:
+        raise ValidationError(
+            {"outcome_id": f"This delivery was {outcome.get_outcome_display().lower()}, not late."}
+        )
+    if outcome.excused_cause:
+        raise ValidationError(
+            {"outcome_id": f"Already excused: {outcome.get_excused_cause_display().lower()}."}
+        )
+    outcome.excused_cause = ExcuseCause.DISPATCHER_EXCUSED
+    outcome.excused_at = now
+    outcome.excuse_inputs = {
+        **outcome.excuse_inputs,
+        "excused_by": actor.as_dict(),
+        "reason": reason,
+        "excused_at": now.isoformat(),
+    }
+    attribute_change(outcome, actor, f"excused: {reason}")
+    outcome.save()
+    _add(card, day=utc_day(outcome.finished_at), deltas={"deliveries_late_excused": 1})
+    _finish(card, now=now, refresh_last_n=True)
+    record_event(
+        organisation=organisation,
+        event_type="delivery.excused",
+        subject_type="driver",
+        subject_id=outcome.driver_id,
+        actor=actor,
+        reason=reason,
+        payload={
+            "order_id": str(outcome.order_id),
+            "driver_id": str(outcome.driver_id),
+            "outcome_id": outcome.id,
+            "late_seconds": outcome.late_seconds,
+        },
+    )
+    delivery_outcome_excused.send(sender=DeliveryOutcome, outcome=outcome)
+    return outcome
+
+
+# --- the other facts ------------------------------------------------------------------------------
+
+ANSWER_COUNTERS = {
+    OfferAnswer.Answer.ACCEPTED: "offers_accepted",
+    OfferAnswer.Answer.DECLINED: "offers_declined",
+    OfferAnswer.Answer.EXPIRED: "offers_expired",
+}
+
+
+@transaction.atomic
+def record_offer_answer(
+    *, offer: Offer, answer: str, answered_at: datetime, now: datetime | None = None
+) -> OfferAnswer | None:
+    """A driver answered an offer (accepted, declined, let it expire); once per offer."""
+    row = OfferAnswer(
+        organisation_id=offer.organisation_id,
+        driver_id=offer.driver_id,
+        offer=offer,
+        answer=answer,
+        answered_at=answered_at,
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return None
+    _apply(
+        offer.driver_id,
+        offer.organisation_id,
+        at=answered_at,
+        deltas={ANSWER_COUNTERS[answer]: 1},
+        now=now,
+        last_n=False,
+    )
+    return row
+
+
+@transaction.atomic
+def record_stop_service(
+    *, visit: GeofenceVisit, departed_at: datetime, now: datetime | None = None
+) -> StopService | None:
+    """A geofence visit ended: the driver's service time at the stop (arrival to departure)."""
+    if visit.entered_at is None or departed_at < visit.entered_at:
+        return None
+    seconds = int((departed_at - visit.entered_at).total_seconds())
+    row = StopService(
+        organisation_id=visit.organisation_id,
+        driver_id=visit.driver_id,
+        order_id=visit.order_id,
+        visit=visit,
+        kind=visit.kind,
+        arrived_at=visit.entered_at,
+        departed_at=departed_at,
+        service_s=seconds,
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return None
+    _apply(
+        visit.driver_id,
+        visit.organisation_id,
+        at=departed_at,
+        deltas={f"{visit.kind}_service_s": seconds, f"{visit.kind}_visits": 1},
+        now=now,
+        last_n=False,
+    )
+    return row
+
+
+@transaction.atomic
+def record_cancellation(
+    *, order: Order, driver_id, event_id, cancelled_at: datetime, reason: str, now: datetime | None = None
+) -> DriverCancellation | None:
+    """A driver gave up an order they held; once per event."""
+    row = DriverCancellation(
+        organisation_id=order.organisation_id,
+        driver_id=driver_id,
+        order=order,
+        event_id=event_id,
+        cancelled_at=cancelled_at,
+        reason=reason[:2000],
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return None
+    _apply(
+        driver_id, order.organisation_id, at=cancelled_at, deltas={"cancellations": 1}, now=now, last_n=False
+    )
+    return row
+
+
+def record_resequences(*, organisation_id, driver_id, at: datetime, moved: list[dict], reason: str) -> None:
+    """Stops the system moved when it re-sequenced a driver's route (evidence for lateness)."""
+    StopResequence.objects.bulk_create(
+        StopResequence(
+            organisation_id=organisation_id,
+            driver_id=driver_id,
+            order_id=stop["order_id"],
+            kind=stop["stop"],
+            resequenced_at=at,
+            from_position=stop["from_position"],
+            to_position=stop["to_position"],
+            eta_before=_parse_time(stop.get("eta_before")),
+            eta_after=_parse_time(stop.get("eta_after")),
+            reason=reason[:2000],
+        )
+        for stop in moved
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- the daily roll ---------------------------------------------------------------------------------
+
+
+def snapshot_scorecards(*, now: datetime | None = None, organisation_id=None) -> int:
+    """Move every scorecard's windows on to today and keep the day's snapshot (the charts'
+    history); each driver in its own transaction. Returns how many."""
+    now = now or timezone.now()
+    cards = Scorecard.objects.all()
+    if organisation_id is not None:
+        cards = cards.filter(organisation_id=organisation_id)
+    done = 0
+    for driver_id in cards.order_by("driver_id").values_list("driver_id", flat=True):
+        with transaction.atomic():
+            card = refresh_scorecard(driver_id=driver_id, now=now)
+            ScorecardSnapshot.objects.update_or_create(
+                driver_id=driver_id,
+                day=utc_day(now),
+                defaults={
+                    "organisation_id": card.organisation_id,
+                    "metrics": {window: scoring.figures(card.sums[window]) for window in WINDOWS},
+                    "performance_score": card.performance_score,
+                },
+            )
+        done += 1
+    return done
