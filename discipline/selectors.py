@@ -7,7 +7,9 @@ from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
 from discipline import engine
 from discipline.models import DisciplineDecision, DisciplineReview
+from dispatch.models import Order
 from fleet.models import Driver, DriverStatusChange
+from scorecards import selectors as scorecards
 
 # Excused outcomes a rule looks past at most, beyond the items it counts (they are left out,
 # so a long run of them must not make a rule read a driver's whole history).
@@ -15,39 +17,50 @@ EXCUSED_LOOKBACK = 50
 
 
 def items_for(driver: Driver, rule: engine.Rule, *, since: datetime | None) -> list[engine.Item]:
-    """The driver's newest items that the rule reads (newest first), only those after `since`
-    (what an earlier decision of the rule counted, or the driver's fresh start)."""
-    from scorecards import selectors as scorecards
-
-    need = (rule.over_last or rule.threshold) + (
-        EXCUSED_LOOKBACK if rule.metric in engine.OUTCOME_METRICS else 0
-    )
-    need = int(need)
+    """The driver's newest items that the rule reads (newest first, from scorecards), only
+    those after `since` (what an earlier decision of the rule counted, or the driver's fresh
+    start)."""
+    need = int(rule.over_last or rule.threshold)
     if rule.metric in engine.OUTCOME_METRICS:
-        rows = [
+        rows = _after(scorecards.recent_outcomes(driver, need + EXCUSED_LOOKBACK), "finished_at", since)
+        refs = _order_refs(rows)
+        return [
             engine.Outcome(
                 id=str(row.id),
-                label=row.order.external_ref,
+                label=refs[row.order_id],
                 outcome=row.outcome,
                 at=row.finished_at,
-                late_seconds=row.late_seconds or 0,
-                excused_cause=row.excused_cause or "",
+                late_seconds=row.late_seconds,
+                excused_cause=row.excused_cause,
             )
-            for row in scorecards.recent_outcomes(driver, need)
+            for row in rows
         ]
-    elif rule.metric == "acceptance_rate":
-        rows = [_offer_answer(row) for row in scorecards.recent_offer_answers(driver, need)]
-    else:
-        rows = [_rating(row) for row in scorecards.recent_ratings(driver, need)]
-    return [item for item in rows if since is None or item.at > since]
+    if rule.metric == "acceptance_rate":
+        rows = _after(scorecards.recent_offer_answers(driver, need), "answered_at", since)
+        return [
+            engine.OfferAnswer(
+                id=str(row.id),
+                label=f"offer of {row.answered_at:%Y-%m-%d %H:%M} UTC",
+                answer=row.answer,
+                at=row.answered_at,
+            )
+            for row in rows
+        ]
+    rows = _after(scorecards.recent_ratings(driver, need), "rated_at", since)
+    refs = _order_refs(rows)
+    return [
+        engine.Rating(id=str(row.id), label=refs[row.order_id], stars=row.stars, at=row.rated_at)
+        for row in rows
+    ]
 
 
-def _offer_answer(row) -> engine.OfferAnswer:
-    raise NotImplementedError
+def _after(rows: list, field: str, since: datetime | None) -> list:
+    return [row for row in rows if since is None or getattr(row, field) > since]
 
 
-def _rating(row) -> engine.Rating:
-    raise NotImplementedError
+def _order_refs(rows) -> dict:
+    """The orders' references (what the driver knows them by), in one query."""
+    return dict(Order.objects.filter(id__in={row.order_id for row in rows}).values_list("id", "external_ref"))
 
 
 def review_queue(organisation) -> QuerySet[DisciplineReview]:
