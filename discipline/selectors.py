@@ -1,5 +1,5 @@
 """Reads of discipline: what a rule counts for a driver (from scorecards), the review queue,
-and a driver's decision record with the discipline behind each decision."""
+and the rules' decisions about a driver."""
 
 from datetime import datetime
 
@@ -8,7 +8,7 @@ from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 from discipline import engine
 from discipline.models import DisciplineDecision, DisciplineReview
 from dispatch.models import Order
-from fleet.models import Driver, DriverStatusChange
+from fleet.models import Driver
 from scorecards import selectors as scorecards
 
 # Excused outcomes a rule looks past at most, beyond the items it counts (they are left out,
@@ -81,19 +81,11 @@ def open_first(reviews: QuerySet[DisciplineReview]) -> QuerySet[DisciplineReview
     )
 
 
-def decision_record(driver: Driver) -> QuerySet[DriverStatusChange]:
-    """Every decision about the driver, newest first, with the rule's decision behind it (if a
-    discipline rule made it) and its reviews."""
+def decisions_of(driver: Driver) -> QuerySet[DisciplineDecision]:
+    """The rules' decisions about the driver, newest first, with their record rows and reviews."""
     return (
-        DriverStatusChange.objects.filter(driver=driver)
-        .select_related("discipline_decision", "discipline_decision__rule_set")
-        .prefetch_related(
-            Prefetch("discipline_decision__reviews", queryset=DisciplineReview.objects.order_by("created_at"))
-        )
-        .order_by("-occurred_at", "-id")
+        DisciplineDecision.objects.filter(driver=driver)
+        .select_related("rule_set", "status_change")
+        .prefetch_related(Prefetch("reviews", queryset=DisciplineReview.objects.order_by("created_at")))
+        .order_by("-created_at", "-id")
     )
-
-
-def decision_of_record(driver: Driver, record_id) -> DisciplineDecision:
-    """The discipline decision behind one row of the driver's own record (DoesNotExist else)."""
-    return DisciplineDecision.objects.get(status_change_id=record_id, driver=driver)

@@ -64,10 +64,10 @@ def _event(decision: DisciplineDecision, event_type: str, actor: Actor, reason: 
 
 
 def _tell_driver(decision: DisciplineDecision) -> None:
-    """Once the transaction commits, the driver's app hears of the decision (as their decision
-    record shows it)."""
+    """Once the transaction commits, the driver's app hears of the decision (as GET
+    /api/v1/driver/decisions/{id} shows it)."""
     transaction.on_commit(
-        partial(push.object_to_driver, decision.driver_id, "decision", decision.status_change_id)
+        partial(push.object_to_driver, decision.driver_id, "decision", decision.id)
     )
 
 
@@ -420,7 +420,7 @@ def resolve_review(
         outcome=review.outcome,
         decision_record_id=change.id,
     )
-    transaction.on_commit(partial(push.object_to_driver, driver.id, "decision", change.id))
+    _tell_driver(decision)
     return review
 
 
@@ -444,7 +444,7 @@ def end_due_suspensions(*, now: datetime | None = None) -> int:
             driver = lock(Driver.objects).get(id=decision.driver_id)
             if _suspension_holds(decision, driver):
                 hours = decision.inputs.get("rule_definition", {}).get("suspension_hours")
-                change = fleet_services.change_driver_status(
+                fleet_services.change_driver_status(
                     driver_id=driver.id,
                     organisation=driver.organisation,
                     action="reinstate",
@@ -458,7 +458,7 @@ def end_due_suspensions(*, now: datetime | None = None) -> int:
                         "suspended_until": decision.suspended_until.isoformat(),
                     },
                 )
-                transaction.on_commit(partial(push.object_to_driver, driver.id, "decision", change.id))
+                _tell_driver(decision)
             decision.ended_at = now
             if decision.status == DecisionStatus.IN_FORCE:
                 decision.status = DecisionStatus.ENDED

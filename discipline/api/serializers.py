@@ -1,7 +1,6 @@
 """The discipline API's shapes: the rules (with each rule in words), a decision as its driver
 and as a reviewer see it, and the review queue."""
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import StrictSerializer
@@ -72,20 +71,14 @@ class DecisionSerializer(serializers.ModelSerializer):
         return decision.status in (DecisionStatus.IN_FORCE, DecisionStatus.ENDED)
 
 
-class DriverRecordSerializer(DriverDecisionSerializer):
-    """A row of the driver's decision record (fleet's decision, as /api/v1/drivers/{id} shows
-    it), with the discipline rule's decision behind it when a rule made it: the rule and its
-    version, what it counted and left out, the explanation, and its reviews."""
+class DriverDisciplineDecisionSerializer(DecisionSerializer):
+    """A discipline decision as its driver sees it, with the row of their decision record it
+    was written to (fleet's decision, as /api/v1/drivers/{id} lists it)."""
 
-    discipline = serializers.SerializerMethodField()
+    record = DriverDecisionSerializer(source="status_change", read_only=True)
 
-    class Meta(DriverDecisionSerializer.Meta):
-        fields = ["id", *DriverDecisionSerializer.Meta.fields, "inputs", "discipline"]
-
-    @extend_schema_field(DecisionSerializer(allow_null=True))
-    def get_discipline(self, change) -> dict | None:
-        decision = getattr(change, "discipline_decision", None)
-        return None if decision is None else DecisionSerializer(decision).data
+    class Meta(DecisionSerializer.Meta):
+        fields = [*DecisionSerializer.Meta.fields, "record"]
 
 
 class AppealSerializer(StrictSerializer):

@@ -1,6 +1,6 @@
 """The discipline API: the organisation's rules (`/api/v1/discipline-rules`), the review queue
 (`/api/v1/discipline/reviews`), and the driver's own decision record with appeals
-(`/api/v1/driver/decisions`)."""
+(`/api/v1/driver/decisions`, with appeals)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -14,7 +14,7 @@ from core.api.views import OrganisationScopedMixin, OrganisationViewSet
 from discipline import selectors, services
 from discipline.api.serializers import (
     AppealSerializer,
-    DriverRecordSerializer,
+    DriverDisciplineDecisionSerializer,
     ResolveSerializer,
     ReviewSerializer,
     RuleSetSerializer,
@@ -23,7 +23,6 @@ from discipline.api.serializers import (
 from discipline.models import DisciplineDecision, DisciplineReview
 from dispatch.api.driver_views import DriverAppMixin
 from dispatch.api.views import merge_patch
-from fleet.models import DriverStatusChange
 
 
 @extend_schema_view(
@@ -120,50 +119,40 @@ class DisciplineReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return self._resolve(request, "confirm")
 
 
-class NotAppealableHere(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "not_appealable"
-    default_detail = (
-        "This decision was not made by a discipline rule; an onboarding decision is appealed "
-        "through your application, anything else by asking your organisation."
-    )
-
-
 @extend_schema_view(
-    list=extend_schema(tags=["driver app"], description="Every decision about the driver, newest first."),
+    list=extend_schema(
+        tags=["driver app"], description="The rules' decisions about the driver, newest first."
+    ),
     retrieve=extend_schema(tags=["driver app"]),
     appeal=extend_schema(
         tags=["driver app"],
         request=AppealSerializer,
-        responses={201: DriverRecordSerializer},
+        responses={201: DriverDisciplineDecisionSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     ),
 )
 class DriverDecisionViewSet(
     DriverAppMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """The driver's decision record: every decision about them (approved, suspended, warned,
-    work taken away...), each with its reason; a discipline rule's decision carries its rule
-    and version, exactly what it counted and left out, its explanation and its reviews, and can
-    be appealed (`POST .../{id}/appeal {"text"}`): a person reviews it."""
+    """The discipline rules' decisions about the driver (warnings, suspensions, reviews), each
+    with its rule and version, exactly what it counted and left out, the explanation, the row
+    of their decision record it was written to, and its reviews. Appeal one with
+    `POST .../{id}/appeal {"text"}`: a person reviews it. (Every decision about the driver,
+    whatever made it, is listed with its reason at /api/v1/drivers/{id}.)"""
 
-    queryset = DriverStatusChange.objects.none()  # for the schema only
-    serializer_class = DriverRecordSerializer
-    lookup_value_converter = "int"
+    queryset = DisciplineDecision.objects.none()  # for the schema only
+    serializer_class = DriverDisciplineDecisionSerializer
+    lookup_value_converter = "uuid"
 
     def get_queryset(self):
-        return selectors.decision_record(self.driver)
+        return selectors.decisions_of(self.driver)
 
     @action(detail=True, methods=["post"])
     def appeal(self, request, pk=None):
-        record = self.get_object()
+        decision = self.get_object()
         incoming = AppealSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            decision = selectors.decision_of_record(self.driver, record.id)
-        except DisciplineDecision.DoesNotExist:
-            raise NotAppealableHere() from None
         services.appeal(decision_id=decision.id, driver=self.driver, text=incoming.validated_data["text"])
         return Response(
-            self.get_serializer(self.get_queryset().get(id=record.id)).data, status=status.HTTP_201_CREATED
+            self.get_serializer(self.get_queryset().get(id=decision.id)).data, status=status.HTTP_201_CREATED
         )

@@ -7,11 +7,17 @@ from itertools import count
 
 import time_machine
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
 
 from core.actors import Actor
+from core.db import lock
 from core.geo import make_point
-from discipline.services import update_rules
+from discipline import engine
+from discipline.models import DisciplineDecision
+from discipline.services import apply_verdict, current_rules, update_rules
 from dispatch.services.orders import create_order, deliver_order, transition_order
+from fleet.models import Driver
 from tests.conftest import order_payload
 from tests.dispatch.factories import order_input
 from tests.dispatch.test_order_lifecycle import png_bytes
@@ -90,3 +96,38 @@ def on_time(org, driver):
 
 def excused_late(org, driver):
     return deliver(org, driver, late_minutes=5, assigned_late=True)
+
+
+def decided(driver, rule_name: str, items) -> DisciplineDecision:
+    """The decision the organisation's rule `rule_name` makes from these items (newest first),
+    applied as evaluate_driver applies one: for fixtures that need a decision of each kind."""
+    rule_set = current_rules(driver.organisation_id)
+    rule = engine.parse_rules(rule_set.rules)[rule_name]
+    finding = engine.evaluate(rule, items)
+    assert finding is not None, "these items do not make the rule apply"
+    with transaction.atomic():
+        locked = lock(Driver.objects).get(id=driver.id)
+        verdict = engine.verdict(finding, version=rule_set.version, warned_recently=False)
+        return apply_verdict(driver=locked, rule_set=rule_set, verdict=verdict, now=timezone.now())
+
+
+def warning_for(driver):
+    """A warning of the default low_acceptance rule (20 offers declined)."""
+    now = timezone.now()
+    answers = [
+        engine.OfferAnswer(
+            id=f"{driver.id}-{n}", label=f"offer {n}", answer="DECLINED", at=now - timedelta(minutes=n)
+        )
+        for n in range(20)
+    ]
+    return decided(driver, "low_acceptance", answers)
+
+
+def review_for(driver):
+    """A human review asked for by the default low_rating rule (ten 2-star ratings)."""
+    now = timezone.now()
+    ratings = [
+        engine.Rating(id=f"{driver.id}-{n}", label=f"R-{n}", stars=2, at=now - timedelta(minutes=n))
+        for n in range(10)
+    ]
+    return decided(driver, "low_rating", ratings).reviews.get()
