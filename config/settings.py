@@ -415,6 +415,11 @@ SPECTACULAR_SETTINGS = {
         "DriverStatusEnum": "fleet.models.DriverStatus",
         "DisputeKindEnum": "payouts.models.DisputeKind",
         "PayoutKindEnum": "payouts.models.PayoutKind",
+        "DisciplineActionEnum": "discipline.models.DecisionAction",
+        "DisciplineDecisionStatusEnum": "discipline.models.DecisionStatus",
+        "DisciplineReviewKindEnum": "discipline.models.DisciplineReview.Kind",
+        "DisciplineReviewStatusEnum": "discipline.models.DisciplineReview.Status",
+        "DisciplineReviewOutcomeEnum": "discipline.models.DisciplineReview.Outcome",
     },
 }
 

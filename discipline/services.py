@@ -66,9 +66,7 @@ def _event(decision: DisciplineDecision, event_type: str, actor: Actor, reason: 
 def _tell_driver(decision: DisciplineDecision) -> None:
     """Once the transaction commits, the driver's app hears of the decision (as GET
     /api/v1/driver/decisions/{id} shows it)."""
-    transaction.on_commit(
-        partial(push.object_to_driver, decision.driver_id, "decision", decision.id)
-    )
+    transaction.on_commit(partial(push.object_to_driver, decision.driver_id, "decision", decision.id))
 
 
 # --- rules ----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class RulesInSerializer(StrictSerializer):
     )
 
 
-class ReviewBriefSerializer(serializers.ModelSerializer):
+class DisciplineReviewBriefSerializer(serializers.ModelSerializer):
     """A review as the driver sees it: what was asked, what a person decided and why."""
 
     class Meta:
@@ -44,11 +44,11 @@ class ReviewBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "status", "appeal_text", "outcome", "reason", "created_at", "resolved_at"]
 
 
-class DecisionSerializer(serializers.ModelSerializer):
+class DisciplineDecisionSerializer(serializers.ModelSerializer):
     rule = serializers.CharField(source="rule_name")
     rule_version = serializers.IntegerField(source="rule_set.version")
     can_appeal = serializers.SerializerMethodField()
-    reviews = ReviewBriefSerializer(many=True, read_only=True)
+    reviews = DisciplineReviewBriefSerializer(many=True, read_only=True)
 
     class Meta:
         model = DisciplineDecision
@@ -71,42 +71,42 @@ class DecisionSerializer(serializers.ModelSerializer):
         return decision.status in (DecisionStatus.IN_FORCE, DecisionStatus.ENDED)
 
 
-class DriverDisciplineDecisionSerializer(DecisionSerializer):
+class DriverDisciplineDecisionSerializer(DisciplineDecisionSerializer):
     """A discipline decision as its driver sees it, with the row of their decision record it
     was written to (fleet's decision, as /api/v1/drivers/{id} lists it)."""
 
     record = DriverDecisionSerializer(source="status_change", read_only=True)
 
-    class Meta(DecisionSerializer.Meta):
-        fields = [*DecisionSerializer.Meta.fields, "record"]
+    class Meta(DisciplineDecisionSerializer.Meta):
+        fields = [*DisciplineDecisionSerializer.Meta.fields, "record"]
 
 
-class AppealSerializer(StrictSerializer):
+class DisciplineAppealSerializer(StrictSerializer):
     text = serializers.CharField(max_length=APPEAL_MAX_CHARS, help_text="Why the decision is wrong.")
 
 
-class ResolveSerializer(StrictSerializer):
+class DisciplineResolveSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=REASON_MAX_CHARS, help_text="Shown to the driver.")
 
 
-class ReviewDecisionSerializer(DecisionSerializer):
+class ReviewedDecisionSerializer(DisciplineDecisionSerializer):
     driver = serializers.SerializerMethodField()
 
-    class Meta(DecisionSerializer.Meta):
-        fields = [f for f in DecisionSerializer.Meta.fields if f not in ("reviews", "can_appeal")] + [
-            "driver"
-        ]
+    class Meta(DisciplineDecisionSerializer.Meta):
+        fields = [
+            f for f in DisciplineDecisionSerializer.Meta.fields if f not in ("reviews", "can_appeal")
+        ] + ["driver"]
 
     def get_driver(self, decision) -> dict:
         driver = decision.driver
         return {"id": str(driver.id), "name": driver.name, "status": driver.status}
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class DisciplineReviewSerializer(serializers.ModelSerializer):
     """A review in the queue: the appeal (or the rule that asked), the decision and its driver,
     and, once resolved, the outcome, the reason and who decided."""
 
-    decision = ReviewDecisionSerializer(read_only=True)
+    decision = ReviewedDecisionSerializer(read_only=True)
     resolved_by = serializers.CharField(source="resolved_by.username", default=None, read_only=True)
 
     class Meta:

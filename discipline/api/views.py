@@ -13,10 +13,10 @@ from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationScopedMixin, OrganisationViewSet
 from discipline import selectors, services
 from discipline.api.serializers import (
-    AppealSerializer,
+    DisciplineAppealSerializer,
+    DisciplineResolveSerializer,
+    DisciplineReviewSerializer,
     DriverDisciplineDecisionSerializer,
-    ResolveSerializer,
-    ReviewSerializer,
     RuleSetSerializer,
     RulesInSerializer,
 )
@@ -69,8 +69,8 @@ def by_a_person(request) -> None:
 def resolve_schema():
     return extend_schema(
         tags=["discipline"],
-        request=ResolveSerializer,
-        responses=ReviewSerializer,
+        request=DisciplineResolveSerializer,
+        responses=DisciplineReviewSerializer,
         parameters=[IDEMPOTENCY_HEADER],
     )
 
@@ -88,7 +88,7 @@ class DisciplineReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     driver reads."""
 
     queryset = DisciplineReview.objects.none()  # for the schema only; get_queryset scopes every request
-    serializer_class = ReviewSerializer
+    serializer_class = DisciplineReviewSerializer
     scope_read = "discipline:read"
     scope_write = "discipline:review"
     filterset_fields = ["status", "kind"]
@@ -97,10 +97,10 @@ class DisciplineReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return selectors.review_queue(self.organisation)
 
     def _resolve(self, request, outcome: str) -> Response:
+        incoming = DisciplineResolveSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
         review = self.get_object()
         by_a_person(request)
-        incoming = ResolveSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
         services.resolve_review(
             review_id=review.id,
             organisation=self.organisation,
@@ -108,7 +108,7 @@ class DisciplineReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             reason=incoming.validated_data["reason"],
             user=request.user,
         )
-        return Response(ReviewSerializer(self.get_queryset().get(id=review.id)).data)
+        return Response(DisciplineReviewSerializer(self.get_queryset().get(id=review.id)).data)
 
     @action(detail=True, methods=["post"])
     def lift(self, request, pk=None):
@@ -126,7 +126,7 @@ class DisciplineReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     retrieve=extend_schema(tags=["driver app"]),
     appeal=extend_schema(
         tags=["driver app"],
-        request=AppealSerializer,
+        request=DisciplineAppealSerializer,
         responses={201: DriverDisciplineDecisionSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     ),
@@ -150,7 +150,7 @@ class DriverDecisionViewSet(
     @action(detail=True, methods=["post"])
     def appeal(self, request, pk=None):
         decision = self.get_object()
-        incoming = AppealSerializer(data=request.data)
+        incoming = DisciplineAppealSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         services.appeal(decision_id=decision.id, driver=self.driver, text=incoming.validated_data["text"])
         return Response(

@@ -266,7 +266,9 @@ def test_organisation_routes_show_and_change_only_the_callers_own(org_a, org_b, 
 
     a_rules = {"max_pickup_distance_m": 1234, "k_nearest": 7}
     update_dispatch_settings(organisation=org_a.organisation, rules=a_rules, actor=Actor.system("t"))
-    a_discipline = {"a_private_rule": {"metric": "on_time_rate", "threshold": 55, "over_last": 987, "action": "WARN"}}
+    a_discipline = {
+        "a_private_rule": {"metric": "on_time_rate", "threshold": 55, "over_last": 987, "action": "WARN"}
+    }
     update_rules(organisation=org_a.organisation, rules=a_discipline, actor=Actor.system("t"))
     bodies = {
         "dispatch-settings": {
@@ -292,7 +294,10 @@ def test_organisation_routes_show_and_change_only_the_callers_own(org_a, org_b, 
     assert (a_row.rules, a_row.offer_ttl_seconds) == (a_rules, 45)
     b_row = DispatchSettings.objects.get(organisation=org_b.organisation)
     assert (b_row.rules, b_row.offer_ttl_seconds) == ({"k_nearest": 5, "mode": "broadcast"}, 60)
-    assert RuleSet.objects.filter(organisation=org_a.organisation).first().rules["a_private_rule"]["over_last"] == 987
+    assert (
+        RuleSet.objects.filter(organisation=org_a.organisation).first().rules["a_private_rule"]["over_last"]
+        == 987
+    )
     b_discipline = RuleSet.objects.filter(organisation=org_b.organisation).first().rules
     assert list(b_discipline) == ["late"] and b_discipline["late"]["threshold"] == 5
 

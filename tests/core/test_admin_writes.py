@@ -35,7 +35,16 @@ SAVES_THROUGH_SERVICES = {
     "discipline.DisciplineReview": "discipline.services.resolve_review (its override form; every field read-only)",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.
-PROJECT_APPS = {"core", "identity", "fleet", "dispatch", "onboarding", "payouts", "discipline", "integrations"}
+PROJECT_APPS = {
+    "core",
+    "identity",
+    "fleet",
+    "dispatch",
+    "onboarding",
+    "payouts",
+    "discipline",
+    "integrations",
+}
 
 
 @pytest.fixture
