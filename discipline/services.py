@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.actors import Actor
+from core.actors import Actor, ActorType
 from core.db import lock
 from core.events import record_event
 from core.exceptions import ConcurrentChange, InvalidTransition
@@ -325,7 +325,8 @@ def appeal(*, decision_id, driver: Driver, text: str) -> DisciplineReview:
         ) from exc
     decision.status = DecisionStatus.IN_REVIEW
     decision.save(update_fields=["status"])
-    _event(decision, "discipline.appealed", Actor.for_user(driver.user), text, review_id=str(review.id))
+    actor = Actor.for_user(driver.user) if driver.user else Actor(type=ActorType.DRIVER, label=driver.name)
+    _event(decision, "discipline.appealed", actor, text, review_id=str(review.id))
     return review
 
 

@@ -42,10 +42,11 @@ def window(start: datetime, minutes: int) -> dict:
     return {"start": start.isoformat(), "end": (start + timedelta(minutes=minutes)).isoformat()}
 
 
-def deliver(org, driver, *, late_minutes: int = 0, assigned_late: bool = False, fail: bool = False):
-    """One order in its own hour (after every earlier one), assigned, picked up and delivered
-    (or failed) `late_minutes` after its drop-off window closed (0: 20 minutes early).
-    `assigned_late`: assigned so late nobody could be on time (LATE_PICKUP_WINDOW, excused)."""
+def to_dropoff(org, driver, *, late_minutes: int = 0, assigned_late: bool = False):
+    """One order in its own hour (after every earlier one), assigned, picked up and at the
+    drop-off; returns it and when it is to be finished: `late_minutes` after its drop-off
+    window closed (0: 20 minutes early). `assigned_late`: assigned so late nobody could be on
+    time (LATE_PICKUP_WINDOW, excused)."""
     slot = START + timedelta(hours=next(_slots))
     promised = slot + timedelta(minutes=50)
     payload = order_payload(
@@ -70,20 +71,32 @@ def deliver(org, driver, *, late_minutes: int = 0, assigned_late: bool = False, 
     )
     with time_machine.travel(finished, tick=False):
         transition_order(order_id=order.id, organisation=org, action="arrive_dropoff", actor=SYSTEM)
+    return order, finished
+
+
+def hand_over(org, driver, order, finished):
+    """Deliver an order at the drop-off with a signed proof, at `finished`."""
+    return deliver_order(
+        order_id=order.id,
+        organisation=org,
+        driver=driver,
+        actor=Actor.system("driver-app"),
+        location=make_point(lat=60.1655, lon=24.938),
+        captured_at=finished,
+        signature=ContentFile(png_bytes(), name="signature.png"),
+        recipient_name="Maija",
+    )
+
+
+def deliver(org, driver, *, late_minutes: int = 0, assigned_late: bool = False, fail: bool = False):
+    """An order carried to its drop-off (to_dropoff) and delivered, or failed, there."""
+    order, finished = to_dropoff(org, driver, late_minutes=late_minutes, assigned_late=assigned_late)
+    with time_machine.travel(finished, tick=False):
         if fail:
             return transition_order(
                 order_id=order.id, organisation=org, action="fail", actor=SYSTEM, reason="Nobody at home."
             )
-        return deliver_order(
-            order_id=order.id,
-            organisation=org,
-            driver=driver,
-            actor=Actor.system("driver-app"),
-            location=make_point(lat=60.1655, lon=24.938),
-            captured_at=finished,
-            signature=ContentFile(png_bytes(), name="signature.png"),
-            recipient_name="Maija",
-        )
+        return hand_over(org, driver, order, finished)
 
 
 def late(org, driver, minutes: int = 12):
