@@ -229,6 +229,8 @@ PAYOUT_INSTANT_FEE_MIN_MINOR = env.int("PAYOUT_INSTANT_FEE_MIN_MINOR", default=5
 POD_GEOFENCE_RADIUS_M = env.float("POD_GEOFENCE_RADIUS_M", default=50.0)
 # Links to proof images in webhooks and the API are signed and expire after this long.
 POD_LINK_TTL_SECONDS = env.int("POD_LINK_TTL_SECONDS", default=7 * 24 * 3600)
+# A recipient's link to rate a delivery opens this long after the delivery (one rating per order).
+RATING_LINK_TTL_SECONDS = env.int("RATING_LINK_TTL_SECONDS", default=7 * 24 * 3600)
 # Where this server is reached from outside (for links in webhooks).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -339,6 +341,7 @@ REQUEST_BODY_LIMITS = [
     ("/api/v1/onboarding/", API_UPLOAD_MAX_BODY_BYTES),
     ("/onboarding/", API_UPLOAD_MAX_BODY_BYTES),  # the applicant's pages upload photos
     ("/admin/", API_UPLOAD_MAX_BODY_BYTES),
+    ("/rate/", 8 * 1024),  # a recipient's rating: stars and at most 500 characters
 ]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 API_KEY_DEFAULT_RATE_PER_MINUTE = env.int("API_KEY_DEFAULT_RATE_PER_MINUTE", default=600)
@@ -367,6 +370,10 @@ CHECKR_API_URL = env("CHECKR_API_URL", default="https://api.checkr.com")
 CHECKR_API_KEY = env("CHECKR_API_KEY", default="")
 CHECKR_PACKAGE = env("CHECKR_PACKAGE", default="driver_pro")
 CHECKR_TIMEOUT_SECONDS = env.float("CHECKR_TIMEOUT_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE |= {
+    # Scorecards: windows moved on to the new day and each driver's daily snapshot (idempotent).
+    "scorecards-snapshot": {"task": "scorecards.snapshot_scorecards", "schedule": 3600.0},
+}
 CELERY_BEAT_SCHEDULE |= {
     "onboarding-watch-document-expiry": {"task": "onboarding.watch_document_expiry", "schedule": 3600.0},
     "onboarding-purge-biometrics": {"task": "onboarding.purge_biometrics", "schedule": 3600.0},

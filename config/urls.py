@@ -31,6 +31,13 @@ from payouts.api.driver_views import (
     SettledDriverOrderViewSet,
 )
 from payouts.api.views import InvoiceViewSet, stripe_webhook
+from scorecards.api.views import (
+    DriverScorecardView,
+    ExcuseOutcomeView,
+    ScorecardDetailView,
+    ScorecardListView,
+    ScorecardSettingsView,
+)
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
@@ -68,6 +75,7 @@ driver_urls = [
     path("disputes", DriverDisputesView.as_view(), name="driver-disputes"),
     path("statement", DriverStatementView.as_view(), name="driver-statement"),
     path("payout-account/onboarding", DriverPayoutOnboardingView.as_view(), name="driver-payout-onboarding"),
+    path("scorecard", DriverScorecardView.as_view(), name="driver-scorecard"),
     *driver_router.urls,
 ]
 
@@ -82,6 +90,15 @@ urlpatterns = [
     path("api/v1/onboarding/", include("onboarding.api.urls")),
     path("api/v1/dispatch-settings", DispatchSettingsView.as_view(), name="dispatch-settings"),
     path("api/v1/discipline-rules", DisciplineRulesView.as_view(), name="discipline-rules"),
+    path("api/v1/scorecards", ScorecardListView.as_view(), name="scorecard-list"),
+    path("api/v1/scorecards.csv", ScorecardListView.as_view(), name="scorecard-csv"),
+    path("api/v1/scorecard-settings", ScorecardSettingsView.as_view(), name="scorecard-settings"),
+    path("api/v1/scorecards/<uuid:driver_id>", ScorecardDetailView.as_view(), name="scorecard-detail"),
+    path(
+        "api/v1/delivery-outcomes/<int:outcome_id>/excuse",
+        ExcuseOutcomeView.as_view(),
+        name="delivery-outcome-excuse",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
@@ -91,5 +108,6 @@ urlpatterns = [
     path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
     path("", include("dispatch.web.urls")),
     path("onboarding/", include("onboarding.web.urls")),
+    path("", include("scorecards.web.urls")),
     path("", include("demo.urls")),
 ]

@@ -24,6 +24,15 @@ NEUTRAL = 1.0
 WEIGHT_MAX = 100.0
 
 
+def outcome_deltas(outcome: str, excused: bool) -> dict:
+    """What one delivery outcome ("ON_TIME", "LATE", "FAILED") adds to a scorecard's sums."""
+    if outcome == "ON_TIME":
+        return {"deliveries_on_time": 1}
+    if outcome == "FAILED":
+        return {"deliveries_failed": 1}
+    return {"deliveries_late": 1, "deliveries_late_excused": 1 if excused else 0}
+
+
 def ratio(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 

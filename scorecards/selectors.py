@@ -1,9 +1,72 @@
 """Reads of scorecards and the facts under them, newest first, each on an index that starts
 with the driver (so "the last n" reads n rows)."""
 
-from django.db.models import QuerySet
+from datetime import UTC, date, datetime, time, timedelta
 
-from scorecards.models import DeliveryOutcome, OfferAnswer, Rating
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from scorecards import scoring
+from scorecards.models import (
+    COUNTERS,
+    DailyStats,
+    DeliveryOutcome,
+    DriverCancellation,
+    OfferAnswer,
+    Rating,
+    Scorecard,
+    ScorecardSettings,
+    ScorecardSnapshot,
+    StopService,
+)
+
+# The rolling windows, in UTC days (today included), by the key the scorecard shows them under.
+WINDOWS = {"7d": 7, "30d": 30}
+# The window the performance score is computed over.
+SCORE_WINDOW = "30d"
+# How many days of daily snapshots the charts draw.
+HISTORY_DAYS = 90
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def window_start(window: str, today: date) -> date:
+    return today - timedelta(days=WINDOWS[window] - 1)
+
+
+def settings_for(organisation_id) -> ScorecardSettings:
+    """The organisation's score settings (the defaults when it never set any)."""
+    found = ScorecardSettings.objects.filter(organisation_id=organisation_id).first()
+    return found or ScorecardSettings(organisation_id=organisation_id)
+
+
+def bucket_sums(driver_id, *, since: date, before: date | None = None) -> dict:
+    buckets = DailyStats.objects.filter(driver_id=driver_id, day__gte=since)
+    if before is not None:
+        buckets = buckets.filter(day__lt=before)
+    totals = buckets.aggregate(**{name: Sum(name) for name in COUNTERS})
+    return {name: totals[name] or 0 for name in COUNTERS}
+
+
+def advanced_windows(card: Scorecard, today: date) -> tuple[dict, dict]:
+    """The card's window sums and starts as of `today`: the buckets that left each window since
+    its last update taken out (a new card's windows start from what the buckets hold). Never
+    moves a window back."""
+    sums, starts = dict(card.sums), dict(card.window_starts)
+    for window in WINDOWS:
+        start = window_start(window, today)
+        known = starts.get(window)
+        if known is None:
+            sums[window] = bucket_sums(card.driver_id, since=start)
+        elif date.fromisoformat(known) < start:
+            gone = bucket_sums(card.driver_id, since=date.fromisoformat(known), before=start)
+            sums[window] = {name: sums[window].get(name, 0) - gone[name] for name in COUNTERS}
+        else:
+            continue
+        starts[window] = start.isoformat()
+    return sums, starts
 
 
 def recent_outcomes(driver, n: int) -> list[DeliveryOutcome]:
@@ -23,3 +86,160 @@ def recent_ratings(driver, n: int) -> list[Rating]:
 
 def outcomes_of(driver) -> QuerySet[DeliveryOutcome]:
     return DeliveryOutcome.objects.filter(driver=driver).order_by("-finished_at", "-id")
+
+
+def window_sums_from_facts(driver, *, since: date) -> dict:
+    """A window's sums recomputed from the fact rows themselves (every fact on or after
+    `since`, a UTC day): the check on the incremental sums, and what a rebuild would write."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    sums = dict.fromkeys(COUNTERS, 0)
+
+    def add(deltas: dict) -> None:
+        for name, value in deltas.items():
+            sums[name] += value
+
+    for answer in OfferAnswer.objects.filter(driver=driver, answered_at__gte=start).values_list(
+        "answer", flat=True
+    ):
+        add({f"offers_{answer.lower()}": 1})
+    for outcome, cause in DeliveryOutcome.objects.filter(driver=driver, finished_at__gte=start).values_list(
+        "outcome", "excused_cause"
+    ):
+        add(scoring.outcome_deltas(outcome, bool(cause)))
+    sums["cancellations"] = DriverCancellation.objects.filter(driver=driver, cancelled_at__gte=start).count()
+    for stars in Rating.objects.filter(driver=driver, rated_at__gte=start).values_list("stars", flat=True):
+        add({"rating_sum": stars, "rating_count": 1})
+    for kind, seconds in StopService.objects.filter(driver=driver, departed_at__gte=start).values_list(
+        "kind", "service_s"
+    ):
+        add({f"{kind}_service_s": seconds, f"{kind}_visits": 1})
+    return sums
+
+
+def scorecard_of(driver) -> Scorecard:
+    """The driver's scorecard; an empty (unsaved) one when nothing was recorded yet."""
+    found = Scorecard.objects.filter(driver=driver).select_related("driver").first()
+    if found is None:
+        found = Scorecard(driver=driver, organisation_id=driver.organisation_id, updated_at=timezone.now())
+    return found
+
+
+def scorecards_for(*, organisation_id) -> list[Scorecard]:
+    """Every driver of the organisation (applicants left out) with their scorecard or an empty
+    one, by name."""
+    from fleet.models import Driver, DriverStatus
+
+    drivers = Driver.objects.filter(organisation_id=organisation_id).exclude(status=DriverStatus.APPLICANT)
+    cards = {card.driver_id: card for card in Scorecard.objects.filter(organisation_id=organisation_id)}
+    now = timezone.now()
+    return [
+        cards.get(driver.id) or Scorecard(driver=driver, organisation_id=organisation_id, updated_at=now)
+        for driver in drivers.order_by("name", "id")
+    ]
+
+
+def _history(driver_id, today: date) -> list[dict]:
+    since = today - timedelta(days=HISTORY_DAYS)
+    snapshots = ScorecardSnapshot.objects.filter(driver_id=driver_id, day__gte=since, day__lt=today).order_by(
+        "day"
+    )
+    points = [
+        {
+            "day": snap.day.isoformat(),
+            "performance_score": snap.performance_score,
+            "on_time_rate": snap.metrics.get("30d", {}).get("on_time_rate"),
+            "acceptance_rate": snap.metrics.get("30d", {}).get("acceptance_rate"),
+            "rating_mean": snap.metrics.get("30d", {}).get("rating_mean"),
+        }
+        for snap in snapshots
+    ]
+    return points
+
+
+def scorecard_view(card: Scorecard, *, with_history: bool = True, now: datetime | None = None) -> dict:
+    """A scorecard as the API, the CSV and the pages show it: each window's figures (windows
+    moved on to today on read), the last N orders, the score with its parts, the trend."""
+    now = now or timezone.now()
+    today = utc_day(now)
+    driver = card.driver
+    sums, starts = advanced_windows(card, today) if card.pk and card.window_starts else ({}, {})
+    windows = {
+        window: {
+            "from": starts.get(window, window_start(window, today).isoformat()),
+            **scoring.figures(sums.get(window, {})),
+        }
+        for window in WINDOWS
+    }
+    view = {
+        "driver": {"id": str(driver.id), "name": driver.name, "status": driver.status},
+        "performance_score": card.performance_score,
+        "score": card.score_inputs or {"score": card.performance_score, "components": {}},
+        "windows": windows,
+        "last_n": card.last_n or {"n": settings_for(card.organisation_id).last_n_orders, "orders": 0},
+        "updated_at": card.updated_at.isoformat() if card.pk else None,
+    }
+    if with_history:
+        today_point = {
+            "day": today.isoformat(),
+            "performance_score": card.performance_score,
+            "on_time_rate": windows["30d"]["on_time_rate"],
+            "acceptance_rate": windows["30d"]["acceptance_rate"],
+            "rating_mean": windows["30d"]["rating_mean"],
+        }
+        view["history"] = [*_history(driver.id, today), today_point]
+    return view
+
+
+def outcome_view(outcome: DeliveryOutcome) -> dict:
+    return {
+        "id": outcome.id,
+        "order_id": str(outcome.order_id),
+        "outcome": outcome.outcome,
+        "finished_at": outcome.finished_at.isoformat(),
+        "promised_by": outcome.promised_by.isoformat(),
+        "late_seconds": outcome.late_seconds,
+        "excused_cause": outcome.excused_cause or None,
+        "excused_because": outcome.get_excused_cause_display() if outcome.excused_cause else None,
+        "excuse_inputs": outcome.excuse_inputs,
+    }
+
+
+CSV_COLUMNS = (
+    "driver_id",
+    "driver_name",
+    "status",
+    "performance_score",
+    *(
+        f"{window}_{name}"
+        for window in WINDOWS
+        for name in (
+            "acceptance_rate",
+            "offers_answered",
+            "on_time_rate",
+            "deliveries",
+            "late",
+            "late_excused",
+            "failed",
+            "cancellations",
+            "rating_mean",
+            "rating_count",
+            "pickup_service_mean_s",
+            "dropoff_service_mean_s",
+        )
+    ),
+    "last_n_orders",
+    "last_n_on_time_rate",
+    "last_n_late_excused",
+)
+
+
+def csv_row(view: dict) -> list:
+    row = [view["driver"]["id"], view["driver"]["name"], view["driver"]["status"], view["performance_score"]]
+    for window in WINDOWS:
+        figures = view["windows"][window]
+        for column in CSV_COLUMNS:
+            if column.startswith(f"{window}_"):
+                row.append(figures[column.removeprefix(f"{window}_")])
+    last_n = view["last_n"]
+    row += [last_n.get("orders", 0), last_n.get("on_time_rate"), last_n.get("late_excused", 0)]
+    return row

@@ -5,7 +5,7 @@ the scorecard's row lock. Work per fact is bounded (one bucket, the buckets that
 since the last update, the last N outcomes), never a scan of the driver's history.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import h3
 from django.core.exceptions import ValidationError
@@ -26,7 +26,7 @@ from dispatch.models import (
     TrafficKind,
     TrafficRecord,
 )
-from fleet.models import Driver, LocationPing
+from fleet.models import Driver, LocationPing, Vehicle
 from fleet.services import set_performance_score
 from identity.models import Organisation
 from scorecards import excuses, scoring
@@ -45,58 +45,30 @@ from scorecards.models import (
     StopResequence,
     StopService,
 )
+from scorecards.selectors import (
+    SCORE_WINDOW,
+    WINDOWS,
+    advanced_windows,
+    settings_for,
+    utc_day,
+)
 from scorecards.signals import delivery_outcome_excused, delivery_outcome_recorded
 
-# The rolling windows, in UTC days (today included), by the key the scorecard shows them under.
-WINDOWS = {"7d": 7, "30d": 30}
-# The window the performance score is computed over.
-SCORE_WINDOW = "30d"
 EXCUSE_REASON_MAX = 500
-
-
-def utc_day(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
-
-
-def window_start(window: str, today: date) -> date:
-    return today - timedelta(days=WINDOWS[window] - 1)
-
-
-def settings_for(organisation_id) -> ScorecardSettings:
-    """The organisation's score settings (the defaults when it never set any)."""
-    found = ScorecardSettings.objects.filter(organisation_id=organisation_id).first()
-    return found or ScorecardSettings(organisation_id=organisation_id)
 
 
 # --- the scorecard itself ---------------------------------------------------------------------
 
 
-def _bucket_sums(driver_id, *, since: date, before: date | None = None) -> dict:
-    buckets = DailyStats.objects.filter(driver_id=driver_id, day__gte=since)
-    if before is not None:
-        buckets = buckets.filter(day__lt=before)
-    totals = buckets.aggregate(**{name: Sum(name) for name in COUNTERS})
-    return {name: totals[name] or 0 for name in COUNTERS}
-
-
 def _locked_scorecard(driver_id, organisation_id, now: datetime) -> Scorecard:
-    """The driver's scorecard under its row lock, its windows moved on to today: the buckets
-    that left each window since its last update are taken out of its sums."""
+    """The driver's scorecard under its row lock, its windows moved on to today (the buckets
+    that left each window since its last update taken out of its sums)."""
     Scorecard.objects.bulk_create(
         [Scorecard(driver_id=driver_id, organisation_id=organisation_id, updated_at=now)],
         ignore_conflicts=True,
     )
     card = lock(Scorecard.objects).get(driver_id=driver_id)
-    today = utc_day(now)
-    for window in WINDOWS:
-        start = window_start(window, today)
-        known = card.window_starts.get(window)
-        if known is None:  # a new scorecard: its windows start from what the buckets hold
-            card.sums[window] = _bucket_sums(driver_id, since=start)
-        elif date.fromisoformat(known) < start:
-            gone = _bucket_sums(driver_id, since=date.fromisoformat(known), before=start)
-            card.sums[window] = {name: card.sums[window].get(name, 0) - gone[name] for name in COUNTERS}
-        card.window_starts[window] = start.isoformat()
+    card.sums, card.window_starts = advanced_windows(card, utc_day(now))
     return card
 
 
@@ -126,7 +98,7 @@ def last_n_figures(driver_id, n: int) -> dict:
     )
     sums = dict.fromkeys(COUNTERS, 0)
     for _, outcome, cause in outcomes:
-        for name, value in _outcome_deltas(outcome, cause).items():
+        for name, value in scoring.outcome_deltas(outcome, bool(cause)).items():
             sums[name] += value
     ratings = Rating.objects.filter(order_id__in=[order_id for order_id, _, _ in outcomes]).aggregate(
         total=Sum("stars"), count=Count("id")
@@ -186,14 +158,6 @@ def refresh_scorecard(*, driver_id, now: datetime | None = None) -> Scorecard:
 # --- delivery outcomes --------------------------------------------------------------------------
 
 
-def _outcome_deltas(outcome: str, excused_cause: str) -> dict:
-    if outcome == Outcome.ON_TIME:
-        return {"deliveries_on_time": 1}
-    if outcome == Outcome.FAILED:
-        return {"deliveries_failed": 1}
-    return {"deliveries_late": 1, "deliveries_late_excused": 1 if excused_cause else 0}
-
-
 @transaction.atomic
 def record_delivery_outcome(
     *, order: Order, finished_at: datetime, failed: bool = False, now: datetime | None = None
@@ -234,7 +198,7 @@ def record_delivery_outcome(
         order.driver_id,
         order.organisation_id,
         at=finished_at,
-        deltas=_outcome_deltas(kind, cause),
+        deltas=scoring.outcome_deltas(kind, bool(cause)),
         now=now,
         last_n=True,
     )
@@ -285,8 +249,12 @@ def _travel_s(order: Order, *, depart_at: datetime) -> float | None:
     """Pickup to drop-off at the organisation's travel times (traffic applied), for the driver's vehicle."""
     from dispatch.travel import travel_times
 
-    vehicle = getattr(order.driver, "vehicle", None) if order.driver_id else None
-    kwargs = {"vehicle_type": vehicle.vehicle_type} if getattr(vehicle, "vehicle_type", None) else {}
+    vehicle_type = (
+        Vehicle.objects.filter(driver_id=order.driver_id, is_active=True)
+        .values_list("type", flat=True)
+        .first()
+    )
+    kwargs = {"vehicle_type": vehicle_type} if vehicle_type else {}
     try:
         seconds = (
             travel_times(organisation_id=order.organisation_id)
@@ -561,3 +529,126 @@ def snapshot_scorecards(*, now: datetime | None = None, organisation_id=None) ->
             )
         done += 1
     return done
+
+
+# --- ratings ---------------------------------------------------------------------------------------
+
+RATING_COMMENT_MAX = 500
+
+
+@transaction.atomic
+def submit_rating(*, order: Order, stars: int, comment: str = "", now: datetime | None = None) -> Rating:
+    """The recipient's rating of a delivered order (the signed link's page checks the link):
+    1-5 stars and a comment of at most 500 characters, once per order (the table refuses a
+    second). Counts on the driver's scorecard at once; `rating.received` (without the comment)."""
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValidationError({"stars": "Choose 1 to 5 stars."})
+    comment = (comment or "").strip()
+    if len(comment) > RATING_COMMENT_MAX:
+        raise ValidationError({"comment": f"At most {RATING_COMMENT_MAX} characters."})
+    now = now or timezone.now()
+    order = lock(Order.objects).get(pk=order.pk)
+    if order.driver_id is None:
+        raise ValidationError({"order": "This order was not delivered by a driver."})
+    rating = Rating(
+        organisation_id=order.organisation_id,
+        driver_id=order.driver_id,
+        order=order,
+        client_id=order.client_id,
+        stars=stars,
+        comment=comment,
+        rated_at=now,
+    )
+    try:
+        with transaction.atomic():
+            rating.save()
+    except IntegrityError:
+        raise RatingAlreadyGiven("This delivery has already been rated.") from None
+    _apply(
+        order.driver_id,
+        order.organisation_id,
+        at=now,
+        deltas={"rating_sum": stars, "rating_count": 1},
+        now=now,
+        last_n=True,
+    )
+    record_event(
+        organisation=order.organisation_id,
+        event_type="rating.received",
+        subject_type="driver",
+        subject_id=order.driver_id,
+        actor=Actor.system("rating-link"),
+        payload={"order_id": str(order.id), "driver_id": str(order.driver_id), "stars": stars},
+    )
+    return rating
+
+
+class RatingAlreadyGiven(Exception):
+    """A second rating for an order (a replayed link)."""
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def update_scorecard_settings(
+    *, organisation: Organisation, changes: dict, actor: Actor, merge_weights: bool = False
+) -> ScorecardSettings:
+    """Change the organisation's score settings (weights, prior strength, N), all or nothing;
+    a bad value names its field (`weights.<metric>`). `merge_weights`: the given weights
+    change only those metrics (PATCH). Scores are recomputed after commit;
+    `scorecard.settings_updated` records old -> new."""
+    unknown = set(changes) - {"weights", "prior_strength", "last_n_orders"}
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown setting."))
+    ScorecardSettings.objects.get_or_create(organisation=organisation)
+    row = lock(ScorecardSettings.objects).get(organisation=organisation)
+    before = {
+        "weights": dict(row.weights),
+        "prior_strength": row.prior_strength,
+        "last_n_orders": row.last_n_orders,
+    }
+    errors = {}
+    if "weights" in changes:
+        weights = {**row.weights, **changes["weights"]} if merge_weights else changes["weights"]
+        errors |= scoring.check_weights(weights)
+        row.weights = weights
+    for name, low, high in (("prior_strength", 0, 1000), ("last_n_orders", 1, 500)):
+        if name in changes:
+            value = changes[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                errors[name] = f"Must be a whole number from {low} to {high}."
+            else:
+                setattr(row, name, value)
+    if errors:
+        raise ValidationError(errors)
+    after = {"weights": row.weights, "prior_strength": row.prior_strength, "last_n_orders": row.last_n_orders}
+    if after == before:
+        return row
+    attribute_change(row, actor, "scorecard settings")
+    row.save()
+    record_event(
+        organisation=organisation,
+        event_type="scorecard.settings_updated",
+        subject_type="organisation",
+        subject_id=organisation.id,
+        actor=actor,
+        payload={"old": before, "new": after},
+    )
+    transaction.on_commit(lambda: _queue_rescore(str(organisation.id)))
+    return row
+
+
+def _queue_rescore(organisation_id: str) -> None:
+    from scorecards.tasks import rescore_organisation
+
+    rescore_organisation.delay(organisation_id)
+
+
+def rescore_organisation(*, organisation_id, now: datetime | None = None) -> int:
+    """Recompute every scorecard of the organisation (its settings changed), each in its own
+    transaction. Returns how many."""
+    driver_ids = Scorecard.objects.filter(organisation_id=organisation_id).values_list("driver_id", flat=True)
+    for driver_id in list(driver_ids):
+        refresh_scorecard(driver_id=driver_id, now=now)
+    return len(driver_ids)

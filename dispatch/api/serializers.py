@@ -29,6 +29,7 @@ from dispatch.models import (
     SuggestionStatus,
 )
 from dispatch.proof_links import proof_payload
+from dispatch.rating_links import rating_link_payload
 from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import OrderInput
 from dispatch.services.pings import MAX_PINGS_PER_REQUEST
@@ -265,15 +266,21 @@ class OrderSerializer(serializers.ModelSerializer):
 class OrderDetailSerializer(OrderSerializer):
     history = OrderTransitionSerializer(source="transitions", many=True, read_only=True)
     proof_of_delivery = serializers.SerializerMethodField()
+    rating_link = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery"]
+        fields = [*OrderSerializer.Meta.fields, "history", "proof_of_delivery", "rating_link"]
 
     @extend_schema_field({"type": "object", "nullable": True})
     def get_proof_of_delivery(self, order) -> dict | None:
         """Where, when and who signed, with signed links to the images that expire."""
         proof = ProofOfDelivery.objects.filter(order=order).first()
         return proof_payload(proof) if proof else None
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_rating_link(self, order) -> dict | None:
+        """For the recipient: a signed link to rate the delivery (no login), and until when it opens."""
+        return rating_link_payload(order)
 
 
 # --- the driver app -------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from dispatch.models import (
     ProofOfDelivery,
 )
 from dispatch.proof_links import proof_payload
+from dispatch.rating_links import rating_link_payload
 from dispatch.services.routes import follow_order, lock_routes
 from fleet.models import Driver, DriverStatus, Hub, Zone
 from identity.models import Client, Organisation
@@ -412,6 +413,7 @@ def _transition_records(
     if order.status == OrderStatus.DELIVERED:
         proof = ProofOfDelivery.objects.filter(order=order).first()
         payload["proof_of_delivery"] = proof_payload(proof) if proof else None
+        payload["rating_link"] = rating_link_payload(order, delivered=timezone.now())
     if previous_driver and previous_driver.id != order.driver_id:
         payload["previous_driver_id"] = str(previous_driver.id)
     event = NewEvent(

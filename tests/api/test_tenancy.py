@@ -34,6 +34,7 @@ from tests.api.conftest import (
 from tests.conftest import make_active_driver, make_user, order_payload, post
 from tests.dispatch.factories import order_input
 from tests.onboarding.test_api_tenancy import ONBOARDING_ROUTES
+from tests.scorecards.test_api import SCORECARD_ROUTES
 
 SMALL_SQUARE = {
     "type": "Polygon",
@@ -84,8 +85,9 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 # Answers that a list route gives its own organisation's caller; creates are the caller's own.
 LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
 # /api/ routes outside the router: the schema and its viewer hold no organisation data; the
-# onboarding routes are walked by tests/onboarding/test_api_tenancy.py.
-NON_ROUTER_API_ROUTES = {"schema", "swagger-ui", *ONBOARDING_ROUTES}
+# onboarding routes are walked by tests/onboarding/test_api_tenancy.py, the scorecards' by
+# tests/scorecards/test_api.py.
+NON_ROUTER_API_ROUTES = {"schema", "swagger-ui", *ONBOARDING_ROUTES, *SCORECARD_ROUTES}
 # /api/v1/ routes outside the router about the caller's organisation as a whole (no id in the
 # URL): walked by test_organisation_routes_show_and_change_only_the_callers_own.
 ORGANISATION_ROUTES = {
@@ -565,6 +567,7 @@ DRIVER_SELF_ROUTES = {
     "driver-disputes": {"GET": "get", "POST": "post"},
     "driver-statement": {"GET": "get"},
     "driver-payout-onboarding": {"POST": "post"},
+    "driver-scorecard": {"GET": "get"},
 }
 # Bodies by (route, action); a callable gets the driver whose work is probed (another driver's
 # quote or earning, named in the body, must be refused as not the caller's).

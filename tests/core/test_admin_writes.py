@@ -40,6 +40,7 @@ PROJECT_APPS = {
     "identity",
     "fleet",
     "dispatch",
+    "scorecards",
     "onboarding",
     "payouts",
     "discipline",

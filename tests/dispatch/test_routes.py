@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -138,6 +139,41 @@ def test_a_late_route_is_resequenced_closing_windows_first(org):
     assert plan(driver)[:2] == [("TIGHT", "pickup"), ("TIGHT", "dropoff")]
     late = Stop.objects.get(order=tight, kind="dropoff").predicted_late_s
     assert late == 0
+
+
+def test_a_resequencing_that_moves_stops_records_them(org):
+    """`route.resequenced` names each stop moved, with its position and ETA before and after
+    (the scorecards read it as lateness the driver did not cause)."""
+    from core.models import DomainEvent
+    from scorecards.models import StopResequence
+
+    driver = driver_at(org, 1)
+    now = timezone.now()
+    loose = new_order(org, "LOOSE", lat=LAT + 0.03, start=now + timedelta(minutes=1))
+    assign(org, loose, driver)
+    tight = new_order(org, "TIGHT", lat=LAT + 0.001, start=now + timedelta(minutes=1))
+    Stop.objects.filter(order=loose).update(window_end=now + timedelta(hours=5))
+    assign(org, tight, driver)
+    Stop.objects.filter(order=tight, kind="dropoff").update(window_end=now + timedelta(minutes=8))
+    route = Route.objects.get(driver=driver)
+    Stop.objects.filter(route=route).update(sequence=F("sequence") + 100)
+    for position, (order, kind) in enumerate(
+        [(loose, "pickup"), (loose, "dropoff"), (tight, "pickup"), (tight, "dropoff")], start=1
+    ):
+        Stop.objects.filter(route=route, order=order, kind=kind).update(sequence=position)
+    routes.resequence_route(driver_id=driver.id, actor=SYSTEM, reason="test")
+    assert plan(driver)[:2] == [("TIGHT", "pickup"), ("TIGHT", "dropoff")]
+    [event] = DomainEvent.objects.filter(event_type="route.resequenced")
+    moved = {(m["order_id"], m["stop"]): m for m in event.payload["moved"]}
+    assert (
+        moved[(str(loose.id), "pickup")]["from_position"],
+        moved[(str(loose.id), "pickup")]["to_position"],
+    ) == (1, 3)
+    assert moved[(str(tight.id), "dropoff")]["to_position"] == 2
+    assert set(StopResequence.objects.filter(order=loose).values_list("kind", flat=True)) == {
+        "pickup",
+        "dropoff",
+    }
 
 
 def test_eta_changed_is_sent_only_past_the_threshold(org, settings):
