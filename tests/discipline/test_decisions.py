@@ -213,3 +213,27 @@ def test_a_rule_asking_for_a_person_opens_a_review(org, driver):
     assert (review.kind, review.status, review.decision) == ("RULE", "OPEN", decision)
     assert status_of(driver) == DriverStatus.ACTIVE
     assert decision.status_change.reason == decision.explanation
+
+
+def test_low_ratings_from_recipients_ask_a_person_to_review(org, driver):
+    from scorecards.services import submit_rating
+
+    set_rules(
+        org, low_rating={"metric": "mean_rating", "threshold": 3.5, "over_last": 3, "action": "HUMAN_REVIEW"}
+    )
+    orders = [on_time(org, driver) for _ in range(3)]
+    submit_rating(order=orders[0], stars=2)
+    submit_rating(order=orders[1], stars=5)
+    assert not DisciplineDecision.objects.exists()  # two ratings: too little to judge
+    submit_rating(order=orders[2], stars=2)
+    decision = DisciplineDecision.objects.get()
+    assert (decision.action, decision.rule_name, decision.inputs["value"]) == (
+        "HUMAN_REVIEW",
+        "low_rating",
+        3.0,
+    )
+    assert [item["order"] for item in decision.inputs["counted"]] == [
+        o.external_ref for o in reversed(orders)
+    ]
+    assert DisciplineReview.objects.get().kind == "RULE"
+    assert "the mean of your last 3 customer ratings is 3" in decision.explanation
