@@ -63,7 +63,7 @@ class DisciplineReviewAdmin(StatusOverrideAdminMixin, admin.ModelAdmin):
 
     list_display = ["created_at", "decision", "kind", "status", "outcome", "resolved_by"]
     list_filter = ["status", "kind", "organisation"]
-    fields = ["decision", "explanation", "kind", "status", "appeal_text", "outcome", "reason"]
+    fields = ["decision", "explanation", "kind", "status", "appeal_text", "note", "outcome", "reason"]
     fields += ["resolved_by", "resolved_at", "override_link"]
     readonly_fields = fields
     status_choices = [("lift", "Lift the decision"), ("confirm", "Confirm the decision")]

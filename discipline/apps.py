@@ -5,6 +5,8 @@ DISCIPLINE_EVENT_TYPES = {
     "discipline.decision_made": "A discipline rule decided about a driver (warning, suspension or human "
     "review), with the rule, its version and the explanation the driver reads.",
     "discipline.appealed": "A driver appealed a discipline decision; a person reviews it.",
+    "discipline.review_opened": "A discipline decision went back to a person: a lateness it counted was "
+    "excused afterwards.",
     "discipline.review_resolved": "A person lifted or confirmed a discipline decision, with the reason.",
     "discipline.suspension_ended": "A suspension by a discipline rule ran its length; the driver is active again.",
 }

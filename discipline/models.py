@@ -101,13 +101,15 @@ class DisciplineDecision(models.Model):
 
 
 class DisciplineReview(models.Model):
-    """A person's look at a decision: the driver's appeal, or a rule that asks for a person.
+    """A person's look at a decision: the driver's appeal, a rule that asks for a person, or a
+    lateness the decision counted that a dispatcher excused afterwards.
     Resolved by lifting the decision (a suspended driver is reinstated) or confirming it, with
     a reason the driver reads."""
 
     class Kind(models.TextChoices):
         APPEAL = "APPEAL", "Appeal by the driver"
         RULE = "RULE", "Asked for by a rule"
+        EXCUSE = "EXCUSE", "A lateness it counted was excused afterwards"
 
     class Status(models.TextChoices):
         OPEN = "OPEN", "Open"
@@ -123,6 +125,8 @@ class DisciplineReview(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     appeal_text = models.TextField(blank=True)
+    # Why the system opened it (an excuse given after the decision), for the reviewer and driver.
+    note = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     reason = models.TextField(blank=True)
     resolved_by = models.ForeignKey(

@@ -5,7 +5,7 @@ from django.dispatch import receiver
 
 from core.events import events_recorded
 from discipline import engine, services
-from scorecards.signals import delivery_outcome_recorded
+from scorecards.signals import delivery_outcome_excused, delivery_outcome_recorded
 
 # Heard after scorecards stored the fact (its receiver is connected first: INSTALLED_APPS).
 ANSWER_EVENTS = frozenset({"offer.accepted", "offer.declined", "offer.expired"})
@@ -15,6 +15,12 @@ RATING_EVENTS = frozenset({"rating.received"})
 @receiver(delivery_outcome_recorded)
 def weigh_delivery_outcome(sender, outcome, **kwargs) -> None:
     services.evaluate_driver(driver_id=outcome.driver_id, metrics=engine.OUTCOME_METRICS)
+
+
+@receiver(delivery_outcome_excused)
+def reconsider_excused_outcome(sender, outcome, **kwargs) -> None:
+    """A dispatcher excused a lateness afterwards: decisions that counted it go to a person."""
+    services.reconsider_after_excuse(outcome=outcome)
 
 
 @receiver(events_recorded)

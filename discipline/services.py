@@ -423,6 +423,37 @@ def resolve_review(
     return review
 
 
+def reconsider_after_excuse(*, outcome) -> list[DisciplineReview]:
+    """A dispatcher excused a late delivery after a decision counted it (in the excuse's
+    transaction): the decision's basis changed, so each such decision a person has not lifted
+    goes to the review queue with a note saying which delivery and why (unless one is open)."""
+    opened = []
+    decisions = (
+        lock(DisciplineDecision.objects).filter(driver_id=outcome.driver_id).order_by("created_at", "id")
+    )
+    for decision in decisions.exclude(status__in=[DecisionStatus.LIFTED, DecisionStatus.IN_REVIEW]):
+        counted = {item["id"] for item in decision.inputs.get("counted", []) if item.get("kind") == "outcome"}
+        if str(outcome.id) not in counted:
+            continue
+        excuse = outcome.excuse_inputs.get("reason", "")
+        note = (
+            f"A dispatcher excused the lateness of order {outcome.order.external_ref} after this decision "
+            f"counted it ({excuse}). Without it the rule may not have applied."
+        )
+        review = DisciplineReview.objects.create(
+            organisation_id=decision.organisation_id,
+            decision=decision,
+            kind=DisciplineReview.Kind.EXCUSE,
+            note=note,
+        )
+        decision.status = DecisionStatus.IN_REVIEW
+        decision.save(update_fields=["status"])
+        _event(decision, "discipline.review_opened", RULES_ACTOR, note, review_id=str(review.id))
+        _tell_driver(decision)
+        opened.append(review)
+    return opened
+
+
 # --- suspensions that run out ---------------------------------------------------------------
 
 

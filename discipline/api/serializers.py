@@ -41,7 +41,17 @@ class DisciplineReviewBriefSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DisciplineReview
-        fields = ["id", "kind", "status", "appeal_text", "outcome", "reason", "created_at", "resolved_at"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "appeal_text",
+            "note",
+            "outcome",
+            "reason",
+            "created_at",
+            "resolved_at",
+        ]
 
 
 class DisciplineDecisionSerializer(serializers.ModelSerializer):
@@ -116,6 +126,7 @@ class DisciplineReviewSerializer(serializers.ModelSerializer):
             "kind",
             "status",
             "appeal_text",
+            "note",
             "outcome",
             "reason",
             "resolved_by",

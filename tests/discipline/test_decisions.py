@@ -237,3 +237,38 @@ def test_low_ratings_from_recipients_ask_a_person_to_review(org, driver):
     ]
     assert DisciplineReview.objects.get().kind == "RULE"
     assert "the mean of your last 3 customer ratings is 3" in decision.explanation
+
+
+def test_a_lateness_excused_afterwards_sends_the_decision_that_counted_it_to_a_person(
+    org, driver, dispatcher
+):
+    from scorecards.services import excuse_late_delivery
+
+    strict(org)
+    orders = [late(org, driver) for _ in range(3)]
+    decision = DisciplineDecision.objects.get()
+    outcome = DeliveryOutcome.objects.get(order=orders[1])
+    excuse_late_delivery(
+        outcome_id=outcome.id,
+        organisation=org,
+        actor=Actor.for_user(dispatcher),
+        reason="The bridge was closed.",
+    )
+    decision.refresh_from_db()
+    review = DisciplineReview.objects.get()
+    assert (review.kind, review.status, decision.status) == ("EXCUSE", "OPEN", "IN_REVIEW")
+    assert f"order {orders[1].external_ref}" in review.note and "The bridge was closed." in review.note
+    assert DomainEvent.objects.filter(event_type="discipline.review_opened").count() == 1
+    services.resolve_review(
+        review_id=review.id, organisation=org, outcome="lift", reason="Excused: not three.", user=dispatcher
+    )
+    assert status_of(driver) == DriverStatus.ACTIVE
+    # An excuse of a delivery no decision counted changes nothing.
+    other = late(org, driver)
+    excuse_late_delivery(
+        outcome_id=DeliveryOutcome.objects.get(order=other).id,
+        organisation=org,
+        actor=Actor.for_user(dispatcher),
+        reason="Also fine.",
+    )
+    assert DisciplineReview.objects.count() == 1
