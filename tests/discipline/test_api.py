@@ -340,3 +340,24 @@ def test_an_excused_late_delivery_breaks_nothing_and_is_not_counted_through_the_
     assert [item["order"] for item in decision["inputs"]["left_out"]] == [excused.external_ref]
     assert excused.external_ref not in [item["order"] for item in decision["inputs"]["counted"]]
     assert "left out because the lateness was not yours" in decision["explanation"]
+
+
+def test_the_admin_publishes_rules_as_a_new_version_through_the_service(org, staff_client):
+    import json
+
+    from discipline.models import RuleSet
+
+    url = reverse("admin:discipline_ruleset_add")
+    bad = {"late": {"metric": "acceptance_rate", "threshold": 120, "over_last": 5, "action": "WARN"}}
+    refused = staff_client.post(url, {"organisation": org.id, "rules": json.dumps(bad)})
+    assert refused.status_code == 200
+    assert "rules.late.threshold" in refused.content.decode()
+    assert not RuleSet.objects.exists()
+    good = {"late": {"metric": "consecutive_late", "threshold": 4, "action": "WARN"}}
+    assert staff_client.post(url, {"organisation": org.id, "rules": json.dumps(good)}).status_code == 302
+    assert list(RuleSet.objects.values_list("version", flat=True)) == [2, 1]  # 1: the defaults it replaced
+    newest = RuleSet.objects.get(version=2)
+    assert newest.rules["late"]["threshold"] == 4 and newest.actor_user.username == "staff"
+    change = reverse("admin:discipline_ruleset_change", args=[newest.id])
+    assert staff_client.get(change).status_code == 200
+    assert staff_client.post(change, {"organisation": org.id, "rules": "{}"}).status_code == 403

@@ -133,16 +133,42 @@ def test_warn_first_warns_then_suspends_when_it_happens_again(org, driver):
 
 
 def test_a_suspension_takes_work_away_as_any_suspension_does(org, driver):
+    """Work not picked up goes back to the pool, work on board is flagged for a dispatcher,
+    pending offers are withdrawn: what driver.status_changed to SUSPENDED does for any suspension."""
+    from dispatch.services.offers import make_offer
+    from fleet.services import set_driver_online
+    from tests.discipline.factories import hand_over, to_dropoff
+
     strict(org)
+    late(org, driver)
+    late(org, driver)
     waiting = create_order(organisation=org, actor=SYSTEM, data=order_input(order_payload("WAITING")))
     transition_order(order_id=waiting.id, organisation=org, action="assign", actor=SYSTEM, driver=driver)
-    for _ in range(3):
-        late(org, driver)
-    waiting.refresh_from_db()
+    on_board, _ = to_dropoff(org, driver, late_minutes=5)
+    third, finished = to_dropoff(org, driver, late_minutes=5)
+    set_driver_online(driver_id=driver.id, organisation=org, online=True, actor=SYSTEM)
+    offered = create_order(organisation=org, actor=SYSTEM, data=order_input(order_payload("OFFERED")))
+    with time_machine.travel(finished, tick=False):
+        offer = make_offer(
+            organisation=org,
+            driver=Driver.objects.get(id=driver.id),
+            orders=[offered],
+            expires_at=timezone.now() + timedelta(minutes=5),
+            incentive_minor=0,
+            actor=SYSTEM,
+        )
+        hand_over(org, driver, third, finished)
     assert status_of(driver) == DriverStatus.SUSPENDED
+    waiting.refresh_from_db()
+    on_board.refresh_from_db()
+    offer.refresh_from_db()
     assert (waiting.status, waiting.driver_id) == (OrderStatus.CREATED, None)
     released = DomainEvent.objects.get(event_type="order.released", subject_id=str(waiting.id))
     assert "suspended" in released.reason and "late" not in released.reason  # never the private reason
+    assert (on_board.status, on_board.driver_id) == (OrderStatus.ARRIVED_DROPOFF, driver.id)
+    assert "can no longer take work (suspended)" in on_board.attention_reason
+    assert offer.status == "WITHDRAWN"
+    assert not Driver.objects.get(id=driver.id).is_online
 
 
 def test_a_suspended_driver_is_not_weighed_again(org, driver):
