@@ -3,7 +3,7 @@ and the rules' decisions about a driver."""
 
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Prefetch, QuerySet
 
 from discipline import engine
 from discipline.models import DisciplineDecision, DisciplineReview
@@ -67,17 +67,6 @@ def review_queue(organisation) -> QuerySet[DisciplineReview]:
     """The organisation's reviews, each with its decision and driver."""
     return DisciplineReview.objects.filter(organisation=organisation).select_related(
         "decision", "decision__driver", "decision__rule_set", "resolved_by"
-    )
-
-
-def open_first(reviews: QuerySet[DisciplineReview]) -> QuerySet[DisciplineReview]:
-    return reviews.order_by(
-        Case(
-            When(status=DisciplineReview.Status.OPEN, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        ),
-        "created_at",
     )
 
 
