@@ -43,7 +43,7 @@ EXCUSED_CAUSES = {
     "FOOD_NOT_READY": "the order was not ready at pickup",
     "TRAFFIC_INCIDENT": "a traffic incident on the route",
     "ROUTE_RESEQUENCED": "dispatch re-sequenced the route",
-    "LATE_PICKUP_WINDOW": "the pickup window itself ended late",
+    "LATE_PICKUP_WINDOW": "it was assigned or ready too late for anyone to be on time",
     "DISPATCHER_EXCUSED": "a dispatcher excused it",
 }
 RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -87,7 +87,10 @@ def test_an_excused_late_delivery_is_left_out_and_breaks_nothing(org, driver):
     assert str(outcome.id) not in [item["id"] for item in decision.inputs["counted"]]
     assert [item["id"] for item in decision.inputs["left_out"]] == [str(outcome.id)]
     assert "left out because the lateness was not yours" in decision.explanation
-    assert f"order {excused.external_ref} (the pickup window itself ended late)" in decision.explanation
+    assert (
+        f"order {excused.external_ref} (it was assigned or ready too late for anyone to be on time)"
+        in decision.explanation
+    )
 
 
 def test_an_on_time_or_failed_delivery_breaks_the_streak(org, driver):
