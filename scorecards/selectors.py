@@ -3,7 +3,7 @@ with the driver (so "the last n" reads n rows)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from scorecards import scoring
@@ -42,31 +42,40 @@ def settings_for(organisation_id) -> ScorecardSettings:
     return found or ScorecardSettings(organisation_id=organisation_id)
 
 
-def bucket_sums(driver_id, *, since: date, before: date | None = None) -> dict:
-    buckets = DailyStats.objects.filter(driver_id=driver_id, day__gte=since)
-    if before is not None:
-        buckets = buckets.filter(day__lt=before)
-    totals = buckets.aggregate(**{name: Sum(name) for name in COUNTERS})
-    return {name: totals[name] or 0 for name in COUNTERS}
-
-
 def advanced_windows(card: Scorecard, today: date) -> tuple[dict, dict]:
     """The card's window sums and starts as of `today`: the buckets that left each window since
-    its last update taken out (a new card's windows start from what the buckets hold). Never
-    moves a window back."""
+    its last update taken out (a new card's windows start from what the buckets hold), read in
+    one query for both windows. Never moves a window back."""
     sums, starts = dict(card.sums), dict(card.window_starts)
-    for window in WINDOWS:
-        start = window_start(window, today)
-        known = starts.get(window)
-        if known is None:
-            sums[window] = bucket_sums(card.driver_id, since=start)
-        elif date.fromisoformat(known) < start:
-            gone = bucket_sums(card.driver_id, since=date.fromisoformat(known), before=start)
-            sums[window] = {name: sums[window].get(name, 0) - gone[name] for name in COUNTERS}
-        else:
-            continue
-        starts[window] = start.isoformat()
+    wanted = {window: window_start(window, today) for window in WINDOWS}
+    fresh = [window for window in WINDOWS if window not in starts]
+    moving = {
+        window: date.fromisoformat(starts[window])
+        for window in WINDOWS
+        if window in starts and date.fromisoformat(starts[window]) < wanted[window]
+    }
+    if not fresh and not moving:
+        return sums, starts
+    since = min([*(wanted[window] for window in fresh), *moving.values()])
+    rows = list(
+        DailyStats.objects.filter(driver_id=card.driver_id, day__gte=since).values_list("day", *COUNTERS)
+    )
+    for window in fresh:
+        sums[window] = _summed(row for row in rows if row[0] >= wanted[window])
+    for window, known in moving.items():
+        gone = _summed(row for row in rows if known <= row[0] < wanted[window])
+        sums[window] = {name: sums[window].get(name, 0) - gone[name] for name in COUNTERS}
+    for window in [*fresh, *moving]:
+        starts[window] = wanted[window].isoformat()
     return sums, starts
+
+
+def _summed(rows) -> dict:
+    totals = dict.fromkeys(COUNTERS, 0)
+    for row in rows:
+        for name, value in zip(COUNTERS, row[1:], strict=True):
+            totals[name] += value
+    return totals
 
 
 def recent_outcomes(driver, n: int) -> list[DeliveryOutcome]:

@@ -116,3 +116,28 @@ def test_a_late_fact_lands_in_its_own_day_not_today(org, driver):
     card = Scorecard.objects.get(driver=driver)
     assert card.sums["7d"]["rating_count"] == 0 and card.sums["30d"]["rating_count"] == 1
     assert Rating.objects.get().rated_at == START - timedelta(days=10)
+
+
+def test_daily_snapshots_make_the_history_the_charts_draw(org, driver, dispatcher):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from scorecards.models import ScorecardSnapshot
+    from tests.api.conftest import session_client
+
+    now = timezone.now()
+    offer = Offer.objects.create(
+        organisation=org, driver=driver, currency="EUR", expires_at=now + timedelta(days=1)
+    )
+    services.record_offer_answer(
+        offer=offer, answer="DECLINED", answered_at=now - timedelta(days=2), now=now - timedelta(days=2)
+    )
+    for days in (2, 1):
+        assert services.snapshot_scorecards(now=now - timedelta(days=days)) == 1
+    assert services.snapshot_scorecards(now=now - timedelta(days=1)) == 1  # again: the same day's row
+    assert ScorecardSnapshot.objects.filter(driver=driver).count() == 2
+    history = session_client(dispatcher).get(reverse("scorecard-detail", args=[driver.id])).json()["history"]
+    assert [point["day"] for point in history] == [
+        (now - timedelta(days=d)).date().isoformat() for d in (2, 1, 0)
+    ]
+    assert history[0]["acceptance_rate"] == 0.0 and history[-1]["performance_score"] < 1.0
