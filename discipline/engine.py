@@ -467,7 +467,10 @@ def explain(finding: Finding, *, action: str, version: int) -> str:
             f"{count} late deliver{'y was' if count == 1 else 'ies were'} left out because the "
             f"lateness was not yours: {excused}."
         )
-    parts.append("You can appeal this decision; a person will review it.")
+    if action == "HUMAN_REVIEW":
+        parts.append("You will see the person's decision and their reason here.")
+    else:
+        parts.append("You can appeal this decision; a person will review it.")
     return " ".join(parts)
 
 

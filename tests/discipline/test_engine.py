@@ -210,3 +210,4 @@ def test_a_human_review_says_nothing_changes_until_a_person_decides():
     )
     text = verdict(finding, version=1, warned_recently=False).explanation
     assert "sent to a person for review" in text and "mean of your last 2 customer ratings is 2.5" in text
+    assert "appeal" not in text and text.endswith("You will see the person's decision and their reason here.")
