@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.models import DomainEvent
+from core.scheduler import beat_jobs
 from discipline import services
 from discipline.models import DecisionAction, DecisionStatus, DisciplineDecision, DisciplineReview
 from dispatch.models import OrderStatus
@@ -185,14 +186,19 @@ def test_a_suspended_driver_is_not_weighed_again(org, driver):
     assert DisciplineDecision.objects.count() == carried
 
 
-def test_a_suspension_ends_by_itself_with_the_reason_and_what_came_before_is_not_held_again(org, driver):
+def test_a_suspension_ends_by_itself_with_the_reason_and_what_came_before_is_not_held_again(
+    org, driver, settings
+):
+    settings.BACKGROUND_JOBS = "in-process"
     strict(org)
     for _ in range(3):
         late(org, driver)
     decision = DisciplineDecision.objects.get()
     assert services.end_due_suspensions(now=decision.suspended_until - timedelta(seconds=1)) == 0
     with time_machine.travel(decision.suspended_until + timedelta(minutes=1), tick=False):
-        assert services.end_due_suspensions() == 1
+        beat = {job.name: job for job in beat_jobs()}["discipline-end-due-suspensions"]
+        assert beat.interval_s == 60.0
+        beat.run()  # the beat task (in-process here), as Celery beat runs it
         assert services.end_due_suspensions() == 0
     decision.refresh_from_db()
     assert (decision.status, status_of(driver)) == (DecisionStatus.ENDED, DriverStatus.ACTIVE)
