@@ -139,7 +139,10 @@ def scorecards_for(*, organisation_id) -> list[Scorecard]:
     from fleet.models import Driver, DriverStatus
 
     drivers = Driver.objects.filter(organisation_id=organisation_id).exclude(status=DriverStatus.APPLICANT)
-    cards = {card.driver_id: card for card in Scorecard.objects.filter(organisation_id=organisation_id)}
+    cards = {
+        card.driver_id: card
+        for card in Scorecard.objects.filter(organisation_id=organisation_id).select_related("driver")
+    }
     now = timezone.now()
     return [
         cards.get(driver.id) or Scorecard(driver=driver, organisation_id=organisation_id, updated_at=now)
@@ -147,31 +150,44 @@ def scorecards_for(*, organisation_id) -> list[Scorecard]:
     ]
 
 
-def _history(driver_id, today: date) -> list[dict]:
+def history_of(driver_ids, today: date) -> dict:
+    """Each driver's daily snapshots before today (HISTORY_DAYS of them), in one query: the
+    points the charts draw, by driver id."""
     since = today - timedelta(days=HISTORY_DAYS)
-    snapshots = ScorecardSnapshot.objects.filter(driver_id=driver_id, day__gte=since, day__lt=today).order_by(
-        "day"
+    points: dict = {driver_id: [] for driver_id in driver_ids}
+    snapshots = ScorecardSnapshot.objects.filter(
+        driver_id__in=list(driver_ids), day__gte=since, day__lt=today
     )
-    points = [
-        {
-            "day": snap.day.isoformat(),
-            "performance_score": snap.performance_score,
-            "on_time_rate": snap.metrics.get("30d", {}).get("on_time_rate"),
-            "acceptance_rate": snap.metrics.get("30d", {}).get("acceptance_rate"),
-            "rating_mean": snap.metrics.get("30d", {}).get("rating_mean"),
-        }
-        for snap in snapshots
-    ]
+    for snap in snapshots.order_by("driver_id", "day"):
+        month = snap.metrics.get("30d", {})
+        points[snap.driver_id].append(
+            {
+                "day": snap.day.isoformat(),
+                "performance_score": snap.performance_score,
+                "on_time_rate": month.get("on_time_rate"),
+                "acceptance_rate": month.get("acceptance_rate"),
+                "rating_mean": month.get("rating_mean"),
+            }
+        )
     return points
 
 
-def scorecard_view(card: Scorecard, *, with_history: bool = True, now: datetime | None = None) -> dict:
+def scorecard_view(
+    card: Scorecard,
+    *,
+    with_history: bool = True,
+    history: list | None = None,
+    options: ScorecardSettings | None = None,
+    now: datetime | None = None,
+) -> dict:
     """A scorecard as the API, the CSV and the pages show it: each window's figures (windows
-    moved on to today on read), the last N orders, the score with its parts, the trend."""
+    moved on to today on read), the last N orders, the score with its parts, and the trend
+    (`history`: the snapshots, read here unless given, then today's figures)."""
     now = now or timezone.now()
     today = utc_day(now)
     driver = card.driver
-    sums, starts = advanced_windows(card, today) if card.pk and card.window_starts else ({}, {})
+    stored = not card._state.adding
+    sums, starts = advanced_windows(card, today) if stored and card.window_starts else ({}, {})
     windows = {
         window: {
             "from": starts.get(window, window_start(window, today).isoformat()),
@@ -184,8 +200,9 @@ def scorecard_view(card: Scorecard, *, with_history: bool = True, now: datetime 
         "performance_score": card.performance_score,
         "score": card.score_inputs or {"score": card.performance_score, "components": {}},
         "windows": windows,
-        "last_n": card.last_n or {"n": settings_for(card.organisation_id).last_n_orders, "orders": 0},
-        "updated_at": card.updated_at.isoformat() if card.pk else None,
+        "last_n": card.last_n
+        or {"n": (options or settings_for(card.organisation_id)).last_n_orders, "orders": 0},
+        "updated_at": card.updated_at.isoformat() if stored else None,
     }
     if with_history:
         today_point = {
@@ -195,7 +212,9 @@ def scorecard_view(card: Scorecard, *, with_history: bool = True, now: datetime 
             "acceptance_rate": windows["30d"]["acceptance_rate"],
             "rating_mean": windows["30d"]["rating_mean"],
         }
-        view["history"] = [*_history(driver.id, today), today_point]
+        if history is None:
+            history = history_of([driver.id], today)[driver.id]
+        view["history"] = [*history, today_point]
     return view
 
 

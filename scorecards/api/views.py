@@ -23,6 +23,7 @@ from core.actors import Actor
 from core.api.fields import StrictSerializer
 from core.api.idempotency import IdempotentPostMixin
 from core.api.permissions import IsOrganisationMember
+from core.api.schema import IDEMPOTENCY_HEADER
 from core.api.views import OrganisationScopedMixin
 from dispatch.api.driver_views import DriverAppMixin
 from fleet.selectors import drivers_visible_to
@@ -91,9 +92,11 @@ class ScorecardListView(ScorecardAccessMixin, APIView):
             for card in selectors.scorecards_for(organisation_id=self.organisation.id)
             if card.driver_id in visible
         ]
+        options = selectors.settings_for(self.organisation.id)
+        views = [selectors.scorecard_view(card, with_history=False, options=options) for card in cards]
         if _wants_csv(request):
-            return _csv_response([selectors.scorecard_view(card, with_history=False) for card in cards])
-        return Response({"results": [selectors.scorecard_view(card, with_history=False) for card in cards]})
+            return _csv_response(views)
+        return Response({"results": views})
 
 
 def _csv_response(views: list[dict]) -> HttpResponse:
@@ -114,7 +117,9 @@ def _csv_safe(value):
     return "" if value is None else value
 
 
-@extend_schema(tags=["scorecards"], responses={200: dict})
+@extend_schema_view(
+    get=extend_schema(tags=["scorecards"], responses={200: dict}, operation_id="scorecards_detail")
+)
 class ScorecardDetailView(ScorecardAccessMixin, APIView):
     """One driver's scorecard with its trend and recent deliveries (another organisation's
     driver is a 404)."""
@@ -130,7 +135,9 @@ class ExcuseSerializer(StrictSerializer):
     )
 
 
-@extend_schema(tags=["scorecards"], request=ExcuseSerializer, responses={200: dict})
+@extend_schema(
+    tags=["scorecards"], request=ExcuseSerializer, responses={200: dict}, parameters=[IDEMPOTENCY_HEADER]
+)
 class ExcuseOutcomeView(IdempotentPostMixin, OrganisationScopedMixin, APIView):
     """Excuse a late delivery (a dispatcher, with a reason): it stops counting against the
     driver's on-time rate; audited as `delivery.excused`. Not for client-limited callers."""

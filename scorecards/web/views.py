@@ -75,7 +75,11 @@ def dispatcher_scorecards(request):
     """Every driver of the organisation with their scorecard and a trend chart."""
     _require_dispatch_member(request.user)
     cards = selectors.scorecards_for(organisation_id=request.user.organisation_id)
-    rows = [selectors.scorecard_view(card) for card in cards]
+    history = selectors.history_of([card.driver_id for card in cards], selectors.utc_day(timezone.now()))
+    options = selectors.settings_for(request.user.organisation_id)
+    rows = [
+        selectors.scorecard_view(card, history=history[card.driver_id], options=options) for card in cards
+    ]
     charts = {row["driver"]["id"]: row["history"] for row in rows}
     return render(
         request,
