@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "scorecards",
     "onboarding",
     "payouts",
+    "discipline",
     "integrations",
     "demo",
 ]
@@ -381,6 +382,15 @@ CELERY_BEAT_SCHEDULE |= {
     "onboarding-purge-biometrics": {"task": "onboarding.purge_biometrics", "schedule": 3600.0},
     "onboarding-resume-pipelines": {"task": "onboarding.resume_pipelines", "schedule": 600.0},
 }
+# --- Discipline -------------------------------------------------------------------------------
+# How often suspensions that ran their length are lifted (discipline.end_due_suspensions).
+DISCIPLINE_SUSPENSION_SWEEP_SECONDS = env.float("DISCIPLINE_SUSPENSION_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE |= {
+    "discipline-end-due-suspensions": {
+        "task": "discipline.end_due_suspensions",
+        "schedule": DISCIPLINE_SUSPENSION_SWEEP_SECONDS,
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -415,6 +425,11 @@ SPECTACULAR_SETTINGS = {
         "DriverStatusEnum": "fleet.models.DriverStatus",
         "DisputeKindEnum": "payouts.models.DisputeKind",
         "PayoutKindEnum": "payouts.models.PayoutKind",
+        "DisciplineActionEnum": "discipline.models.DecisionAction",
+        "DisciplineDecisionStatusEnum": "discipline.models.DecisionStatus",
+        "DisciplineReviewKindEnum": "discipline.models.DisciplineReview.Kind",
+        "DisciplineReviewStatusEnum": "discipline.models.DisciplineReview.Status",
+        "DisciplineReviewOutcomeEnum": "discipline.models.DisciplineReview.Outcome",
     },
 }
 

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from discipline.api.views import DisciplineReviewViewSet, DisciplineRulesView, DriverDecisionViewSet
 from dispatch.api.driver_views import (
     DriverMeView,
     DriverOfferViewSet,
@@ -49,6 +50,7 @@ router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-
 router.register("clients", ClientViewSet, basename="client")
 router.register("traffic/records", TrafficRecordViewSet, basename="traffic-record")
 router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("discipline/reviews", DisciplineReviewViewSet, basename="discipline-review")
 
 # The driver app's API (/api/v1/driver/): a driver acting for themself, by device token or session.
 driver_router = DefaultRouter(trailing_slash=False)
@@ -58,6 +60,8 @@ driver_router.register("offers", DriverOfferViewSet, basename="driver-offer")
 # Dispatch's driver orders, with the earning a delivery posted (settlement).
 driver_router.register("orders", SettledDriverOrderViewSet, basename="driver-order")
 driver_router.register("reposition-suggestions", DriverSuggestionViewSet, basename="driver-reposition")
+# Every decision about the driver, with the discipline rule behind it and their appeals.
+driver_router.register("decisions", DriverDecisionViewSet, basename="driver-decision")
 driver_urls = [
     path("me", DriverMeView.as_view(), name="driver-me"),
     path("route", DriverRouteView.as_view(), name="driver-route"),
@@ -85,6 +89,7 @@ urlpatterns = [
     path("api/v1/driver/", include(driver_urls)),
     path("api/v1/onboarding/", include("onboarding.api.urls")),
     path("api/v1/dispatch-settings", DispatchSettingsView.as_view(), name="dispatch-settings"),
+    path("api/v1/discipline-rules", DisciplineRulesView.as_view(), name="discipline-rules"),
     path("api/v1/scorecards", ScorecardListView.as_view(), name="scorecard-list"),
     path("api/v1/scorecards.csv", ScorecardListView.as_view(), name="scorecard-csv"),
     path("api/v1/scorecard-settings", ScorecardSettingsView.as_view(), name="scorecard-settings"),

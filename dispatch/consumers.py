@@ -29,6 +29,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
 from core.api.errors import flatten_errors
+from dispatch import push
 from dispatch.api.serializers import (
     DriverOfferSerializer,
     DriverSuggestionSerializer,
@@ -314,6 +315,12 @@ class DriverConsumer(AsyncJsonWebsocketConsumer):
 
     async def reposition_suggested(self, message):
         await self.push(suggestion_for_driver, message["suggestion_id"], "reposition")
+
+    async def driver_object(self, message):
+        """One of the driver's objects of a kind another app registered (dispatch.push)."""
+        load = push.DRIVER_OBJECT_LOADERS.get(message["kind"])
+        if load is not None:
+            await self.push(load, message["object_id"], message["kind"])
 
     async def push(self, load, object_id, kind: str):
         """Re-check the sign-in, then send the driver's own object as the API shows it."""

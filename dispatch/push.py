@@ -57,6 +57,25 @@ def suggestion_to_driver(suggestion) -> None:
     _send_all([(driver_group(suggestion.driver_id), message)])
 
 
+# kind -> loader(object_id, driver_id) -> the object as the driver API shows it, or None when it
+# is not theirs. Apps above dispatch register theirs (AppConfig.ready), so the driver's socket
+# can send their objects without dispatch importing them.
+DRIVER_OBJECT_LOADERS: dict = {}
+
+
+def register_driver_object(kind: str, loader) -> None:
+    DRIVER_OBJECT_LOADERS[kind] = loader
+
+
+def object_to_driver(driver_id, kind: str, object_id) -> None:
+    """Tell a driver's app that one of their objects of a registered kind (a decision about
+    them...) is new or changed: the socket loads it for them and sends `{"type": kind, kind: {...}}`."""
+    if kind not in DRIVER_OBJECT_LOADERS:
+        raise ValueError(f"No loader is registered for '{kind}' (dispatch.push.register_driver_object).")
+    message = {"type": "driver.object", "kind": kind, "object_id": str(object_id)}
+    _send_all([(driver_group(driver_id), message)])
+
+
 def route_changed(organisation_id, driver_id) -> None:
     """The driver's route changed (stops, order or ETAs): their app reloads it, the live map
     redraws it. Called on commit; the sockets read the route as it is then."""

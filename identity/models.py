@@ -81,6 +81,10 @@ ALL_SCOPES = (
     "traffic:manage",
     "dispatch:read",
     "dispatch:write",
+    # Discipline: read the rules and the review queue; change the rules; decide reviews.
+    "discipline:read",
+    "discipline:write",
+    "discipline:review",
 )
 # What a caller limited to one client may hold: its own orders and webhooks, and the hubs and
 # zones it ships from. The organisation's drivers and fleet settings are not the client's.
@@ -88,7 +92,15 @@ CLIENT_SCOPES = frozenset({"orders:read", "orders:write", "fleet:read", "webhook
 ROLE_SCOPES = {
     Role.ORG_ADMIN: frozenset(ALL_SCOPES),
     Role.DISPATCHER: frozenset(
-        {"orders:read", "orders:write", "drivers:read", "fleet:read", "dispatch:read"}
+        {
+            "orders:read",
+            "orders:write",
+            "drivers:read",
+            "fleet:read",
+            "dispatch:read",
+            "discipline:read",
+            "discipline:review",
+        }
     ),
     Role.CLIENT_USER: frozenset({"orders:read", "orders:write", "fleet:read"}),
     # A driver reads only their own orders and their own driver record (selectors enforce it).

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from core.actors import Actor
 from core.models import DomainEvent, IdempotencyRecord
+from discipline.models import DisciplineDecision, DisciplineReview, RuleSet
 from dispatch.models import Offer, Order, OrderTransition, RepositionSuggestion, Stop, TrafficRecord
 from dispatch.services.offers import accept_offer, make_offer
 from dispatch.services.orders import create_order, deliver_order, transition_order
@@ -32,6 +33,7 @@ from integrations.services import create_webhook_subscription
 from payouts.models import CashOutQuote, Dispute, Earning, LedgerEntry, Payout
 from payouts.services.payouts import quote_cash_out
 from tests.conftest import make_active_driver, make_hub, make_user, make_zone, order_payload
+from tests.discipline.factories import review_for, warning_for
 from tests.dispatch.factories import order_input, suggest_to
 
 LAST_POSITION = {"lat": 60.1712, "lon": 24.9402}
@@ -88,6 +90,7 @@ class OrgData:
     subscription: WebhookSubscription
     delivery: WebhookDelivery
     traffic: TrafficRecord
+    review: DisciplineReview
 
     def ids(self) -> dict[str, str]:
         return {
@@ -100,6 +103,7 @@ class OrgData:
             "client": str(self.client.id),
             "traffic-record": str(self.traffic.id),
             "invoice": str(self.client.id),  # an invoice is a client's, by the client's id
+            "discipline-review": str(self.review.id),
         }
 
     def secrets(self) -> list[str]:
@@ -116,6 +120,7 @@ class OrgData:
             self.subscription.secret[:10],
             self.client.name,
             self.traffic.source,
+            str(self.review.decision_id),
         ]
 
 
@@ -166,7 +171,10 @@ def populate(organisation: Organisation, tag: str, phone: str) -> OrgData:
         actor=Actor.system("test"),
     )
     traffic = TrafficRecord.objects.get(organisation=organisation)
-    return OrgData(organisation, api_key, client, hub, zone, driver, order, subscription, delivery, traffic)
+    review = review_for(driver)  # a discipline rule asked a person to look at the driver's ratings
+    return OrgData(
+        organisation, api_key, client, hub, zone, driver, order, subscription, delivery, traffic, review
+    )
 
 
 @pytest.fixture
@@ -221,6 +229,12 @@ def snapshot(organisation: Organisation) -> dict:
             ApiKey.objects.filter(organisation=org).order_by("id").values_list("id", "revoked_at", "scopes")
         ),
         "idempotency_records": IdempotencyRecord.objects.filter(organisation=org).count(),
+        "discipline": list(
+            DisciplineReview.objects.filter(organisation=org)
+            .order_by("id")
+            .values_list("id", "status", "decision__status", "decision__driver__status")
+        ),
+        "discipline_rules": list(RuleSet.objects.filter(organisation=org).values_list("version", "rules")),
         "traffic": list(
             TrafficRecord.objects.filter(organisation=org)
             .order_by("id")
@@ -266,9 +280,11 @@ class DriverApp:
     suggestion: RepositionSuggestion
     earning: Earning
     quote: CashOutQuote
+    decision: DisciplineDecision
 
     def ids(self) -> dict[str, str]:
         return {
+            "driver-decision": str(self.decision.id),
             "driver-offer": str(self.offer.id),
             "driver-order": str(self.order.id),
             "driver-device": str(self.device.device_token.id),
@@ -308,7 +324,15 @@ def driver_app(organisation: Organisation, tag: str, phone: str) -> DriverApp:
     done = deliver_one(driver, user, f"{tag}-DONE")
     quote = quote_cash_out(driver=driver, amount_minor=100)
     return DriverApp(
-        user, driver, device, taken, pending, suggest_to(driver), Earning.objects.get(order=done), quote
+        user,
+        driver,
+        device,
+        taken,
+        pending,
+        suggest_to(driver),
+        Earning.objects.get(order=done),
+        quote,
+        warning_for(driver),
     )
 
 

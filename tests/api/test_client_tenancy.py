@@ -34,6 +34,7 @@ CLIENT_REACH = {
     "client": "none",
     "traffic-record": "none",
     "invoice": "own",
+    "discipline-review": "none",
 }
 
 
@@ -95,6 +96,7 @@ def foreign_ids(world) -> dict[str, str]:
         "client": str(world["client_y"].id),
         "traffic-record": str(org.traffic.id),
         "invoice": str(world["client_y"].id),  # client Y's invoice
+        "discipline-review": str(org.review.id),
     }
 
 
@@ -110,6 +112,7 @@ def foreign_secrets(world) -> list[str]:
         str(world["order_y"].id),
         str(world["own_order"].id),
         world["org"].driver.name,
+        str(world["org"].review.id),
     ]
 
 

@@ -64,6 +64,8 @@ BODIES = {
     ("zone", "partial_update"): lambda: {"name": "Taken over", "area": SMALL_SQUARE},
     ("client", "create"): lambda: {"slug": f"new-{uuid.uuid4().hex[:6]}", "name": "New Retail"},
     ("client", "partial_update"): lambda: {"name": "Taken over", "is_active": False},
+    ("discipline-review", "lift"): lambda: {"reason": "Probe from another organisation."},
+    ("discipline-review", "confirm"): lambda: {"reason": "Probe from another organisation."},
     ("traffic-record", "create"): lambda: {
         "source": "b-probe",
         "records": [
@@ -88,7 +90,10 @@ LIST_STATUS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201}
 NON_ROUTER_API_ROUTES = {"schema", "swagger-ui", *ONBOARDING_ROUTES, *SCORECARD_ROUTES}
 # /api/v1/ routes outside the router about the caller's organisation as a whole (no id in the
 # URL): walked by test_organisation_routes_show_and_change_only_the_callers_own.
-ORGANISATION_ROUTES = {"dispatch-settings": ["GET", "PUT", "PATCH"]}
+ORGANISATION_ROUTES = {
+    "dispatch-settings": ["GET", "PUT", "PATCH"],
+    "discipline-rules": ["GET", "PUT", "PATCH"],
+}
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,7 @@ def test_the_walk_knows_every_route():
         "client",
         "traffic-record",
         "invoice",
+        "discipline-review",
     }
     assert {"order-cancel", "webhook-delivery-replay"} <= names
 
@@ -253,30 +259,49 @@ def test_every_endpoint_refuses_another_organisations_data(org_a, org_b, b_clien
 
 
 def test_organisation_routes_show_and_change_only_the_callers_own(org_a, org_b, b_client):
-    """B's caller reads and writes B's dispatch settings; A's stay as they were, unseen."""
+    """B's caller reads and writes B's dispatch settings and discipline rules; A's stay as
+    they were, unseen."""
+    from discipline.models import RuleSet
+    from discipline.services import update_rules
     from dispatch.models import DispatchSettings
     from dispatch.services.dispatch_settings import update_dispatch_settings
 
     a_rules = {"max_pickup_distance_m": 1234, "k_nearest": 7}
     update_dispatch_settings(organisation=org_a.organisation, rules=a_rules, actor=Actor.system("t"))
+    a_discipline = {
+        "a_private_rule": {"metric": "on_time_rate", "threshold": 55, "over_last": 987, "action": "WARN"}
+    }
+    update_rules(organisation=org_a.organisation, rules=a_discipline, actor=Actor.system("t"))
     bodies = {
-        "PUT": {"rules": {"k_nearest": 5}, "offer_ttl_seconds": 60},
-        "PATCH": {"rules": {"mode": "broadcast"}},
+        "dispatch-settings": {
+            "PUT": {"rules": {"k_nearest": 5}, "offer_ttl_seconds": 60},
+            "PATCH": {"rules": {"mode": "broadcast"}},
+        },
+        "discipline-rules": {
+            "PUT": {"rules": {"late": {"metric": "consecutive_late", "threshold": 4, "action": "WARN"}}},
+            "PATCH": {"rules": {"late": {"threshold": 5}}},
+        },
     }
     for name, methods in ORGANISATION_ROUTES.items():
         url = reverse(name)
         allowed = {m.strip() for m in b_client.options(url)["Allow"].split(",")}
         assert allowed == {*methods, "HEAD", "OPTIONS"}
         for method in methods:
-            response = b_client.generic(
-                method, url, data=json.dumps(bodies.get(method, {})), content_type="application/json"
-            )
+            body = bodies[name].get(method, {})
+            response = b_client.generic(method, url, data=json.dumps(body), content_type="application/json")
             assert response.status_code == 200, (method, response.content)
             assert "1234" not in response.content.decode()
+            assert "a_private_rule" not in response.content.decode()
     a_row = DispatchSettings.objects.get(organisation=org_a.organisation)
     assert (a_row.rules, a_row.offer_ttl_seconds) == (a_rules, 45)
     b_row = DispatchSettings.objects.get(organisation=org_b.organisation)
     assert (b_row.rules, b_row.offer_ttl_seconds) == ({"k_nearest": 5, "mode": "broadcast"}, 60)
+    assert (
+        RuleSet.objects.filter(organisation=org_a.organisation).first().rules["a_private_rule"]["over_last"]
+        == 987
+    )
+    b_discipline = RuleSet.objects.filter(organisation=org_b.organisation).first().rules
+    assert list(b_discipline) == ["late"] and b_discipline["late"]["threshold"] == 5
 
 
 def test_organisation_routes_refuse_client_keys_drivers_and_strangers(org, org_a, driver_world):
@@ -289,7 +314,7 @@ def test_organisation_routes_refuse_client_keys_drivers_and_strangers(org, org_a
         "client key": client_for(create_api_key(organisation=org, name="shop-oms", client=shop)),
         "client user": session_client(make_user(org, Role.CLIENT_USER, "shop-user", client=shop)),
         "driver": session_client(driver_world[0]),
-        "key without dispatch scopes": client_for(
+        "key without dispatch or discipline scopes": client_for(
             create_api_key(organisation=org, name="reader", scopes=["orders:read"])
         ),
     }
@@ -548,6 +573,7 @@ DRIVER_SELF_ROUTES = {
 # quote or earning, named in the body, must be refused as not the caller's).
 DRIVER_BODIES = {
     ("driver-offer", "decline"): {"reason": "Probe."},
+    ("driver-decision", "appeal"): {"text": "Probe: this is not my decision."},
     ("driver-order", "fail"): {"reason": "Probe."},
     # At the victims' pickup (order_payload's), so a geofence would move their order if a
     # ping reached it; it must move the caller's own only.
@@ -654,6 +680,8 @@ def test_a_driver_reaches_only_their_own_work_on_every_driver_route(drivers, sig
     assert {s["order_id"] for s in stops} == {caller.ids()["driver-order"]}
     suggestions = client.get("/api/v1/driver/reposition-suggestions").json()
     assert [s["id"] for s in suggestions] == [caller.ids()["driver-reposition"]]
+    decisions = client.get("/api/v1/driver/decisions").json()
+    assert [d["id"] for d in decisions] == [caller.ids()["driver-decision"]]
 
 
 def test_the_driver_routes_are_only_for_drivers(drivers, dispatcher, org_admin):

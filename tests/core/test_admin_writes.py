@@ -31,6 +31,8 @@ SAVES_THROUGH_SERVICES = {
     "onboarding.Review": "onboarding.services.resolve_review (its override form; every field read-only)",
     "payouts.EarningRule": "payouts.services.rules.publish_earning_rule (new versions only)",
     "payouts.PriceList": "payouts.services.rules.publish_price_list (new versions only)",
+    "discipline.RuleSet": "discipline.services.update_rules (new versions only)",
+    "discipline.DisciplineReview": "discipline.services.resolve_review (its override form; every field read-only)",
 }
 # Django's groups and django-axes' lockout records are not the project's domain.
 PROJECT_APPS = {
@@ -41,6 +43,7 @@ PROJECT_APPS = {
     "scorecards",
     "onboarding",
     "payouts",
+    "discipline",
     "integrations",
 }
 
