@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('fleet', '0002_driver_performance_score'),
+        ('fleet', '0001_initial'),
         ('identity', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -31,6 +31,7 @@ class Migration(migrations.Migration):
                 ('fleet_type', models.CharField(choices=[('owned', 'Owned fleet'), ('gig', 'Gig')], default='gig', max_length=8)),
                 ('status', django_fsm.FSMField(choices=[('APPLICANT', 'Applicant'), ('ACTIVE', 'Active'), ('SUSPENDED', 'Suspended'), ('ACCESS_DENIED', 'Access denied'), ('OFFBOARDED', 'Offboarded')], default='APPLICANT', max_length=16, protected=True)),
                 ('is_online', models.BooleanField(default=False)),
+                ('performance_score', models.FloatField(default=1.0, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
                 ('last_location', django.contrib.gis.db.models.fields.PointField(blank=True, geography=True, null=True, srid=4326)),
                 ('last_seen_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
@@ -302,5 +303,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='driver',
             constraint=models.CheckConstraint(condition=models.Q(('is_online', False), ('status', 'ACTIVE'), _connector='OR'), name='driver_online_only_when_active'),
+        ),
+        migrations.AddConstraint(
+            model_name='driver',
+            constraint=models.CheckConstraint(condition=models.Q(('performance_score__gte', 0), ('performance_score__lte', 1)), name='driver_performance_score_range'),
         ),
     ]

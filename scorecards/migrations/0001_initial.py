@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('dispatch', '0001_initial'),
-        ('fleet', '0002_driver_performance_score'),
+        ('fleet', '0001_initial'),
         ('identity', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
