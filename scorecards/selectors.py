@@ -3,7 +3,7 @@ with the driver (so "the last n" reads n rows)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from scorecards import scoring
@@ -123,6 +123,130 @@ def window_sums_from_facts(driver, *, since: date) -> dict:
     ):
         add({f"{kind}_service_s": seconds, f"{kind}_visits": 1})
     return sums
+
+
+# What a client-limited caller sees of a driver: how the client's own orders went with them.
+# Offer answers and the performance score mix every client's work, so they are left out.
+CLIENT_FIGURES = (
+    "deliveries",
+    "on_time",
+    "late",
+    "late_excused",
+    "on_time_rate",
+    "failed",
+    "cancellations",
+    "rating_mean",
+    "rating_count",
+    "pickup_service_mean_s",
+    "dropoff_service_mean_s",
+)
+
+
+def client_window_sums(*, organisation_id, client_id, since: date) -> dict:
+    """Per driver, a window's sums over one client's orders only (every fact on or after
+    `since`, a UTC day), read grouped by driver: the client's view of the drivers who carried
+    its orders. A read on the client's indexed facts, not the scorecards (which mix clients)."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    by_driver: dict = {}
+
+    def add(driver_id, deltas: dict, times: int = 1) -> None:
+        sums = by_driver.setdefault(driver_id, dict.fromkeys(COUNTERS, 0))
+        for name, value in deltas.items():
+            sums[name] += value * times
+
+    mine = {"organisation_id": organisation_id}
+    outcomes = (
+        DeliveryOutcome.objects.filter(**mine, client_id=client_id, finished_at__gte=start)
+        .values_list("driver_id", "outcome", "excused_cause")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for driver_id, outcome, cause, n in outcomes:
+        add(driver_id, scoring.outcome_deltas(outcome, bool(cause)), n)
+    ratings = (
+        Rating.objects.filter(**mine, client_id=client_id, rated_at__gte=start)
+        .values_list("driver_id")
+        .annotate(total=Sum("stars"), n=Count("id"))
+        .order_by()
+    )
+    for driver_id, total, n in ratings:
+        add(driver_id, {"rating_sum": total, "rating_count": n})
+    services = (
+        StopService.objects.filter(**mine, order__client_id=client_id, departed_at__gte=start)
+        .values_list("driver_id", "kind")
+        .annotate(total=Sum("service_s"), n=Count("id"))
+        .order_by()
+    )
+    for driver_id, kind, total, n in services:
+        add(driver_id, {f"{kind}_service_s": total, f"{kind}_visits": n})
+    cancellations = (
+        DriverCancellation.objects.filter(**mine, order__client_id=client_id, cancelled_at__gte=start)
+        .values_list("driver_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for driver_id, n in cancellations:
+        add(driver_id, {"cancellations": n})
+    return by_driver
+
+
+def client_scorecards(
+    *, organisation_id, client_id, driver_id=None, now: datetime | None = None
+) -> list[dict]:
+    """The client's view (see CLIENT_FIGURES) of every driver who carried its orders in the
+    widest window, by name; `driver_id` narrows it to one."""
+    from fleet.models import Driver
+
+    today = utc_day(now or timezone.now())
+    windows = {
+        window: client_window_sums(
+            organisation_id=organisation_id, client_id=client_id, since=window_start(window, today)
+        )
+        for window in WINDOWS
+    }
+    widest = max(WINDOWS, key=WINDOWS.get)
+    drivers = Driver.objects.filter(organisation_id=organisation_id, id__in=list(windows[widest])).order_by(
+        "name", "id"
+    )
+    if driver_id is not None:
+        drivers = drivers.filter(id=driver_id)
+    views = []
+    for driver in drivers:
+        view = {
+            "driver": {"id": str(driver.id), "name": driver.name},
+            "client_id": str(client_id),
+            "windows": {},
+        }
+        for window in WINDOWS:
+            shown = scoring.figures(windows[window].get(driver.id, {}))
+            view["windows"][window] = {
+                "from": window_start(window, today).isoformat(),
+                **{name: shown[name] for name in CLIENT_FIGURES},
+            }
+        views.append(view)
+    return views
+
+
+def client_outcomes(driver, *, client_id, n: int) -> list[DeliveryOutcome]:
+    """The driver's last n delivery outcomes on one client's orders."""
+    return list(outcomes_of(driver).filter(client_id=client_id)[:n])
+
+
+CLIENT_CSV_COLUMNS = (
+    "driver_id",
+    "driver_name",
+    "client_id",
+    *(f"{window}_{name}" for window in WINDOWS for name in CLIENT_FIGURES),
+)
+
+
+def client_csv_row(view: dict) -> list:
+    return [
+        view["driver"]["id"],
+        view["driver"]["name"],
+        view["client_id"],
+        *(view["windows"][window][name] for window in WINDOWS for name in CLIENT_FIGURES),
+    ]
 
 
 def scorecard_of(driver) -> Scorecard:

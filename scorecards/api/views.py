@@ -1,16 +1,18 @@
 """Scorecards over the API: a driver's own (driver app), the organisation's for dispatchers
 (JSON and CSV), excusing a late delivery, and the performance score's settings.
 
-Scorecards are about the organisation's drivers, so they need `drivers:read`: a key or user
-limited to one client never holds it and gets 403 (a driver's figures mix every client's
-orders). A driver signed in reads only their own (fleet.selectors.drivers_visible_to).
+Scorecards are about the organisation's drivers, so they need `drivers:read`. A key or user
+limited to one client (`orders:read`) gets the client's view instead: per driver who carried
+its orders, how those orders went (selectors.client_scorecards), never the figures that mix
+every client's work (offer answers, the performance score). A driver signed in reads only
+their own (fleet.selectors.drivers_visible_to).
 """
 
 import csv
 import io
 import json
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers
@@ -54,7 +56,10 @@ class DriverScorecardView(DriverAppMixin, APIView):
 
 class ScorecardAccessMixin(OrganisationScopedMixin):
     permission_classes = [IsOrganisationMember]
-    scope_read = "drivers:read"
+
+    @property
+    def scope_read(self) -> str:
+        return "drivers:read" if self.client_id is None else "orders:read"
 
     def drivers(self):
         return drivers_visible_to(self.request.user)
@@ -86,6 +91,13 @@ class ScorecardListView(ScorecardAccessMixin, APIView):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
 
     def get(self, request, format=None):
+        if self.client_id is not None:
+            views = selectors.client_scorecards(
+                organisation_id=self.organisation.id, client_id=self.client_id
+            )
+            if _wants_csv(request):
+                return _csv_response(views, selectors.CLIENT_CSV_COLUMNS, selectors.client_csv_row)
+            return Response({"results": views})
         visible = set(self.drivers().values_list("id", flat=True))
         cards = [
             card
@@ -95,16 +107,16 @@ class ScorecardListView(ScorecardAccessMixin, APIView):
         options = selectors.settings_for(self.organisation.id)
         views = [selectors.scorecard_view(card, with_history=False, options=options) for card in cards]
         if _wants_csv(request):
-            return _csv_response(views)
+            return _csv_response(views, selectors.CSV_COLUMNS, selectors.csv_row)
         return Response({"results": views})
 
 
-def _csv_response(views: list[dict]) -> HttpResponse:
+def _csv_response(views: list[dict], columns, row_of) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(selectors.CSV_COLUMNS)
+    writer.writerow(columns)
     for view in views:
-        writer.writerow(_csv_safe(value) for value in selectors.csv_row(view))
+        writer.writerow(_csv_safe(value) for value in row_of(view))
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="scorecards.csv"'
     return response
@@ -122,9 +134,24 @@ def _csv_safe(value):
 )
 class ScorecardDetailView(ScorecardAccessMixin, APIView):
     """One driver's scorecard with its trend and recent deliveries (another organisation's
-    driver is a 404)."""
+    driver is a 404). A client-limited caller gets its view of a driver who carried its orders
+    in the last 30 days, with those orders' recent outcomes (any other driver is a 404)."""
 
     def get(self, request, driver_id):
+        if self.client_id is not None:
+            found = selectors.client_scorecards(
+                organisation_id=self.organisation.id, client_id=self.client_id, driver_id=driver_id
+            )
+            if not found:
+                raise Http404
+            driver = self.drivers().get(id=driver_id)
+            found[0]["recent_outcomes"] = [
+                selectors.outcome_view(outcome)
+                for outcome in selectors.client_outcomes(
+                    driver, client_id=self.client_id, n=RECENT_OUTCOMES_SHOWN
+                )
+            ]
+            return Response(found[0])
         driver = get_object_or_404(self.drivers(), id=driver_id)
         return Response(_view_with_outcomes(selectors.scorecard_of(driver)))
 

@@ -84,14 +84,22 @@ def test_another_organisation_sees_and_changes_nothing_of_ours(org, late, elsewh
     assert other_admin.get(url("scorecard-detail", elsewhere)).status_code == 200
 
 
-def test_client_limited_callers_and_strangers_are_refused_every_route(org, late):
-    from identity.models import Client
+# What a client-limited caller may read: its own view of the drivers who carried its orders.
+CLIENT_READS = {"scorecard-list", "scorecard-csv", "scorecard-detail"}
 
-    shop = Client.objects.create(organisation=org, slug="shop", name="Shop")
-    callers = {
+
+def client_callers(org, shop) -> dict:
+    return {
         "client key": client_for(create_api_key(organisation=org, name="shop-oms", client=shop)),
         "client user": session_client(make_user(org, Role.CLIENT_USER, "shop-user", client=shop)),
     }
+
+
+def test_client_limited_callers_write_nothing_and_strangers_are_refused_every_route(org, late):
+    from identity.models import Client
+
+    shop = Client.objects.create(organisation=org, slug="shop", name="Shop")
+    callers = client_callers(org, shop)
     for name, methods in SCORECARD_ROUTES.items():
         for method in methods:
             for who, caller in callers.items():
@@ -102,11 +110,59 @@ def test_client_limited_callers_and_strangers_are_refused_every_route(org, late)
                     content_type="application/json",
                     HTTP_IDEMPOTENCY_KEY="probe-1",
                 )
+                if name in CLIENT_READS:
+                    # The late delivery is not the shop's: its driver is not in the shop's view.
+                    expected = 404 if name == "scorecard-detail" else 200
+                    assert response.status_code == expected, (who, name, response.status_code)
+                    if expected == 200 and name == "scorecard-list":
+                        assert response.json() == {"results": []}
+                    continue
                 assert response.status_code == 403, (who, name, method, response.status_code)
                 error_of(response)
             assert APIClient().generic(method, url(name, late)).status_code == 401
     late.refresh_from_db()
     assert late.excused_cause == "" and not ScorecardSettings.objects.exists()
+
+
+def test_a_client_sees_only_how_its_own_orders_went_with_each_driver(org, driver):
+    from identity.models import Client
+
+    shop = Client.objects.create(organisation=org, slug="shop", name="Shop")
+    other_shop = Client.objects.create(organisation=org, slug="other", name="Other Shop")
+    second = make_active_driver(org, name="Second Courier", phone="+358401000778", plate="XYZ-2")
+    late_by = timedelta(minutes=12)
+    carry(new_order(org, client=shop), org, driver, delivered_at=PROMISED_BY + late_by)
+    carry(new_order(org, client=shop), org, driver)
+    carry(new_order(org, client=other_shop), org, driver, delivered_at=PROMISED_BY + late_by)
+    carry(new_order(org, client=other_shop), org, second)
+    for who, caller in client_callers(org, shop).items():
+        [row] = caller.get(reverse("scorecard-list")).json()["results"]
+        assert row["driver"] == {"id": str(driver.id), "name": driver.name}, who
+        figures = row["windows"]["30d"]
+        assert (figures["deliveries"], figures["on_time"], figures["late"]) == (2, 1, 1), who
+        assert figures["on_time_rate"] == 0.5
+        # Figures that mix every client's work are not the shop's to see.
+        assert "performance_score" not in row and "acceptance_rate" not in figures
+        detail = caller.get(reverse("scorecard-detail", kwargs={"driver_id": driver.id})).json()
+        assert len(detail["recent_outcomes"]) == 2
+        shop_orders = DeliveryOutcome.objects.filter(client=shop).values_list("order_id", flat=True)
+        assert {o["order_id"] for o in detail["recent_outcomes"]} == {str(i) for i in shop_orders}
+        response = caller.get(reverse("scorecard-detail", kwargs={"driver_id": second.id}))
+        assert response.status_code == 404, who
+        error_of(response)
+        rows = list(csv.reader(io.StringIO(caller.get(reverse("scorecard-csv")).content.decode())))
+        assert rows[0][:3] == ["driver_id", "driver_name", "client_id"]
+        assert [r[0] for r in rows[1:]] == [str(driver.id)]
+        assert "Second Courier" not in caller.get(reverse("scorecard-csv")).content.decode()
+    # The organisation's own view still counts every client's deliveries.
+    admin_row = next(
+        row
+        for row in session_client(make_user(org, Role.ORG_ADMIN, "admin-x"))
+        .get(reverse("scorecard-list"))
+        .json()["results"]
+        if row["driver"]["id"] == str(driver.id)
+    )
+    assert admin_row["windows"]["30d"]["deliveries"] == 3
 
 
 def test_a_driver_reads_only_their_own_scorecard(org, late):
