@@ -113,7 +113,16 @@ def available_drivers(organisation: Organisation) -> tuple[list[Driver], dict[st
     online = (
         Driver.objects.filter(organisation=organisation, status=DriverStatus.ACTIVE, is_online=True)
         .annotate(has_pending_offer=Exists(pending))
-        .only("id", "organisation_id", "name", "status", "is_online", "fleet_type", "last_location")
+        .only(
+            "id",
+            "organisation_id",
+            "name",
+            "status",
+            "is_online",
+            "fleet_type",
+            "last_location",
+            "performance_score",
+        )
         .order_by("id")
     )
     online_ids = online.values("id")
