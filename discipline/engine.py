@@ -351,6 +351,9 @@ def evaluate(rule: Rule, items: list[Item]) -> Finding | None:
             else:
                 return None
         return None
+    if rule.metric == "on_time_rate":
+        # As on the scorecard: a failed delivery is neither on time nor late.
+        items = [item for item in items if item.outcome != "FAILED"]
     counted, left_out = _window(items, rule.over_last)
     if len(counted) < rule.over_last:
         return None

@@ -226,6 +226,7 @@ def apply_verdict(
     this one wrote, the suspension too)."""
     finding, rule = verdict.finding, verdict.finding.rule
     decision_id = uuid.uuid4()
+    trigger_key = f"{finding.newest.kind}:{finding.newest.id}"[:80]
     inputs = {
         "decision_id": str(decision_id),
         "rule": rule.name,
@@ -271,11 +272,18 @@ def apply_verdict(
                     else DecisionStatus.IN_FORCE
                 ),
                 status_change=change,
-                trigger_key=f"{finding.newest.kind}:{finding.newest.id}"[:80],
+                trigger_key=trigger_key,
                 counted_through=max(item.at for item in finding.counted),
                 suspended_until=suspended_until,
             )
     except IntegrityError:
+        # Only "this trigger already decided" (a concurrent evaluation won) is expected; any
+        # other failure (in the suspension's reactions, say) must not vanish with the savepoint.
+        decided = DisciplineDecision.objects.filter(
+            driver=driver, rule_name=rule.name, trigger_key=trigger_key
+        )
+        if not decided.exists():
+            raise
         return None
     if verdict.action == DecisionAction.HUMAN_REVIEW:
         DisciplineReview.objects.create(
@@ -369,6 +377,16 @@ def resolve_review(
         raise ValidationError({"reason": f"At most {REASON_MAX_CHARS} characters."})
     if user is None:
         raise ValidationError({"user": "A review is decided by a person."})
+    # The driver first, then the review and its decision: the order every service locks in
+    # (a delivery weighing the rules holds the driver, then locks decisions).
+    driver_id = (
+        DisciplineReview.objects.filter(id=review_id, organisation=organisation)
+        .values_list("decision__driver_id", flat=True)
+        .first()
+    )
+    if driver_id is None:
+        raise DisciplineReview.DoesNotExist("No such review.")
+    driver = lock(Driver.objects).get(id=driver_id)
     review = lock(DisciplineReview.objects).get(id=review_id, organisation=organisation)
     if review.status == DisciplineReview.Status.RESOLVED:
         raise InvalidTransition(
@@ -377,7 +395,6 @@ def resolve_review(
             action=outcome,
         )
     decision = lock(DisciplineDecision.objects).get(id=review.decision_id)
-    driver = lock(Driver.objects).get(id=decision.driver_id)
     actor = Actor.for_user(user)
     now = timezone.now()
     inputs = {"decision_id": str(decision.id), "review_id": str(review.id), "outcome": RESOLUTIONS[outcome]}
@@ -464,14 +481,14 @@ def end_due_suspensions(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = DisciplineDecision.objects.filter(
         action=DecisionAction.SUSPEND, ended_at=None, suspended_until__lte=now
-    ).values_list("id", flat=True)
+    ).values_list("id", "driver_id")
     ended = 0
-    for decision_id in list(due):
+    for decision_id, driver_id in list(due):
         with transaction.atomic():
+            driver = lock(Driver.objects).get(id=driver_id)  # the driver first, as every service locks
             decision = lock(DisciplineDecision.objects).get(id=decision_id)
             if decision.ended_at is not None:
                 continue
-            driver = lock(Driver.objects).get(id=decision.driver_id)
             if _suspension_holds(decision, driver):
                 hours = decision.inputs.get("rule_definition", {}).get("suspension_hours")
                 fleet_services.change_driver_status(

@@ -22,10 +22,13 @@ from dispatch.models import (
     GeofenceVisit,
     Offer,
     Order,
+    OrderStatus,
     OrderTransition,
     TrafficKind,
     TrafficRecord,
 )
+from dispatch.rating_links import delivered_at, link_expires_at
+from dispatch.services.orders import lock_holder
 from fleet.models import Driver, LocationPing, Vehicle
 from fleet.services import set_performance_score
 from identity.models import Organisation
@@ -62,7 +65,11 @@ EXCUSE_REASON_MAX = 500
 
 def _locked_scorecard(driver_id, organisation_id, now: datetime) -> Scorecard:
     """The driver's scorecard under its row lock, its windows moved on to today (the buckets
-    that left each window since its last update taken out of its sums)."""
+    that left each window since its last update taken out of its sums). The driver's row is
+    locked first, as every service locks (the driver, then their orders, then what hangs on
+    them): a rating or an excuse then queues behind a delivery instead of deadlocking with it
+    (the score is written on the driver, and discipline locks the driver, after this)."""
+    list(lock(Driver.objects).filter(id=driver_id).values_list("id", flat=True))
     Scorecard.objects.bulk_create(
         [Scorecard(driver_id=driver_id, organisation_id=organisation_id, updated_at=now)],
         ignore_conflicts=True,
@@ -547,9 +554,13 @@ def submit_rating(*, order: Order, stars: int, comment: str = "", now: datetime 
     if len(comment) > RATING_COMMENT_MAX:
         raise ValidationError({"comment": f"At most {RATING_COMMENT_MAX} characters."})
     now = now or timezone.now()
+    lock_holder(order.pk)  # the driver before the order, as every service locks
     order = lock(Order.objects).get(pk=order.pk)
-    if order.driver_id is None:
-        raise ValidationError({"order": "This order was not delivered by a driver."})
+    if order.status != OrderStatus.DELIVERED or order.driver_id is None:
+        raise ValidationError({"order": "Only a delivered order can be rated."})
+    delivered = delivered_at(order)
+    if delivered is None or now >= link_expires_at(delivered):
+        raise ValidationError({"order": "The time to rate this delivery has passed."})
     rating = Rating(
         organisation_id=order.organisation_id,
         driver_id=order.driver_id,

@@ -170,6 +170,14 @@ def test_on_time_rate_leaves_excused_lateness_out_of_the_window():
     assert [item.id for item in finding.left_out] == ["o2"]
 
 
+def test_on_time_rate_judges_only_deliveries_that_were_on_time_or_late_as_the_scorecard_does():
+    on_time = rule("on_time", metric="on_time_rate", threshold=60, over_last=3, action="WARN")
+    # Failed deliveries are neither: three on-time deliveries between them are 100 %.
+    assert evaluate(on_time, outcomes("O", "F", "O", "F", "O", "F")) is None
+    finding = evaluate(on_time, outcomes("O", "L", "F", "L"))
+    assert [item.id for item in finding.counted] == ["o3", "o1", "o0"]
+
+
 def test_a_switched_off_rule_decides_nothing():
     assert evaluate(rule(**STREAK, enabled=False), outcomes("L", "L", "L")) is None
 
