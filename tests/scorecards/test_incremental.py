@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.actors import Actor
-from dispatch.models import GeofenceVisit, Offer, Order
+from dispatch.models import GeofenceVisit, Offer, Order, OrderStatus, OrderTransition
 from scorecards import selectors, services
 from scorecards.models import Outcome, Rating, Scorecard
 from scorecards.selectors import window_sums_from_facts
@@ -28,6 +28,22 @@ def straight_line_travel(settings):
 def _order(org, driver, n):
     order = Order.objects.get(pk=new_order(org, ref=f"P-{n}").pk)
     Order.objects.filter(pk=order.pk).update(driver=driver)
+    order.refresh_from_db()
+    return order
+
+
+def _delivered(order, at):
+    """The order marked delivered just before `at` (a rating needs a delivery to rate)."""
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.DELIVERED)
+    transition = OrderTransition.objects.create(
+        order=order,
+        action="deliver",
+        from_status=OrderStatus.ARRIVED_DROPOFF,
+        to_status=OrderStatus.DELIVERED,
+        driver=order.driver,
+        **Actor.system("test").as_fields(),
+    )
+    OrderTransition.objects.filter(pk=transition.pk).update(occurred_at=at - timedelta(minutes=1))
     order.refresh_from_db()
     return order
 
@@ -58,7 +74,7 @@ def _apply_fact(org, driver, kind, at, now, stars, n):
         )
         services.record_stop_service(visit=visit, departed_at=at, now=now)
     elif kind == "rating":
-        order = _order(org, driver, n)
+        order = _delivered(_order(org, driver, n), at)
         services.submit_rating(order=order, stars=stars, comment="", now=at)
     elif kind == "cancel":
         order = _order(org, driver, n)
@@ -111,7 +127,7 @@ def test_a_window_drops_the_days_that_leave_it(org, driver):
 
 def test_a_late_fact_lands_in_its_own_day_not_today(org, driver):
     services.refresh_scorecard(driver_id=driver.id, now=START)
-    order = _order(org, driver, 1)
+    order = _delivered(_order(org, driver, 1), START - timedelta(days=10))
     services.submit_rating(order=order, stars=4, comment="", now=START - timedelta(days=10))
     card = Scorecard.objects.get(driver=driver)
     assert card.sums["7d"]["rating_count"] == 0 and card.sums["30d"]["rating_count"] == 1

@@ -122,6 +122,19 @@ def test_the_table_allows_one_rating_per_order(delivered, driver):
         )
 
 
+def test_the_service_rates_only_a_delivered_order_within_the_links_time(org, driver, delivered):
+    from django.core.exceptions import ValidationError
+
+    undelivered = new_order(org)
+    with pytest.raises(ValidationError, match="Only a delivered order"):
+        services.submit_rating(order=undelivered, stars=4, now=SOON_AFTER)
+    with pytest.raises(ValidationError, match="time to rate"):
+        services.submit_rating(order=delivered, stars=4, now=DELIVERED_AT + timedelta(days=7, seconds=1))
+    assert not Rating.objects.exists()
+    services.submit_rating(order=delivered, stars=4, now=SOON_AFTER)
+    assert Rating.objects.get().stars == 4
+
+
 def test_the_driver_never_sees_the_link_to_rate_themself(org, driver, delivered):
     from identity.models import Role
     from tests.api.conftest import session_client
