@@ -1,6 +1,7 @@
 """The demo simulator: orders placed through the API, assigned, driven and delivered."""
 
 import random
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -22,6 +23,7 @@ from demo.simulator import (
     Courier,
     OrderRejected,
     Simulator,
+    TickReport,
     signature_png,
     wait_until_healthy,
 )
@@ -38,6 +40,7 @@ from dispatch.models import (
 from dispatch.services.offers import expire_due_offers
 from fleet.models import Driver, LocationPing
 from identity.models import ApiKey, DeviceToken
+from scorecards.models import Rating
 
 LIFECYCLE = ["offer", "assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
 # Who took each step: the courier on their phone, except arrivals (the geofence, from pings).
@@ -102,6 +105,7 @@ def make_simulator(seeded, graph, http=None, **options):
         "tick_seconds": 2.0,
         "service_bbox": city.BBOX,
         "device_tokens": seeded.device_tokens,
+        "api_key": seeded.api_key_plaintext,
     }
     return Simulator(
         organisation=seeded.organisation,
@@ -214,6 +218,44 @@ def test_couriers_accept_decline_and_let_offers_lapse(small_city, graph, http):
     assert expired is not None and expired.reason == "Not answered in time."
     declined = Offer.objects.filter(status=OfferStatus.DECLINED).first()
     assert declined.responded_at is not None
+
+
+def test_recipients_rate_delivered_orders_through_their_link(small_city, graph, http):
+    """Most recipients rate: the sender reads the order's rating link over the API, the
+    recipient sends the page's form (CSRF cookie and token). Ratings land as scorecards.Rating,
+    one per delivered order, and show on the courier's scorecard."""
+    simulator = make_simulator(small_city, graph, http)
+    totals = run_ticks(simulator, until=lambda t: t.get("rated", 0) >= 3)
+    assert totals["rated"] >= 3 and totals["rating_refused"] == 0, totals
+    assert totals["rated"] <= totals["delivered"]
+    ratings = list(Rating.objects.select_related("order"))
+    assert len(ratings) == totals["rated"]
+    assert len({rating.order_id for rating in ratings}) == len(ratings)
+    for rating in ratings:
+        assert 1 <= rating.stars <= 5
+        assert rating.order.status == OrderStatus.DELIVERED and rating.driver_id == rating.order.driver_id
+        assert len(rating.comment) <= 500
+    rated_driver = ratings[0].driver
+    mine = [r.stars for r in ratings if r.driver_id == rated_driver.id]
+    token = small_city.device_tokens[str(rated_driver.id)]
+    card = http.get("/api/v1/driver/scorecard", headers={"Authorization": f"Device {token}"})
+    assert card.status_code == 200, card.text
+    shown = card.json()["windows"]["7d"]
+    assert shown["rating_count"] == len(mine)
+    assert shown["rating_mean"] == pytest.approx(sum(mine) / len(mine), abs=0.01)
+
+
+def test_a_second_rating_is_refused_and_counted(small_city, graph, http):
+    simulator = make_simulator(small_city, graph, http, rating_share=1.0)
+    run_ticks(simulator, until=lambda t: t.get("rated", 0) >= 1)
+    rating = Rating.objects.get()
+    report = TickReport()
+    simulator.recipients.rate(str(rating.order_id), report=report)  # 409: rated already
+    undelivered = Order.objects.exclude(status=OrderStatus.DELIVERED).first()
+    simulator.recipients.rate(str(undelivered.id), report=report)  # no link
+    simulator.recipients.rate(str(uuid.uuid4()), report=report)  # 404 from the orders API
+    assert (report.rated, report.rating_refused) == (0, 3)
+    assert Rating.objects.get() == rating
 
 
 def test_backlog_cap_stops_new_orders(small_city, graph):
