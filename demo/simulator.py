@@ -297,7 +297,11 @@ class Simulator:
     # --- (a) orders in, through the API ----------------------------------------------------
 
     def place_orders(self, *, now: datetime, elapsed: float, report: TickReport) -> None:
-        backlog = Order.objects.filter(organisation=self.organisation, status=OrderStatus.CREATED).count()
+        # The backlog a round can still offer: an order whose pickup window closed while the demo
+        # was paused (a laptop asleep) is never offered again and must not hold up new ones.
+        backlog = Order.objects.filter(
+            organisation=self.organisation, status=OrderStatus.CREATED, pickup_window_end__gt=now
+        ).count()
         if backlog >= self.max_backlog:
             self._orders_due = 0.0
             return

@@ -27,6 +27,7 @@ from demo.simulator import (
     signature_png,
     wait_until_healthy,
 )
+from discipline.models import DisciplineDecision
 from dispatch.engine.geo import haversine_m
 from dispatch.models import (
     DRIVER_HOLDS_STATUSES,
@@ -38,9 +39,9 @@ from dispatch.models import (
     OrderTransition,
 )
 from dispatch.services.offers import expire_due_offers
-from fleet.models import Driver, LocationPing
+from fleet.models import Driver, DriverStatus, LocationPing
 from identity.models import ApiKey, DeviceToken
-from scorecards.models import Rating
+from scorecards.models import DeliveryOutcome, Rating
 
 LIFECYCLE = ["offer", "assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
 # Who took each step: the courier on their phone, except arrivals (the geofence, from pings).
@@ -267,6 +268,20 @@ def test_backlog_cap_stops_new_orders(small_city, graph):
     assert Order.objects.filter(status=OrderStatus.CREATED).count() == 3
 
 
+def test_orders_whose_pickup_window_closed_do_not_hold_up_new_ones(small_city, graph):
+    """After a pause (a laptop asleep) the old backlog is never offered again (its pickup window
+    closed); the simulator places fresh orders instead of waiting on it forever."""
+    simulator = make_simulator(small_city, graph, max_backlog=3, orders_per_minute=600.0, device_tokens={})
+    start = timezone.now()
+    simulator.tick(start + timedelta(seconds=2))
+    assert simulator.tick(start + timedelta(seconds=4)).placed == 0
+    after_the_pause = start + timedelta(minutes=31)
+    assert simulator.tick(after_the_pause).placed == 3
+    assert (
+        Order.objects.filter(status=OrderStatus.CREATED, pickup_window_end__gt=after_the_pause).count() == 3
+    )
+
+
 def test_refused_orders_are_counted_not_fatal(small_city, graph):
     def refuse(payload, key):
         raise OrderRejected(400, '{"error": "nope"}')
@@ -364,3 +379,53 @@ def test_the_simulator_places_orders_only_where_the_city_has_zones(small_city, g
             if not zones.filter(area__intersects=point).exists():
                 outside.append((leg, payload[leg]["lat"], payload[leg]["lon"]))
     assert not outside, outside[:5]
+
+
+def test_default_rules_warn_then_suspend_a_late_courier_and_the_simulator_carries_on(db, graph, http):
+    """Deliveries made late (the clock jumps past the promise while the courier carries the
+    order, as a paused demo would) meet the default late_streak rule: 3 in a row warn, 3 more
+    suspend (a normal run is never late: the windows close 75 minutes after the order). The
+    suspended courier leaves the simulated world: no go-online, no offers answered,
+    their pending offers lapse, and the ticks go on without errors."""
+    seeded = seed_demo_city(graph=graph, driver_count=1)
+    driver = Driver.objects.get(organisation=seeded.organisation)
+    simulator = make_simulator(seeded, graph, http, orders_per_minute=20.0, max_backlog=2)
+    made_late: set[str] = set()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+
+        def step():
+            clock.shift(timedelta(seconds=2))
+            report = simulator.tick(timezone.now())
+            expire_due_offers()
+            return report
+
+        for _ in range(400):
+            courier = simulator.couriers.get(driver.id)
+            order = courier.order if courier else None
+            if order and order.status == OrderStatus.PICKED_UP and order.id not in made_late:
+                here = (courier.lat, courier.lon)
+                # On the way, nearer the door than the shop: a wait at the pickup would excuse it.
+                if haversine_m(*here, *order.dropoff) < haversine_m(*here, *order.pickup):
+                    made_late.add(order.id)
+                    clock.shift(timedelta(minutes=90))  # past the drop-off window's end
+            step()
+            driver.refresh_from_db()
+            if driver.status == DriverStatus.SUSPENDED:
+                break
+        assert driver.status == DriverStatus.SUSPENDED, (
+            list(DeliveryOutcome.objects.values_list("outcome", "excused_cause", "late_seconds")),
+            list(DisciplineDecision.objects.values_list("rule_name", "action", "status")),
+        )
+        decisions = list(
+            DisciplineDecision.objects.filter(driver=driver, rule_name="late_streak").order_by("created_at")
+        )
+        assert [d.action for d in decisions] == ["WARN", "SUSPEND"]
+        late = DeliveryOutcome.objects.filter(driver=driver, outcome="LATE", excused_cause="")
+        assert late.count() >= 6
+        suspended_at = timezone.now()
+        reports = [step() for _ in range(30)]  # past the offers' expiry
+    assert simulator.couriers == {}
+    assert sum(r.online + r.assigned + r.delivered + r.pings for r in reports) == 0
+    assert sum(r.placed for r in reports) <= 2  # the backlog fills up and waits
+    assert not Offer.objects.filter(driver=driver, created_at__gt=suspended_at).exists()
+    assert not Offer.objects.filter(driver=driver, status=OfferStatus.PENDING).exists()
