@@ -399,13 +399,15 @@ def test_default_rules_warn_then_suspend_a_late_courier_and_the_simulator_carrie
             expire_due_offers()
             return report
 
-        for _ in range(400):
+        for _ in range(1500):
             courier = simulator.couriers.get(driver.id)
             order = courier.order if courier else None
             if order and order.status == OrderStatus.PICKED_UP and order.id not in made_late:
-                here = (courier.lat, courier.lon)
-                # On the way, nearer the door than the shop: a wait at the pickup would excuse it.
-                if haversine_m(*here, *order.dropoff) < haversine_m(*here, *order.pickup):
+                # On the way, out of the pickup's geofence: a wait at the pickup would excuse it.
+                left_the_pickup = GeofenceVisit.objects.filter(
+                    order_id=order.id, kind="pickup", exited_at__isnull=False
+                ).exists()
+                if left_the_pickup:
                     made_late.add(order.id)
                     clock.shift(timedelta(minutes=90))  # past the drop-off window's end
             step()
