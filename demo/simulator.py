@@ -11,6 +11,10 @@ their own device token (go online, offers, accept or decline or let lapse, start
 deliver with a signature, pings), so every step passes the real routing, authentication,
 serializers and services. Nobody presses "arrived": the geofence of the stop sets it from the
 pings. Positions are the simulator's world, kept in memory; the server learns them from pings.
+
+Recipients rate most deliveries as real ones do: the sender reads the order over the orders
+API (the demo's API key) for its `rating_link`, and the recipient opens the page and sends the
+form (CSRF cookie and token, stars, sometimes a comment).
 """
 
 import io
@@ -22,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import httpx
 import numpy as np
@@ -64,6 +69,16 @@ SYNC_EVERY_TICKS = 10  # an idle courier's app re-reads their orders this often
 DROPOFF_MIN_M, DROPOFF_MAX_M = 250.0, 1200.0
 # A tick that comes late (a slow machine, a paused process) moves couriers at most this far.
 MAX_TICK_SECONDS = 10.0
+DEFAULT_RATING_SHARE = 0.7  # deliveries their recipient rates
+STAR_WEIGHTS = {5: 60, 4: 25, 3: 9, 2: 4, 1: 2}  # mostly happy, sometimes not
+COMMENT_SHARE = 0.3
+COMMENTS = {
+    5: ("Fast and friendly, thanks!", "Perfect, right to the door.", "Great service."),
+    4: ("Good, a bit later than I hoped.", "Fine, thanks."),
+    3: ("OK.", "The bag was a bit squashed."),
+    2: ("Took a long time.", "Left at the wrong door."),
+    1: ("Very late and nobody called.", "Package damaged."),
+}
 DEFAULT_RECIPIENTS = ("Aino Virtanen", "Eero Korhonen", "Helmi Nieminen", "Juha Mäkinen", "Liisa Laine")
 
 OrderPlacer = Callable[[dict, str], object]
@@ -204,6 +219,8 @@ class TickReport:
     arrivals: int = 0
     delivered: int = 0
     pings: int = 0
+    rated: int = 0
+    rating_refused: int = 0  # the order unreadable, no link, or the page said no (404, 409, 410...)
     seconds: float = 0.0
 
 
@@ -226,9 +243,13 @@ class Simulator:
         ignore_share: float = DEFAULT_IGNORE_SHARE,
         http: httpx.Client | None = None,
         device_tokens: dict[str, str] | None = None,
+        api_key: str | None = None,
+        rating_share: float = DEFAULT_RATING_SHARE,
     ) -> None:
         """`http` reaches the server's driver API; `device_tokens` (driver id -> token, from
-        seed_demo) are the couriers' phones: a driver without one is not simulated."""
+        seed_demo) are the couriers' phones: a driver without one is not simulated. With
+        `api_key` (the demo's), the sender reads delivered orders for their rating link and
+        `rating_share` of the recipients rate."""
         self.organisation = organisation
         self.graph = graph
         self.place_order = place_order
@@ -243,6 +264,8 @@ class Simulator:
         self.ignore_share = ignore_share
         self.http = http
         self.device_tokens = device_tokens or {}
+        self.recipients = Recipients(http, api_key, rng) if http is not None and api_key else None
+        self.rating_share = rating_share
         # Orders are placed only where the organisation serves (its zones cover this box);
         # the street graph reaches a little beyond it, and the order API refuses such places.
         self.served_nodes = graph.nodes_in_bbox(service_bbox or graph.bbox())
@@ -274,7 +297,11 @@ class Simulator:
     # --- (a) orders in, through the API ----------------------------------------------------
 
     def place_orders(self, *, now: datetime, elapsed: float, report: TickReport) -> None:
-        backlog = Order.objects.filter(organisation=self.organisation, status=OrderStatus.CREATED).count()
+        # The backlog a round can still offer: an order whose pickup window closed while the demo
+        # was paused (a laptop asleep) is never offered again and must not hold up new ones.
+        backlog = Order.objects.filter(
+            organisation=self.organisation, status=OrderStatus.CREATED, pickup_window_end__gt=now
+        ).count()
         if backlog >= self.max_backlog:
             self._orders_due = 0.0
             return
@@ -487,6 +514,8 @@ class Simulator:
             )
             if answer is not None:
                 report.delivered += 1
+                if self.recipients is not None and self.rng.random() < self.rating_share:
+                    self.recipients.rate(order.id, report=report)
         else:
             action = {OrderStatus.ASSIGNED: "start_pickup", OrderStatus.ARRIVED_PICKUP: "pick_up"}.get(
                 order.status
@@ -572,6 +601,89 @@ class Simulator:
         if metres > 0:
             fix["heading_deg"] = round(_bearing_deg(*moved_from, courier.lat, courier.lon), 1) % 360.0
         return fix
+
+
+class _FormInputs(HTMLParser):
+    """The named <input> values of a page (the rating form's CSRF token)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs) -> None:
+        named = dict(attrs)
+        if tag == "input" and named.get("name") and named.get("type") != "radio":
+            self.values[named["name"]] = named.get("value") or ""
+
+
+class Recipients:
+    """The people who receive the orders: the sender's system reads the delivered order over
+    the orders API (the demo's API key) for its rating link, and the recipient opens the page
+    and sends the form, in their own browser session (the CSRF cookie from the page, its token
+    in the form)."""
+
+    def __init__(self, http: httpx.Client, api_key: str, rng) -> None:
+        self.http = http
+        self.api_key = api_key
+        self.rng = rng
+
+    def rate(self, order_id: str, *, report: TickReport) -> None:
+        """Rate one delivered order; any refusal (no link, 404, 409 already rated, 410 expired,
+        a 400 or 403 on the form) is counted and logged, never raised."""
+        try:
+            page_path = self._rating_path(order_id)
+            if page_path is None:
+                report.rating_refused += 1
+                return
+            page = self.http.get(page_path)
+            if page.status_code != 200:
+                self._refused(report, order_id, page)
+                return
+            token = self._csrf_token(page.text)
+            cookie = page.cookies.get("csrftoken")
+            stars = self.rng.choices(list(STAR_WEIGHTS), weights=list(STAR_WEIGHTS.values()))[0]
+            comment = self.rng.choice(COMMENTS[stars]) if self.rng.random() < COMMENT_SHARE else ""
+            # The recipient's browser session: their own cookie, not the shared client's jar.
+            sent = self.http.post(
+                page_path,
+                data={"csrfmiddlewaretoken": token, "stars": str(stars), "comment": comment},
+                headers={"Cookie": f"csrftoken={cookie}"} if cookie else {},
+            )
+        except httpx.TransportError as exc:
+            logger.info("demo recipient could not reach the rating page of %s: %s", order_id, exc)
+            report.rating_refused += 1
+            return
+        if sent.status_code != 200:
+            self._refused(report, order_id, sent)
+            return
+        report.rated += 1
+
+    def _rating_path(self, order_id: str) -> str | None:
+        """The rating link's path from the order as its sender reads it (the server's public
+        base URL may name another host than the one the demo reaches it on)."""
+        response = self.http.get(
+            f"/api/v1/orders/{order_id}", headers={"Authorization": f"Bearer {self.api_key}"}
+        )
+        if response.status_code != 200:
+            logger.info("demo sender could not read order %s: %s", order_id, response.status_code)
+            return None
+        link = response.json().get("rating_link")
+        if not link:
+            logger.info("demo order %s has no rating link", order_id)
+            return None
+        return httpx.URL(link["url"]).raw_path.decode("ascii")
+
+    @staticmethod
+    def _csrf_token(page: str) -> str:
+        parser = _FormInputs()
+        parser.feed(page)
+        return parser.values.get("csrfmiddlewaretoken", "")
+
+    @staticmethod
+    def _refused(report: TickReport, order_id: str, response: httpx.Response) -> None:
+        """Logged by order (the link itself is a bearer secret)."""
+        logger.info("demo recipient: the rating page of order %s answered %s", order_id, response.status_code)
+        report.rating_refused += 1
 
 
 def _bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

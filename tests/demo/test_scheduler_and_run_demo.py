@@ -105,7 +105,7 @@ def test_simulator_job_waits_for_healthz_before_ticking():
         job()
         assert job.ready and len(simulator.ticks) == 1
         job()
-        assert job.totals == {"placed": 2, "rejected": 0, "assigned": 2, "delivered": 0}
+        assert job.totals == {"placed": 2, "rejected": 0, "assigned": 2, "delivered": 0, "rated": 0}
 
 
 def test_simulator_job_does_not_tick_when_told_to_stop():

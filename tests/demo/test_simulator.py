@@ -1,6 +1,7 @@
 """The demo simulator: orders placed through the API, assigned, driven and delivered."""
 
 import random
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -22,9 +23,11 @@ from demo.simulator import (
     Courier,
     OrderRejected,
     Simulator,
+    TickReport,
     signature_png,
     wait_until_healthy,
 )
+from discipline.models import DisciplineDecision
 from dispatch.engine.geo import haversine_m
 from dispatch.models import (
     DRIVER_HOLDS_STATUSES,
@@ -36,8 +39,9 @@ from dispatch.models import (
     OrderTransition,
 )
 from dispatch.services.offers import expire_due_offers
-from fleet.models import Driver, LocationPing
+from fleet.models import Driver, DriverStatus, LocationPing
 from identity.models import ApiKey, DeviceToken
+from scorecards.models import DeliveryOutcome, Rating
 
 LIFECYCLE = ["offer", "assign", "start_pickup", "arrive_pickup", "pick_up", "arrive_dropoff", "deliver"]
 # Who took each step: the courier on their phone, except arrivals (the geofence, from pings).
@@ -102,6 +106,7 @@ def make_simulator(seeded, graph, http=None, **options):
         "tick_seconds": 2.0,
         "service_bbox": city.BBOX,
         "device_tokens": seeded.device_tokens,
+        "api_key": seeded.api_key_plaintext,
     }
     return Simulator(
         organisation=seeded.organisation,
@@ -216,6 +221,44 @@ def test_couriers_accept_decline_and_let_offers_lapse(small_city, graph, http):
     assert declined.responded_at is not None
 
 
+def test_recipients_rate_delivered_orders_through_their_link(small_city, graph, http):
+    """Most recipients rate: the sender reads the order's rating link over the API, the
+    recipient sends the page's form (CSRF cookie and token). Ratings land as scorecards.Rating,
+    one per delivered order, and show on the courier's scorecard."""
+    simulator = make_simulator(small_city, graph, http)
+    totals = run_ticks(simulator, until=lambda t: t.get("rated", 0) >= 3)
+    assert totals["rated"] >= 3 and totals["rating_refused"] == 0, totals
+    assert totals["rated"] <= totals["delivered"]
+    ratings = list(Rating.objects.select_related("order"))
+    assert len(ratings) == totals["rated"]
+    assert len({rating.order_id for rating in ratings}) == len(ratings)
+    for rating in ratings:
+        assert 1 <= rating.stars <= 5
+        assert rating.order.status == OrderStatus.DELIVERED and rating.driver_id == rating.order.driver_id
+        assert len(rating.comment) <= 500
+    rated_driver = ratings[0].driver
+    mine = [r.stars for r in ratings if r.driver_id == rated_driver.id]
+    token = small_city.device_tokens[str(rated_driver.id)]
+    card = http.get("/api/v1/driver/scorecard", headers={"Authorization": f"Device {token}"})
+    assert card.status_code == 200, card.text
+    shown = card.json()["windows"]["7d"]
+    assert shown["rating_count"] == len(mine)
+    assert shown["rating_mean"] == pytest.approx(sum(mine) / len(mine), abs=0.01)
+
+
+def test_a_second_rating_is_refused_and_counted(small_city, graph, http):
+    simulator = make_simulator(small_city, graph, http, rating_share=1.0)
+    run_ticks(simulator, until=lambda t: t.get("rated", 0) >= 1)
+    rating = Rating.objects.get()
+    report = TickReport()
+    simulator.recipients.rate(str(rating.order_id), report=report)  # 409: rated already
+    undelivered = Order.objects.exclude(status=OrderStatus.DELIVERED).first()
+    simulator.recipients.rate(str(undelivered.id), report=report)  # no link
+    simulator.recipients.rate(str(uuid.uuid4()), report=report)  # 404 from the orders API
+    assert (report.rated, report.rating_refused) == (0, 3)
+    assert Rating.objects.get() == rating
+
+
 def test_backlog_cap_stops_new_orders(small_city, graph):
     # No phones: nobody goes online, nobody takes work.
     simulator = make_simulator(small_city, graph, max_backlog=3, orders_per_minute=600.0, device_tokens={})
@@ -223,6 +266,20 @@ def test_backlog_cap_stops_new_orders(small_city, graph):
     for i in range(4):
         simulator.tick(start + timedelta(seconds=2 * (i + 1)))
     assert Order.objects.filter(status=OrderStatus.CREATED).count() == 3
+
+
+def test_orders_whose_pickup_window_closed_do_not_hold_up_new_ones(small_city, graph):
+    """After a pause (a laptop asleep) the old backlog is never offered again (its pickup window
+    closed); the simulator places fresh orders instead of waiting on it forever."""
+    simulator = make_simulator(small_city, graph, max_backlog=3, orders_per_minute=600.0, device_tokens={})
+    start = timezone.now()
+    simulator.tick(start + timedelta(seconds=2))
+    assert simulator.tick(start + timedelta(seconds=4)).placed == 0
+    after_the_pause = start + timedelta(minutes=31)
+    assert simulator.tick(after_the_pause).placed == 3
+    assert (
+        Order.objects.filter(status=OrderStatus.CREATED, pickup_window_end__gt=after_the_pause).count() == 3
+    )
 
 
 def test_refused_orders_are_counted_not_fatal(small_city, graph):
@@ -322,3 +379,55 @@ def test_the_simulator_places_orders_only_where_the_city_has_zones(small_city, g
             if not zones.filter(area__intersects=point).exists():
                 outside.append((leg, payload[leg]["lat"], payload[leg]["lon"]))
     assert not outside, outside[:5]
+
+
+def test_default_rules_warn_then_suspend_a_late_courier_and_the_simulator_carries_on(db, graph, http):
+    """Deliveries made late (the clock jumps past the promise while the courier carries the
+    order, as a paused demo would) meet the default late_streak rule: 3 in a row warn, 3 more
+    suspend (a normal run is never late: the windows close 75 minutes after the order). The
+    suspended courier leaves the simulated world: no go-online, no offers answered,
+    their pending offers lapse, and the ticks go on without errors."""
+    seeded = seed_demo_city(graph=graph, driver_count=1)
+    driver = Driver.objects.get(organisation=seeded.organisation)
+    simulator = make_simulator(seeded, graph, http, orders_per_minute=20.0, max_backlog=2)
+    made_late: set[str] = set()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+
+        def step():
+            clock.shift(timedelta(seconds=2))
+            report = simulator.tick(timezone.now())
+            expire_due_offers()
+            return report
+
+        for _ in range(1500):
+            courier = simulator.couriers.get(driver.id)
+            order = courier.order if courier else None
+            if order and order.status == OrderStatus.PICKED_UP and order.id not in made_late:
+                # On the way, out of the pickup's geofence: a wait at the pickup would excuse it.
+                left_the_pickup = GeofenceVisit.objects.filter(
+                    order_id=order.id, kind="pickup", exited_at__isnull=False
+                ).exists()
+                if left_the_pickup:
+                    made_late.add(order.id)
+                    clock.shift(timedelta(minutes=90))  # past the drop-off window's end
+            step()
+            driver.refresh_from_db()
+            if driver.status == DriverStatus.SUSPENDED:
+                break
+        assert driver.status == DriverStatus.SUSPENDED, (
+            list(DeliveryOutcome.objects.values_list("outcome", "excused_cause", "late_seconds")),
+            list(DisciplineDecision.objects.values_list("rule_name", "action", "status")),
+        )
+        decisions = list(
+            DisciplineDecision.objects.filter(driver=driver, rule_name="late_streak").order_by("created_at")
+        )
+        assert [d.action for d in decisions] == ["WARN", "SUSPEND"]
+        late = DeliveryOutcome.objects.filter(driver=driver, outcome="LATE", excused_cause="")
+        assert late.count() >= 6
+        suspended_at = timezone.now()
+        reports = [step() for _ in range(30)]  # past the offers' expiry
+    assert simulator.couriers == {}
+    assert sum(r.online + r.assigned + r.delivered + r.pings for r in reports) == 0
+    assert sum(r.placed for r in reports) <= 2  # the backlog fills up and waits
+    assert not Offer.objects.filter(driver=driver, created_at__gt=suspended_at).exists()
+    assert not Offer.objects.filter(driver=driver, status=OfferStatus.PENDING).exists()

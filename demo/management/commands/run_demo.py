@@ -40,7 +40,7 @@ class SimulatorJob:
         self.should_stop = should_stop
         self.ready = False
         self.ticks = 0
-        self.totals = {"placed": 0, "rejected": 0, "assigned": 0, "delivered": 0}
+        self.totals = {"placed": 0, "rejected": 0, "assigned": 0, "delivered": 0, "rated": 0}
         self.slowest_s = 0.0
 
     def __call__(self) -> None:
@@ -59,13 +59,14 @@ class SimulatorJob:
             self.totals[key] += getattr(report, key)
         if self.ticks % SUMMARY_EVERY_TICKS == 0:
             logger.info(
-                "simulator: %d ticks, %d orders placed (%d refused), %d assigned, %d delivered; "
-                "last tick %.2f s, slowest %.2f s",
+                "simulator: %d ticks, %d orders placed (%d refused), %d assigned, %d delivered, "
+                "%d rated; last tick %.2f s, slowest %.2f s",
                 self.ticks,
                 self.totals["placed"],
                 self.totals["rejected"],
                 self.totals["assigned"],
                 self.totals["delivered"],
+                self.totals["rated"],
                 report.seconds,
                 self.slowest_s,
             )
@@ -149,6 +150,7 @@ class Command(BaseCommand):
             place_order=ApiOrderPlacer(client, api_key),
             http=client,
             device_tokens=device_tokens,
+            api_key=api_key,
             rng=random.Random(options["seed"]),
             orders_per_minute=options["orders_per_minute"],
             speed_multiplier=options["speed"],
