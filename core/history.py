@@ -60,8 +60,12 @@ def copy_to_history(model, ids, *, actor, reason: str = "", history_type: str = 
         actor.user.pk if actor.user else None,
     ]
     keys = [pk.get_db_prep_value(value, connection) for value in ids]
-    # Only the models' own table and column names are put in the text; every value is bound.
-    where = f"{quote(pk.column)} IN ({', '.join(['%s'] * len(keys))})"
+    # Only the models' own table and column names are put in the text; every value is bound
+    # (on PostgreSQL the keys as one array, as core.db.AnyOf).
+    if connection.vendor == "postgresql":
+        where, keys = f"{quote(pk.column)} = ANY(%s)", [keys]
+    else:
+        where = f"{quote(pk.column)} IN ({', '.join(['%s'] * len(keys))})"
     sql = f"INSERT INTO {quote(history._meta.db_table)} ({target}) SELECT {source}, %s, %s, %s, %s FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*constants, *keys])

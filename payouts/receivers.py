@@ -4,15 +4,21 @@ posts the driver's earning at once; an override out of DELIVERED reverses it."""
 from django.dispatch import receiver
 
 from core.actors import Actor
-from core.events import event_recorded
+from core.events import events_recorded
 from dispatch.models import OrderStatus
 from payouts.services.earnings import post_delivery_earning, reverse_delivery_earning
 
 
-@receiver(event_recorded)
-def settle_deliveries(sender, event, **kwargs) -> None:
-    if event.subject_type != "order":
-        return
+@receiver(events_recorded)
+def settle_deliveries(sender, events, **kwargs) -> None:
+    """Hears a batch at once, not one signal per event: a dispatch round records thousands,
+    none of them a delivery."""
+    for event in events:
+        if event.subject_type == "order":
+            _settle(event)
+
+
+def _settle(event) -> None:
     payload = event.payload
     actor = Actor.system("settlement")
     reason = f"override by {event.actor_label}: {event.reason}" if payload.get("is_override") else ""

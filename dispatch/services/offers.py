@@ -10,6 +10,7 @@ other finds their offer withdrawn and gets 409.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,7 +25,7 @@ from core.history import attribute_change, copy_to_history
 from dispatch import push
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import rules_for
-from dispatch.services.orders import offer_orders, transition_order
+from dispatch.services.orders import lock_offerable_orders, offer_orders, transition_order
 from dispatch.services.round_inputs import why_driver_cannot_take
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
@@ -90,6 +91,12 @@ def _release_if_unoffered(orders, *, organisation, actor: Actor, reason: str) ->
         )
 
 
+class _LockedDriver(NamedTuple):
+    id: Any
+    status: str
+    is_online: bool
+
+
 @dataclass
 class OfferDraft:
     """One offer to make: the work (one order or a batch) for one driver, and why them."""
@@ -149,26 +156,23 @@ def make_offers(
         raise ValidationError({"expires_at": "Must be in the future."})
     busy = "is busy (another change holds it); the next round tries again"
     driver_ids = sorted({draft.driver.id for draft in drafts})
+    # The drivers' checks need three columns: plain rows, not model instances (a round locks
+    # hundreds).
     drivers = {
-        d.id: d
-        for d in lock(
-            Driver.objects.filter(id__in=driver_ids, organisation=organisation), skip_locked=skip_locked
+        row[0]: _LockedDriver(*row)
+        for row in lock(
+            Driver.objects.filter(id__any=driver_ids, organisation=organisation), skip_locked=skip_locked
         )
         .order_by("id")
-        .only("id", "organisation_id", "status", "is_online")
+        .values_list("id", "status", "is_online")
     }
     order_ids = sorted({order.id for draft in drafts for order in draft.orders})
-    locked_orders = {
-        o.id: o
-        for o in lock(
-            Order.objects.filter(organisation=organisation, id__in=order_ids), skip_locked=skip_locked
-        )
-        .order_by("id")
-        .only(*OFFER_ORDER_FIELDS)
-    }
+    locked_orders = lock_offerable_orders(
+        organisation=organisation, order_ids=order_ids, skip_locked=skip_locked
+    )
     pending_pairs = set(
         Offer.orders.through.objects.filter(
-            offer__status=OfferStatus.PENDING, offer__driver_id__in=driver_ids, order_id__in=order_ids
+            offer__status=OfferStatus.PENDING, offer__driver_id__any=driver_ids, order_id__any=order_ids
         ).values_list("offer__driver_id", "order_id")
     )
     results: list[Offer | ValidationError] = []
@@ -182,7 +186,7 @@ def make_offers(
         pending_pairs.update((draft.driver.id, order.id) for order in orders)
         offer = Offer(
             organisation=organisation,
-            driver=drivers[draft.driver.id],
+            driver_id=draft.driver.id,
             incentive_minor=draft.incentive_minor,
             currency=orders[0].currency,
             attempt=draft.attempt,
@@ -200,10 +204,13 @@ def make_offers(
     )
     insert_rows(Offer, offers)
     copy_to_history(Offer, [offer.id for offer in offers], actor=actor, reason="offered", history_type="+")
-    Offer.orders.through.objects.bulk_create(
-        Offer.orders.through(offer_id=offer.id, order_id=order.id)
-        for offer in offers
-        for order in offer.offered
+    insert_rows(
+        Offer.orders.through,
+        [
+            Offer.orders.through(offer_id=offer.id, order_id=order.id)
+            for offer in offers
+            for order in offer.offered
+        ],
     )
     record_events(
         organisation=organisation,
@@ -224,21 +231,6 @@ def make_offers(
     )
     transaction.on_commit(lambda: push.offers_to_drivers(offers))
     return results
-
-
-# What making an offer reads of its orders: the checks, the offer, and the `order.offered`
-# event's payload (dispatch.services.orders.order_event_payload).
-OFFER_ORDER_FIELDS = (
-    "id",
-    "organisation_id",
-    "external_ref",
-    "status",
-    "currency",
-    "driver_id",
-    "client_id",
-    "pickup_location",
-    "dropoff_location",
-)
 
 
 def _draft_problem(draft: OfferDraft, drivers: dict, orders: dict, pending_pairs: set, busy: str) -> dict:

@@ -8,6 +8,7 @@ webhooks and the live map follow).
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
@@ -17,10 +18,10 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from core.actors import Actor
-from core.db import lock
+from core.db import insert_rows, lock
 from core.events import NewEvent, payload_value, record_event, record_events
 from core.exceptions import ConcurrentChange, InvalidTransition
-from core.geo import point_as_dict
+from core.geo import LonLat, PointX, PointY, point_as_dict
 from core.history import attribute_change, copy_to_history
 from core.uploads import clean_image
 from dispatch.engine.geo import haversine_m
@@ -399,7 +400,7 @@ def _transition_records(
 ) -> tuple[OrderTransition, NewEvent]:
     """An applied transition's history row and event, unsaved (one or a batch is written)."""
     row = OrderTransition(
-        order=order,
+        order_id=order.id,
         action=action,
         from_status=from_status,
         to_status=order.status,
@@ -427,23 +428,60 @@ def _transition_records(
     return row, event
 
 
-def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Actor) -> list[NewEvent]:
+@dataclass(slots=True)
+class OfferableOrder:
+    """A locked order as making offers reads it (lock_offerable_orders): the columns the
+    checks, the offer and the `order.offered` event use, its places as plain lon/lat. Plain
+    rows, not model instances: a round locks hundreds, and building each Order and reading its
+    geometries is most of a round's Python time otherwise."""
+
+    id: Any
+    organisation_id: Any
+    external_ref: str
+    status: str
+    currency: str
+    driver_id: Any
+    client_id: Any
+    pickup_location: LonLat
+    dropoff_location: LonLat
+
+
+def lock_offerable_orders(*, organisation: Organisation, order_ids: list, skip_locked: bool) -> dict:
+    """The organisation's orders among `order_ids`, locked (by id), as OfferableOrder by id.
+    `skip_locked`: rows another transaction holds are left out, not waited for."""
+    columns = ("id", "organisation_id", "external_ref", "status", "currency", "driver_id", "client_id")
+    rows = (
+        lock(Order.objects.filter(organisation=organisation, id__any=order_ids), skip_locked=skip_locked)
+        .order_by("id")
+        .values_list(
+            *columns,
+            PointX("pickup_location"),
+            PointY("pickup_location"),
+            PointX("dropoff_location"),
+            PointY("dropoff_location"),
+        )
+    )
+    return {row[0]: OfferableOrder(*row[:7], LonLat(row[7], row[8]), LonLat(row[9], row[10])) for row in rows}
+
+
+def offer_orders(*, orders: list[OfferableOrder], organisation: Organisation, actor: Actor) -> list[NewEvent]:
     """Move locked CREATED orders to OFFERED together (a round's offers): the transition and
     history rows of transition_order's "offer", in a few statements, not a few per order. The
-    update is conditional on the status, as a single transition's save is. Returns the orders'
-    `order.offered` events, for the caller to record in the same transaction together with its
-    own (make_offers: one numbering and one insert for the whole round)."""
+    move is the Order state machine's `offer` transition; the update is conditional on the
+    status, as a single transition's save is. Returns the orders' `order.offered` events, for
+    the caller to record in the same transaction together with its own (make_offers: one
+    numbering and one insert for the whole round)."""
     if not orders:
         return []
+    transitions = Order.offer._django_fsm
     for order in orders:
-        try:
-            order.offer()
-        except TransitionNotAllowed as exc:
+        if not transitions.has_transition(order.status):
             raise InvalidTransition(
                 f"Cannot offer an order that is {order.status}.", current_status=order.status, action="offer"
-            ) from exc
+            )
+        order.status = transitions.get_transition(order.status).target
     moved = Order.objects.filter(
-        id__in=[order.id for order in orders], organisation=organisation, status=OrderStatus.CREATED
+        id__any=[order.id for order in orders], organisation=organisation, status=OrderStatus.CREATED
     ).update(status=OrderStatus.OFFERED, updated_at=timezone.now())
     if moved != len(orders):
         raise ConcurrentChange("An order changed while it was being offered; read it and retry.")
@@ -460,7 +498,7 @@ def offer_orders(*, orders: list[Order], organisation: Organisation, actor: Acto
         )
         for order in orders
     ]
-    OrderTransition.objects.bulk_create([row for row, _ in records])
+    insert_rows(OrderTransition, [row for row, _ in records])
     return [event for _, event in records]
 
 

@@ -189,7 +189,7 @@ def excluded_drivers(orders: list[Order]) -> dict[str, set[str]]:
     """Order id -> the drivers who declined it or let an offer of it lapse (one query; the same
     rule as dispatch.selectors.drivers_excluded_for)."""
     rows = Offer.orders.through.objects.filter(
-        order_id__in=[o.id for o in orders],
+        order_id__any=[o.id for o in orders],
         offer__status__in=[OfferStatus.DECLINED, OfferStatus.EXPIRED],
     ).values_list("order_id", "offer__driver_id")
     out: dict[str, set[str]] = {}

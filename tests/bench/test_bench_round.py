@@ -88,7 +88,7 @@ def timed_rounds(org, runs: int):
             started = time.perf_counter()
             report = run_round(organisation=org)
             totals.append(time.perf_counter() - started)
-            phases.append(report.seconds)
+            phases.append({**report.seconds, **{f"{k} cpu": v for k, v in report.cpu_seconds.items()}})
             transaction.set_rollback(True)
     return totals, phases, report
 

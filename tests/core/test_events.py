@@ -199,3 +199,46 @@ def test_insert_rows_writes_what_bulk_create_writes(org):
         a_cols, b_cols = columns(a, "id", "created_at"), columns(b, "id", "created_at")
         assert a_cols == b_cols and a_cols["status"] == "PENDING"
         assert abs(columns(a)["created_at"] - columns(b)["created_at"]) < timedelta(seconds=5)
+
+
+def test_insert_rows_leaves_a_database_made_key_to_the_database(org):
+    """Rows whose key the database makes (order transitions, an offer's orders) go in through
+    insert_rows too: the key is left out and numbered by the database, every other column as
+    bulk_create writes it."""
+    from django.utils import timezone
+
+    from core.db import insert_rows
+    from dispatch.models import OrderTransition
+    from dispatch.services.orders import create_order
+    from tests.conftest import order_payload
+    from tests.dispatch.factories import order_input
+
+    actor = Actor.system("insert-test")
+    order = create_order(organisation=org, actor=actor, data=order_input(order_payload(ref="IR-1")))
+    before = timezone.now()
+
+    def transitions():
+        return [
+            OrderTransition(
+                order_id=order.id,
+                action="offer",
+                from_status="CREATED",
+                to_status="OFFERED",
+                reason=f'reason {i}, "quoted"',
+                **actor.as_fields(),
+            )
+            for i in range(3)
+        ]
+
+    inserted = insert_rows(OrderTransition, transitions())
+    created = OrderTransition.objects.bulk_create(transitions())
+    assert all(row.pk is not None for row in created)
+    rows = list(OrderTransition.objects.filter(order=order).order_by("id").values())
+    assert len(rows) == 6 and len({row["id"] for row in rows}) == 6
+    for a, b in zip(rows[:3], rows[3:], strict=True):
+        assert {k: v for k, v in a.items() if k not in ("id", "occurred_at")} == {
+            k: v for k, v in b.items() if k not in ("id", "occurred_at")
+        }
+        assert a["occurred_at"] >= before
+    assert [row["reason"] for row in rows[:3]] == [f'reason {i}, "quoted"' for i in range(3)]
+    assert all(not row._state.adding for row in inserted)
