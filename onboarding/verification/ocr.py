@@ -19,8 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
-import subprocess
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -29,6 +27,7 @@ from datetime import date
 
 import cv2
 import numpy as np
+import pytesseract
 
 from onboarding.verification.images import ImageSource, load_rgb
 from onboarding.verification.mrz import MrzResult, detect_doc_type, parse_mrz
@@ -41,12 +40,15 @@ VARIANTS = (
     ("otsu", 28), ("otsu", 20), ("otsu", 36), ("grey", 28), ("grey", 20), ("grey", 36), ("thin", 28), ("thin", 36),
 )  # fmt: skip
 MAX_RUNS = 3  # candidate line runs tried, lowest on the page first (bounds the time on a text page)
+# tesseract starts one OpenMP thread per core by default, and on an image as small as an MRZ
+# band the threads spin more than they work: 0.45 s a read with them, 0.15 s with one, on 2
+# cores (a worker runs one pipeline per core anyway). pytesseract hands this process's
+# environment to tesseract, so the limit is set here, unless the operator has chosen one.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 MRZ_CONFIG = (
-    "--psm", "6", "-c", "tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<",
-    "-c", "load_system_dawg=0", "-c", "load_freq_dawg=0",
-)  # fmt: skip
-PAGE_CONFIG = ("--psm", "3")
-TESSERACT_TIMEOUT_S = 30
+    "--psm 6 -c tessedit_char_whitelist=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789< "
+    "-c load_system_dawg=0 -c load_freq_dawg=0"
+)
 
 
 _LOOK_ALIKE = re.compile(r"<[KX]|[KX]<")  # a chevron tesseract read as K or X, or a real name's K/X
@@ -54,40 +56,6 @@ _LOOK_ALIKE = re.compile(r"<[KX]|[KX]<")  # a chevron tesseract read as K or X, 
 
 class NoMrzFound(ValueError):
     """No machine-readable zone could be found or read in the image."""
-
-
-class OcrFailed(RuntimeError):
-    """tesseract could not be run or gave up on an image (a fault of the machine, not of the
-    document: the pipeline retries it as a crash)."""
-
-
-def _tesseract(image: np.ndarray, config: tuple[str, ...]) -> str:
-    """tesseract (English model) on one image, over its standard input and output.
-
-    Run directly rather than through pytesseract so that the child gets one OpenMP thread:
-    with its default of one per core, each read of an MRZ band took 0.45 s instead of 0.15 s
-    on 2 cores (the threads spin more than they work on an image this small), and the
-    pipeline's reads made most of an applicant's time."""
-    encoded, png = cv2.imencode(".png", image)
-    if not encoded:
-        raise OcrFailed("the image could not be encoded for tesseract")
-    executable = shutil.which("tesseract")
-    if executable is None:
-        raise OcrFailed("tesseract is not installed (Debian package tesseract-ocr)")
-    try:
-        done = subprocess.run(  # noqa: S603 (our own executable and arguments; the image goes in on stdin)
-            [executable, "stdin", "stdout", "-l", "eng", *config],
-            input=png.tobytes(),
-            capture_output=True,
-            timeout=TESSERACT_TIMEOUT_S,
-            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise OcrFailed(f"tesseract did not run: {error}") from error
-    if done.returncode != 0:
-        raise OcrFailed(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
-    return done.stdout.decode(errors="replace")
 
 
 @dataclass(frozen=True)
@@ -153,7 +121,7 @@ def _ocr_band(band: np.ndarray, line_height: float, text_height: int, mode: str)
     if mode == "thin":
         image = cv2.dilate(image, np.ones((2, 2), np.uint8))  # white grows: dark strokes thin
     image = cv2.copyMakeBorder(image, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
-    text = _tesseract(image, MRZ_CONFIG)
+    text = pytesseract.image_to_string(image, lang="eng", config=MRZ_CONFIG)
     return ["".join(line.split()) for line in text.splitlines() if len("".join(line.split())) >= 20]
 
 
@@ -236,7 +204,7 @@ def read_visual_zone(source: ImageSource) -> str:
     if max(rgb.shape[:2]) < 1200:
         factor = 1200 / max(rgb.shape[:2])
         rgb = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    return _tesseract(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PAGE_CONFIG)
+    return pytesseract.image_to_string(rgb, lang="eng", config="--psm 3")
 
 
 @dataclass(frozen=True)
