@@ -34,7 +34,7 @@ from dispatch.engine.travel import RoadProvider
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import OfferDraft, make_offers
-from dispatch.services.round_inputs import load_round_inputs
+from dispatch.services.round_inputs import OrderRow, load_round_inputs
 from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
@@ -135,7 +135,7 @@ def _run_locked(
         logger.info("round for %s: %s", organisation.slug, report.travel_note)
     solved, solved_cpu = time.perf_counter(), time.process_time()
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
-    misses = _misses(list(inputs.order_rows))
+    misses = _misses([order.id for order in inputs.order_rows.values()])
     drafts = []
     for assignment in result.assignments:
         orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
@@ -200,7 +200,7 @@ def _misses(order_ids) -> dict:
 
 
 def _incentive(
-    orders: list[Order], auction: Auction | None, misses: dict, now: datetime, organisation: Organisation
+    orders: list[OrderRow], auction: Auction | None, misses: dict, now: datetime, organisation: Organisation
 ) -> tuple[int, int, list[str]]:
     """The offer's incentive (each order's, summed), its attempt (1 + the most misses of its
     orders) and a plain line per order that earns one, for the explanation."""
