@@ -117,7 +117,7 @@ class RoundInputs:
     excluded: dict[str, set[str]] = field(default_factory=dict)  # order id -> driver ids
 
 
-def _stop(order: Order | OrderRow, kind: str) -> engine.Stop:
+def _stop(order: OrderRow, kind: str) -> engine.Stop:
     if kind == "pickup":
         point, opens, closes = order.pickup_location, order.pickup_window_start, order.pickup_window_end
         kg, litres = float(order.weight_kg), float(order.volume_litres)
