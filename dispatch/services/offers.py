@@ -26,7 +26,7 @@ from dispatch import push
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import rules_for
 from dispatch.services.orders import lock_offerable_orders, offer_orders, transition_order
-from dispatch.services.round_inputs import why_driver_cannot_take
+from dispatch.services.round_inputs import DriverRow, OrderRow, why_driver_cannot_take
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
 
@@ -99,10 +99,11 @@ class _LockedDriver(NamedTuple):
 
 @dataclass
 class OfferDraft:
-    """One offer to make: the work (one order or a batch) for one driver, and why them."""
+    """One offer to make: the work (one order or a batch) for one driver, and why them. Only
+    their ids are read (and the driver's name), so a round's plain rows do as well."""
 
-    driver: Driver
-    orders: list[Order]
+    driver: Driver | DriverRow
+    orders: list[Order] | list[OrderRow]
     explanation: list[str] = field(default_factory=list)
     incentive_minor: int = 0
     attempt: int = 1

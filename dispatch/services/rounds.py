@@ -11,9 +11,12 @@ Rounds run every DISPATCH_ROUND_SECONDS for every organisation with work and dri
 (dispatch.tasks), and soon after an event that may change the answer (`request_round`).
 """
 
+import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,7 +37,7 @@ from dispatch.engine.travel import RoadProvider
 from dispatch.models import DispatchSettings, Offer, OfferStatus, Order, OrderStatus
 from dispatch.services.dispatch_settings import ensure_dispatch_settings, rules_for
 from dispatch.services.offers import OfferDraft, make_offers
-from dispatch.services.round_inputs import load_round_inputs
+from dispatch.services.round_inputs import OrderRow, load_round_inputs
 from dispatch.travel import travel_times
 from fleet.models import Driver, DriverStatus
 from identity.models import Organisation
@@ -92,7 +95,7 @@ def run_round(
     actor = actor or Actor.system("dispatch-round")
     ensure_dispatch_settings(organisation)
     try:
-        with transaction.atomic():
+        with _collector_paused(), transaction.atomic():
             settings_row = lock(DispatchSettings.objects).get(organisation=organisation)
             return _run_locked(organisation, settings_row, now or timezone.now(), actor)
     except OperationalError as exc:
@@ -104,6 +107,23 @@ def run_round(
             ran_at=now or timezone.now(),
             skipped="another round holds the organisation's lock",
         )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a round. A round makes tens of thousands of
+    objects that all live until it ends; that many survivors make CPython run a full
+    collection over the whole heap (Django, the road graph: about 200,000 objects, 120-170 ms
+    of CPU here) in nearly every round, while the round's own objects are freed by reference
+    counting as soon as it ends. Cycles it leaves are collected after it. Process-wide, so
+    only a pause this call made is lifted."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _run_locked(
@@ -135,7 +155,7 @@ def _run_locked(
         logger.info("round for %s: %s", organisation.slug, report.travel_note)
     solved, solved_cpu = time.perf_counter(), time.process_time()
     ttl = timedelta(seconds=settings_row.offer_ttl_seconds)
-    misses = _misses(list(inputs.order_rows))
+    misses = _misses([order.id for order in inputs.order_rows.values()])
     drafts = []
     for assignment in result.assignments:
         orders = [inputs.order_rows[order_id] for order_id in assignment.order_ids]
@@ -200,7 +220,7 @@ def _misses(order_ids) -> dict:
 
 
 def _incentive(
-    orders: list[Order], auction: Auction | None, misses: dict, now: datetime, organisation: Organisation
+    orders: list[OrderRow], auction: Auction | None, misses: dict, now: datetime, organisation: Organisation
 ) -> tuple[int, int, list[str]]:
     """The offer's incentive (each order's, summed), its attempt (1 + the most misses of its
     orders) and a plain line per order that earns one, for the explanation."""
