@@ -3,9 +3,10 @@ with the driver (so "the last n" reads n rows)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
+from identity.models import Organisation
 from scorecards import scoring
 from scorecards.models import (
     COUNTERS,
@@ -40,6 +41,14 @@ def settings_for(organisation_id) -> ScorecardSettings:
     """The organisation's score settings (the defaults when it never set any)."""
     found = ScorecardSettings.objects.filter(organisation_id=organisation_id).first()
     return found or ScorecardSettings(organisation_id=organisation_id)
+
+
+def settings_of(organisation: Organisation) -> ScorecardSettings:
+    """settings_for an organisation read with its settings (select_related), without a query."""
+    try:
+        return organisation.scorecard_settings
+    except ScorecardSettings.DoesNotExist:
+        return ScorecardSettings(organisation_id=organisation.pk)
 
 
 def advanced_windows(card: Scorecard, today: date) -> tuple[dict, dict]:
@@ -79,8 +88,10 @@ def _summed(rows) -> dict:
 
 
 def recent_outcomes(driver, n: int) -> list[DeliveryOutcome]:
-    """The driver's last n delivery outcomes (on time, late with or without an excuse, failed)."""
-    return list(DeliveryOutcome.objects.filter(driver=driver).order_by("-finished_at", "-id")[:n])
+    """The driver's last n delivery outcomes (on time, late with or without an excuse, failed),
+    each with its order's reference (`order_ref`, what the driver knows it by)."""
+    outcomes = DeliveryOutcome.objects.filter(driver=driver).annotate(order_ref=F("order__external_ref"))
+    return list(outcomes.order_by("-finished_at", "-id")[:n])
 
 
 def recent_offer_answers(driver, n: int) -> list[OfferAnswer]:
@@ -89,8 +100,10 @@ def recent_offer_answers(driver, n: int) -> list[OfferAnswer]:
 
 
 def recent_ratings(driver, n: int) -> list[Rating]:
-    """The driver's last n ratings from recipients."""
-    return list(Rating.objects.filter(driver=driver).order_by("-rated_at", "-id")[:n])
+    """The driver's last n ratings from recipients, each with its order's reference
+    (`order_ref`)."""
+    ratings = Rating.objects.filter(driver=driver).annotate(order_ref=F("order__external_ref"))
+    return list(ratings.order_by("-rated_at", "-id")[:n])
 
 
 def outcomes_of(driver) -> QuerySet[DeliveryOutcome]:
