@@ -19,14 +19,14 @@ def items_for(driver: Driver, rule: engine.Rule) -> list[engine.Item]:
     if rule.metric in engine.OUTCOME_METRICS:
         return [
             engine.Outcome(
-                id=str(row.id),
-                label=row.order_ref,
-                outcome=row.outcome,
-                at=row.finished_at,
-                late_seconds=row.late_seconds,
-                excused_cause=row.excused_cause,
+                id=str(row["id"]),
+                label=row["order_ref"],
+                outcome=row["outcome"],
+                at=row["finished_at"],
+                late_seconds=row["late_seconds"],
+                excused_cause=row["excused_cause"],
             )
-            for row in scorecards.recent_outcomes(driver, need + EXCUSED_LOOKBACK)
+            for row in scorecards.recent_outcome_rows(driver, need + EXCUSED_LOOKBACK)
         ]
     if rule.metric == "acceptance_rate":
         return [

@@ -88,10 +88,17 @@ def _summed(rows) -> dict:
 
 
 def recent_outcomes(driver, n: int) -> list[DeliveryOutcome]:
-    """The driver's last n delivery outcomes (on time, late with or without an excuse, failed),
-    each with its order's reference (`order_ref`, what the driver knows it by)."""
-    outcomes = DeliveryOutcome.objects.filter(driver=driver).annotate(order_ref=F("order__external_ref"))
-    return list(outcomes.order_by("-finished_at", "-id")[:n])
+    """The driver's last n delivery outcomes (on time, late with or without an excuse, failed)."""
+    return list(outcomes_of(driver)[:n])
+
+
+def recent_outcome_rows(driver, n: int) -> list[dict]:
+    """recent_outcomes as plain rows, what another domain's rules read of them: `id`,
+    `order_ref` (the order's reference, what the driver knows it by), `outcome`,
+    `finished_at`, `late_seconds`, `excused_cause`. No models are built: about half the time
+    of recent_outcomes, for the rules weighed at every delivery."""
+    fields = ("id", "outcome", "finished_at", "late_seconds", "excused_cause")
+    return list(outcomes_of(driver).values(*fields, order_ref=F("order__external_ref"))[:n])
 
 
 def recent_offer_answers(driver, n: int) -> list[OfferAnswer]:
