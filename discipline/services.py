@@ -204,8 +204,8 @@ def evaluate_driver(*, driver_id, metrics: Iterable[str]) -> list[DisciplineDeci
     made = []
     for rule in sorted(rules, key=lambda rule: (SEVERITY[rule.action], rule.name)):
         items = selectors.items_for(driver, rule)
-        # Only the items after `since` count: the newest of them, a prefix of `items`. A rule that
-        # does not apply to the whole applies to no prefix, so most often `since` is not read.
+        # Only the items after `since` count (a run of the newest). A rule that does not apply
+        # to all the items applies to no such run (engine.evaluate): `since` is read only when it does.
         if engine.evaluate(rule, items) is None:
             continue
         since = max((t for t in (fresh_start(), _counted_through(driver, rule.name)) if t), default=None)

@@ -44,7 +44,8 @@ def settings_for(organisation_id) -> ScorecardSettings:
 
 
 def settings_of(organisation: Organisation) -> ScorecardSettings:
-    """settings_for an organisation read with its settings (select_related), without a query."""
+    """What settings_for returns, for an organisation read with
+    select_related("scorecard_settings"): no query."""
     try:
         return organisation.scorecard_settings
     except ScorecardSettings.DoesNotExist:

@@ -189,19 +189,15 @@ PREFIX_RULES = [
 
 
 def _items(metric: str, codes: str) -> list:
+    """The rule's kind of items, newest first, from outcome codes (oldest first)."""
+    items = outcomes(*codes)
     if metric in engine.OUTCOME_METRICS:
-        return outcomes(*codes)
+        return items
     if metric == "acceptance_rate":
-        answers = {"L": "DECLINED", "O": "ACCEPTED", "F": "EXPIRED", "E": "ACCEPTED"}
-        return [
-            OfferAnswer(id=item.id, label="", answer=answers[c], at=item.at)
-            for c, item in zip(codes[::-1], outcomes(*codes), strict=True)
-        ]
-    stars = {"L": 1, "O": 5, "F": 3, "E": 4}
-    return [
-        Rating(id=item.id, label="", stars=stars[c], at=item.at)
-        for c, item in zip(codes[::-1], outcomes(*codes), strict=True)
-    ]
+        answers = {"LATE": "DECLINED", "ON_TIME": "ACCEPTED", "FAILED": "EXPIRED"}
+        return [OfferAnswer(id=o.id, label="", answer=answers[o.outcome], at=o.at) for o in items]
+    stars = {"LATE": 2, "ON_TIME": 5, "FAILED": 3}
+    return [Rating(id=o.id, label="", stars=stars[o.outcome], at=o.at) for o in items]
 
 
 @given(st.sampled_from(PREFIX_RULES), st.text(alphabet="LOFE", max_size=12), st.integers(0, 12))
