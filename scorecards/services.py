@@ -10,7 +10,7 @@ from datetime import date, datetime
 import h3
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from core.actors import Actor
@@ -108,10 +108,11 @@ def _add(card: Scorecard, *, day: date, deltas: dict) -> None:
 def last_n_figures(driver_id, n: int) -> dict:
     """The last n delivery outcomes' figures, with the ratings of those orders (one per order),
     read in one query."""
+    rating = Rating.objects.filter(order_id=OuterRef("order_id")).values("stars")
     outcomes = list(
         DeliveryOutcome.objects.filter(driver_id=driver_id)
         .order_by("-finished_at", "-id")
-        .values_list("outcome", "excused_cause", "order__rating__stars")[:n]
+        .values_list("outcome", "excused_cause", Subquery(rating))[:n]
     )
     sums = dict.fromkeys(COUNTERS, 0)
     for outcome, cause, stars in outcomes:
