@@ -336,7 +336,10 @@ def _window(items, size: int) -> tuple[list, list]:
 
 def evaluate(rule: Rule, items: list[Item]) -> Finding | None:
     """The finding when the rule applies to these items (newest first), else None. A window
-    rule with fewer items than it looks at decides nothing: too little history is no evidence."""
+    rule with fewer items than it looks at decides nothing: too little history is no evidence.
+    Only the newest items decide: where the rule applies to the newest k of the items, it
+    applies to all of them with the same finding; so a rule that does not apply to all of them
+    applies to none of their newest runs (evaluate_driver relies on it)."""
     if not rule.enabled:
         return None
     if rule.metric == "consecutive_late":

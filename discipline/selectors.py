@@ -1,13 +1,10 @@
 """Reads of discipline: what a rule counts for a driver (from scorecards), the review queue,
 and the rules' decisions about a driver."""
 
-from datetime import datetime
-
 from django.db.models import Prefetch, QuerySet
 
 from discipline import engine
 from discipline.models import DisciplineDecision, DisciplineReview
-from dispatch.models import Order
 from fleet.models import Driver
 from scorecards import selectors as scorecards
 
@@ -16,27 +13,22 @@ from scorecards import selectors as scorecards
 EXCUSED_LOOKBACK = 50
 
 
-def items_for(driver: Driver, rule: engine.Rule, *, since: datetime | None) -> list[engine.Item]:
-    """The driver's newest items that the rule reads (newest first, from scorecards), only
-    those after `since` (what an earlier decision of the rule counted, or the driver's fresh
-    start)."""
+def items_for(driver: Driver, rule: engine.Rule) -> list[engine.Item]:
+    """The driver's newest items that the rule reads (newest first, from scorecards)."""
     need = int(rule.over_last or rule.threshold)
     if rule.metric in engine.OUTCOME_METRICS:
-        rows = _after(scorecards.recent_outcomes(driver, need + EXCUSED_LOOKBACK), "finished_at", since)
-        refs = _order_refs(rows)
         return [
             engine.Outcome(
-                id=str(row.id),
-                label=refs[row.order_id],
-                outcome=row.outcome,
-                at=row.finished_at,
-                late_seconds=row.late_seconds,
-                excused_cause=row.excused_cause,
+                id=str(row["id"]),
+                label=row["order_ref"],
+                outcome=row["outcome"],
+                at=row["finished_at"],
+                late_seconds=row["late_seconds"],
+                excused_cause=row["excused_cause"],
             )
-            for row in rows
+            for row in scorecards.recent_outcome_rows(driver, need + EXCUSED_LOOKBACK)
         ]
     if rule.metric == "acceptance_rate":
-        rows = _after(scorecards.recent_offer_answers(driver, need), "answered_at", since)
         return [
             engine.OfferAnswer(
                 id=str(row.id),
@@ -44,23 +36,12 @@ def items_for(driver: Driver, rule: engine.Rule, *, since: datetime | None) -> l
                 answer=row.answer,
                 at=row.answered_at,
             )
-            for row in rows
+            for row in scorecards.recent_offer_answers(driver, need)
         ]
-    rows = _after(scorecards.recent_ratings(driver, need), "rated_at", since)
-    refs = _order_refs(rows)
     return [
-        engine.Rating(id=str(row.id), label=refs[row.order_id], stars=row.stars, at=row.rated_at)
-        for row in rows
+        engine.Rating(id=str(row.id), label=row.order_ref, stars=row.stars, at=row.rated_at)
+        for row in scorecards.recent_ratings(driver, need)
     ]
-
-
-def _after(rows: list, field: str, since: datetime | None) -> list:
-    return [row for row in rows if since is None or getattr(row, field) > since]
-
-
-def _order_refs(rows) -> dict:
-    """The orders' references (what the driver knows them by), in one query."""
-    return dict(Order.objects.filter(id__in={row.order_id for row in rows}).values_list("id", "external_ref"))
 
 
 def review_queue(organisation) -> QuerySet[DisciplineReview]:

@@ -11,7 +11,7 @@ driver reads; the driver's app hears of it on commit, and every step is a domain
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -200,11 +200,16 @@ def evaluate_driver(*, driver_id, metrics: Iterable[str]) -> list[DisciplineDeci
     if not rules:
         return []
     now = timezone.now()
-    fresh_start = _fresh_start(driver)
+    fresh_start = cache(partial(_fresh_start, driver))
     made = []
     for rule in sorted(rules, key=lambda rule: (SEVERITY[rule.action], rule.name)):
-        since = max((t for t in (fresh_start, _counted_through(driver, rule.name)) if t), default=None)
-        finding = engine.evaluate(rule, selectors.items_for(driver, rule, since=since))
+        items = selectors.items_for(driver, rule)
+        # Only the items after `since` count (a run of the newest). A rule that does not apply
+        # to all the items applies to no such run (engine.evaluate): `since` is read only when it does.
+        if engine.evaluate(rule, items) is None:
+            continue
+        since = max((t for t in (fresh_start(), _counted_through(driver, rule.name)) if t), default=None)
+        finding = engine.evaluate(rule, [item for item in items if since is None or item.at > since])
         if finding is None:
             continue
         verdict = engine.verdict(

@@ -39,7 +39,7 @@ def _score(event) -> None:
                 offer=offer, answer=OFFER_ANSWERS[kind], answered_at=event.occurred_at
             )
     elif kind in ("order.delivered", "order.failed") and payload.get("driver_id"):
-        order = Order.objects.select_related("driver").get(id=event.subject_id)
+        order = Order.objects.get(id=event.subject_id)
         if order.driver_id is not None:
             services.record_delivery_outcome(
                 order=order, finished_at=event.occurred_at, failed=kind == "order.failed"

@@ -3,9 +3,10 @@ with the driver (so "the last n" reads n rows)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
+from identity.models import Organisation
 from scorecards import scoring
 from scorecards.models import (
     COUNTERS,
@@ -40,6 +41,15 @@ def settings_for(organisation_id) -> ScorecardSettings:
     """The organisation's score settings (the defaults when it never set any)."""
     found = ScorecardSettings.objects.filter(organisation_id=organisation_id).first()
     return found or ScorecardSettings(organisation_id=organisation_id)
+
+
+def settings_of(organisation: Organisation) -> ScorecardSettings:
+    """What settings_for returns, for an organisation read with
+    select_related("scorecard_settings"): no query."""
+    try:
+        return organisation.scorecard_settings
+    except ScorecardSettings.DoesNotExist:
+        return ScorecardSettings(organisation_id=organisation.pk)
 
 
 def advanced_windows(card: Scorecard, today: date) -> tuple[dict, dict]:
@@ -80,7 +90,16 @@ def _summed(rows) -> dict:
 
 def recent_outcomes(driver, n: int) -> list[DeliveryOutcome]:
     """The driver's last n delivery outcomes (on time, late with or without an excuse, failed)."""
-    return list(DeliveryOutcome.objects.filter(driver=driver).order_by("-finished_at", "-id")[:n])
+    return list(outcomes_of(driver)[:n])
+
+
+def recent_outcome_rows(driver, n: int) -> list[dict]:
+    """recent_outcomes as plain rows, what another domain's rules read of them: `id`,
+    `order_ref` (the order's reference, what the driver knows it by), `outcome`,
+    `finished_at`, `late_seconds`, `excused_cause`. No models are built: about half the time
+    of recent_outcomes, for the rules weighed at every delivery."""
+    fields = ("id", "outcome", "finished_at", "late_seconds", "excused_cause")
+    return list(outcomes_of(driver).values(*fields, order_ref=F("order__external_ref"))[:n])
 
 
 def recent_offer_answers(driver, n: int) -> list[OfferAnswer]:
@@ -89,8 +108,10 @@ def recent_offer_answers(driver, n: int) -> list[OfferAnswer]:
 
 
 def recent_ratings(driver, n: int) -> list[Rating]:
-    """The driver's last n ratings from recipients."""
-    return list(Rating.objects.filter(driver=driver).order_by("-rated_at", "-id")[:n])
+    """The driver's last n ratings from recipients, each with its order's reference
+    (`order_ref`)."""
+    ratings = Rating.objects.filter(driver=driver).annotate(order_ref=F("order__external_ref"))
+    return list(ratings.order_by("-rated_at", "-id")[:n])
 
 
 def outcomes_of(driver) -> QuerySet[DeliveryOutcome]:

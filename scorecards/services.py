@@ -10,7 +10,7 @@ from datetime import date, datetime
 import h3
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from core.actors import Actor
@@ -52,7 +52,7 @@ from scorecards.selectors import (
     SCORE_WINDOW,
     WINDOWS,
     advanced_windows,
-    settings_for,
+    settings_of,
     utc_day,
 )
 from scorecards.signals import delivery_outcome_excused, delivery_outcome_recorded
@@ -70,11 +70,20 @@ def _locked_scorecard(driver_id, organisation_id, now: datetime) -> Scorecard:
     them): a rating or an excuse then queues behind a delivery instead of deadlocking with it
     (the score is written on the driver, and discipline locks the driver, after this)."""
     list(lock(Driver.objects).filter(id=driver_id).values_list("id", flat=True))
-    Scorecard.objects.bulk_create(
-        [Scorecard(driver_id=driver_id, organisation_id=organisation_id, updated_at=now)],
-        ignore_conflicts=True,
+    # lock() set this transaction's lock timeout: the card's lock needs no second set_config.
+    # The organisation's score settings come with the card (_finish reads them).
+    cards = (
+        Scorecard.objects.select_for_update(of=("self",))
+        .select_related("organisation__scorecard_settings")
+        .filter(driver_id=driver_id)
     )
-    card = lock(Scorecard.objects).get(driver_id=driver_id)
+    card = cards.first()
+    if card is None:  # the driver's first fact
+        Scorecard.objects.bulk_create(
+            [Scorecard(driver_id=driver_id, organisation_id=organisation_id, updated_at=now)],
+            ignore_conflicts=True,
+        )
+        card = cards.get()
     card.sums, card.window_starts = advanced_windows(card, utc_day(now))
     return card
 
@@ -97,20 +106,22 @@ def _add(card: Scorecard, *, day: date, deltas: dict) -> None:
 
 
 def last_n_figures(driver_id, n: int) -> dict:
-    """The last n delivery outcomes' figures, with the ratings of those orders."""
+    """The last n delivery outcomes' figures, with the ratings of those orders (one per order),
+    read in one query."""
+    rating = Rating.objects.filter(order_id=OuterRef("order_id")).values("stars")
     outcomes = list(
         DeliveryOutcome.objects.filter(driver_id=driver_id)
         .order_by("-finished_at", "-id")
-        .values_list("order_id", "outcome", "excused_cause")[:n]
+        .values_list("outcome", "excused_cause", Subquery(rating))[:n]
     )
     sums = dict.fromkeys(COUNTERS, 0)
-    for _, outcome, cause in outcomes:
+    for outcome, cause, stars in outcomes:
         for name, value in scoring.outcome_deltas(outcome, bool(cause)).items():
             sums[name] += value
-    ratings = Rating.objects.filter(order_id__in=[order_id for order_id, _, _ in outcomes]).aggregate(
-        total=Sum("stars"), count=Count("id")
-    )
-    shown = scoring.figures({**sums, "rating_sum": ratings["total"] or 0, "rating_count": ratings["count"]})
+        if stars is not None:
+            sums["rating_sum"] += stars
+            sums["rating_count"] += 1
+    shown = scoring.figures(sums)
     return {"n": n, "orders": len(outcomes), **{name: shown[name] for name in LAST_N_FIGURES}}
 
 
@@ -129,7 +140,7 @@ LAST_N_FIGURES = (
 def _finish(card: Scorecard, *, now: datetime, refresh_last_n: bool) -> Scorecard:
     """Recompute what follows from the sums (last N, the score), save, and put the score on
     the driver for matching."""
-    options = settings_for(card.organisation_id)
+    options = settings_of(card.organisation)
     if refresh_last_n or not card.last_n:
         card.last_n = last_n_figures(card.driver_id, options.last_n_orders)
     score = scoring.performance_score(
@@ -145,11 +156,20 @@ def _finish(card: Scorecard, *, now: datetime, refresh_last_n: bool) -> Scorecar
     return card
 
 
-def _apply(driver_id, organisation_id, *, at: datetime, deltas: dict, now: datetime | None, last_n: bool):
+def _count_once(row, *, at: datetime, deltas: dict, now: datetime | None, last_n: bool = False):
+    """Store a fact's row and add it to its driver's scorecard; None, with nothing counted,
+    when its unique constraint refuses it (a replay, or recorded meanwhile by another
+    transaction)."""
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return None
     now = now or timezone.now()
-    card = _locked_scorecard(driver_id, organisation_id, now)
+    card = _locked_scorecard(row.driver_id, row.organisation_id, now)
     _add(card, day=utc_day(at), deltas=deltas)
-    return _finish(card, now=now, refresh_last_n=last_n)
+    _finish(card, now=now, refresh_last_n=last_n)
+    return row
 
 
 @transaction.atomic
@@ -171,13 +191,11 @@ def record_delivery_outcome(
 ) -> DeliveryOutcome:
     """Store how the order's delivery went for its driver (on time, late, failed) and update
     their scorecard; a late one is checked for a cause the driver did not make
-    (scorecards.excuses). Once per order: a second call returns the first outcome. Sends
+    (scorecards.excuses). Once per order: a second call returns the first outcome (the table
+    refuses a second row; replays are rare, so none is looked for first). Sends
     `delivery_outcome_recorded` in this transaction."""
     if order.driver_id is None:
         raise ValidationError({"order": "The order has no driver to score."})
-    existing = DeliveryOutcome.objects.filter(order=order).first()
-    if existing is not None:
-        return existing
     late_s = max(0, int((finished_at - order.dropoff_window_end).total_seconds()))
     kind = Outcome.FAILED if failed else (Outcome.LATE if late_s > 0 else Outcome.ON_TIME)
     cause, inputs = "", {}
@@ -196,38 +214,21 @@ def record_delivery_outcome(
         excuse_inputs=inputs,
         excused_at=(now or timezone.now()) if cause else None,
     )
-    try:
-        with transaction.atomic():
-            outcome.save()
-    except IntegrityError:  # recorded meanwhile by another transaction
+    deltas = scoring.outcome_deltas(kind, bool(cause))
+    if _count_once(outcome, at=finished_at, deltas=deltas, now=now, last_n=True) is None:
         return DeliveryOutcome.objects.get(order=order)
-    _apply(
-        order.driver_id,
-        order.organisation_id,
-        at=finished_at,
-        deltas=scoring.outcome_deltas(kind, bool(cause)),
-        now=now,
-        last_n=True,
-    )
     delivery_outcome_recorded.send(sender=DeliveryOutcome, outcome=outcome)
     return outcome
 
 
 def late_facts(order: Order, *, finished_at: datetime) -> excuses.LateFacts:
     """What the system recorded about a late order, for scorecards.excuses."""
-    transitions = OrderTransition.objects.filter(order=order, driver_id=order.driver_id)
-    assigned_at = (
-        transitions.filter(action="assign")
-        .order_by("-occurred_at")
-        .values_list("occurred_at", flat=True)
-        .first()
-    )
-    picked_up_at = (
-        transitions.filter(action="pick_up")
-        .order_by("-occurred_at")
-        .values_list("occurred_at", flat=True)
-        .first()
-    )
+    latest = {}  # action -> when the driver last did it, in one query
+    for action, occurred_at in OrderTransition.objects.filter(
+        order=order, driver_id=order.driver_id, action__in=["assign", "pick_up"]
+    ).values_list("action", "occurred_at"):
+        latest[action] = max(occurred_at, latest.get(action, occurred_at))
+    assigned_at, picked_up_at = latest.get("assign"), latest.get("pick_up")
     visit = (
         GeofenceVisit.objects.filter(
             order=order, driver_id=order.driver_id, kind=GeofenceVisit.Kind.PICKUP, entered_at__isnull=False
@@ -414,20 +415,7 @@ def record_offer_answer(
         answer=answer,
         answered_at=answered_at,
     )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        return None
-    _apply(
-        offer.driver_id,
-        offer.organisation_id,
-        at=answered_at,
-        deltas={ANSWER_COUNTERS[answer]: 1},
-        now=now,
-        last_n=False,
-    )
-    return row
+    return _count_once(row, at=answered_at, deltas={ANSWER_COUNTERS[answer]: 1}, now=now)
 
 
 @transaction.atomic
@@ -448,20 +436,8 @@ def record_stop_service(
         departed_at=departed_at,
         service_s=seconds,
     )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        return None
-    _apply(
-        visit.driver_id,
-        visit.organisation_id,
-        at=departed_at,
-        deltas={f"{visit.kind}_service_s": seconds, f"{visit.kind}_visits": 1},
-        now=now,
-        last_n=False,
-    )
-    return row
+    deltas = {f"{visit.kind}_service_s": seconds, f"{visit.kind}_visits": 1}
+    return _count_once(row, at=departed_at, deltas=deltas, now=now)
 
 
 @transaction.atomic
@@ -477,15 +453,7 @@ def record_cancellation(
         cancelled_at=cancelled_at,
         reason=reason[:2000],
     )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        return None
-    _apply(
-        driver_id, order.organisation_id, at=cancelled_at, deltas={"cancellations": 1}, now=now, last_n=False
-    )
-    return row
+    return _count_once(row, at=cancelled_at, deltas={"cancellations": 1}, now=now)
 
 
 def record_resequences(*, organisation_id, driver_id, at: datetime, moved: list[dict], reason: str) -> None:
@@ -570,19 +538,9 @@ def submit_rating(*, order: Order, stars: int, comment: str = "", now: datetime 
         comment=comment,
         rated_at=now,
     )
-    try:
-        with transaction.atomic():
-            rating.save()
-    except IntegrityError:
-        raise RatingAlreadyGiven("This delivery has already been rated.") from None
-    _apply(
-        order.driver_id,
-        order.organisation_id,
-        at=now,
-        deltas={"rating_sum": stars, "rating_count": 1},
-        now=now,
-        last_n=True,
-    )
+    deltas = {"rating_sum": stars, "rating_count": 1}
+    if _count_once(rating, at=now, deltas=deltas, now=now, last_n=True) is None:
+        raise RatingAlreadyGiven("This delivery has already been rated.")
     record_event(
         organisation=order.organisation_id,
         event_type="rating.received",

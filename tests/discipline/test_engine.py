@@ -4,6 +4,8 @@ driver's newest items, leaving excused lateness out, and wording the decision.""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from discipline import engine
 from discipline.engine import OfferAnswer, Outcome, Rating, RulesError, evaluate, parse_rules, verdict
@@ -176,6 +178,35 @@ def test_on_time_rate_judges_only_deliveries_that_were_on_time_or_late_as_the_sc
     assert evaluate(on_time, outcomes("O", "F", "O", "F", "O", "F")) is None
     finding = evaluate(on_time, outcomes("O", "L", "F", "L"))
     assert [item.id for item in finding.counted] == ["o3", "o1", "o0"]
+
+
+PREFIX_RULES = [
+    rule(**STREAK),
+    rule("on_time", metric="on_time_rate", threshold=60, over_last=3, action="WARN"),
+    rule("low", metric="acceptance_rate", threshold=50, over_last=3, action="WARN"),
+    rule("r", metric="mean_rating", threshold=3.5, over_last=3, action="HUMAN_REVIEW"),
+]
+
+
+def _items(metric: str, codes: str) -> list:
+    """The rule's kind of items, newest first, from outcome codes (oldest first)."""
+    items = outcomes(*codes)
+    if metric in engine.OUTCOME_METRICS:
+        return items
+    if metric == "acceptance_rate":
+        answers = {"LATE": "DECLINED", "ON_TIME": "ACCEPTED", "FAILED": "EXPIRED"}
+        return [OfferAnswer(id=o.id, label="", answer=answers[o.outcome], at=o.at) for o in items]
+    stars = {"LATE": 2, "ON_TIME": 5, "FAILED": 3}
+    return [Rating(id=o.id, label="", stars=stars[o.outcome], at=o.at) for o in items]
+
+
+@given(st.sampled_from(PREFIX_RULES), st.text(alphabet="LOFE", max_size=12), st.integers(0, 12))
+def test_a_rule_that_applies_to_the_newest_items_applies_to_all_with_the_same_finding(rule_, codes, k):
+    """What lets evaluate_driver read what an earlier decision counted only when a rule applies
+    to a driver's newest items at all."""
+    items = _items(rule_.metric, codes)
+    newest = evaluate(rule_, items[:k])
+    assert newest is None or evaluate(rule_, items) == newest
 
 
 def test_a_switched_off_rule_decides_nothing():
